@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/pipeline"
+)
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "YAML configuration `file` (required)")
+	out := fs.String("out", "", "output `directory` (overrides output.dir)")
+	overwrite := fs.Bool("overwrite", false, "replace a previous run in the output directory")
+	workers := fs.Int("workers", -1, "scoring workers (overrides pipeline.workers; 0: one per core)")
+	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log or off")
+	noAudit := fs.Bool("no-audit", false, "do not print the audit summary after the run")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *config == "" {
+		return usageError{"--config is required"}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	cfg, err := pipeline.LoadConfig(*config)
+	if err != nil {
+		return err
+	}
+	if *out != "" {
+		cfg.Output.Dir = *out
+	}
+	if *workers >= 0 {
+		cfg.Pipeline.Workers = *workers
+	}
+	rep, err := newReporter(*progress, stderr)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	m, err := pipeline.Execute(ctx, cfg, pipeline.JobOptions{Overwrite: *overwrite, OnGroup: rep.group})
+	rep.done()
+	if errors.Is(err, pipeline.ErrAlreadyComplete) {
+		fmt.Fprintf(stderr, "%s already holds a complete run of this configuration; nothing to do (pass --overwrite to redo it)\n", cfg.Output.Dir)
+	} else if err != nil {
+		if m != nil {
+			fmt.Fprintf(stderr, "run %s: %d rows in %d finished shard(s) kept; manifest at %s\n",
+				m.Status, m.Datasets["rl"].Rows, len(m.Datasets["rl"].Shards), cfg.Output.Dir+"/"+export.ManifestName)
+		}
+		return err
+	} else {
+		ds := m.Datasets["rl"]
+		fmt.Fprintf(stderr, "wrote %d rows (%d groups) in %d shard(s) to %s in %s\n",
+			ds.Rows, ds.Groups, len(ds.Shards), cfg.Output.Dir, m.Finished.Sub(m.Started).Round(time.Millisecond))
+	}
+	if *noAudit {
+		return nil
+	}
+	a, err := export.AuditDir(ctx, cfg.Output.Dir)
+	if err != nil {
+		return err
+	}
+	a.WriteText(stdout)
+	return nil
+}
+
+// reporter shows progress: a bar on a terminal, log lines otherwise.
+type reporter struct {
+	mu    sync.Mutex
+	bar   *progressbar.ProgressBar
+	log   io.Writer
+	rows  int64
+	start time.Time
+	last  time.Time
+}
+
+func newReporter(mode string, stderr io.Writer) (*reporter, error) {
+	r := &reporter{start: time.Now(), last: time.Now()}
+	if mode == "auto" {
+		mode = "log"
+		if f, ok := stderr.(*os.File); ok {
+			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+				mode = "bar"
+			}
+		}
+	}
+	switch mode {
+	case "bar":
+		r.bar = progressbar.NewOptions64(-1,
+			progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("groups"),
+			progressbar.OptionShowCount(),
+			progressbar.OptionShowIts(),
+			progressbar.OptionSetItsString("groups"),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	case "log":
+		r.log = stderr
+	case "off":
+	default:
+		return nil, fmt.Errorf("--progress: %q is not auto, bar, log or off", mode)
+	}
+	return r, nil
+}
+
+func (r *reporter) group(written int64, rows int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rows += int64(rows)
+	if r.bar != nil {
+		r.bar.Add(1)
+		return
+	}
+	if r.log != nil && time.Since(r.last) >= 10*time.Second {
+		r.last = time.Now()
+		el := time.Since(r.start).Seconds()
+		fmt.Fprintf(r.log, "progress: %d groups, %d rows, %.0f rows/s\n", written, r.rows, float64(r.rows)/el)
+	}
+}
+
+func (r *reporter) done() {
+	if r.bar != nil {
+		r.bar.Finish()
+	}
+}

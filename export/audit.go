@@ -1,0 +1,371 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+)
+
+// Slice is the reward summary of the rows sharing one key (a data source, a
+// model).
+type Slice struct {
+	Key         string   `json:"key"`
+	Rows        int64    `json:"rows"`
+	Groups      int64    `json:"groups"`
+	NullRewards int64    `json:"null_rewards"`
+	RewardMean  *float64 `json:"reward_mean"`
+	RewardStd   *float64 `json:"reward_std"`
+	Graded      int64    `json:"graded"`
+	Accuracy    *float64 `json:"accuracy"`
+
+	n, mean, m2 float64
+	correct     int64
+	lastGroup   string
+}
+
+func (s *Slice) add(group string, reward *float64, correct *bool) {
+	s.Rows++
+	if group != s.lastGroup || s.Groups == 0 {
+		s.Groups++
+		s.lastGroup = group
+	}
+	if correct != nil {
+		s.Graded++
+		if *correct {
+			s.correct++
+		}
+	}
+	if reward == nil {
+		s.NullRewards++
+		return
+	}
+	s.n++
+	d := *reward - s.mean
+	s.mean += d / s.n
+	s.m2 += d * (*reward - s.mean)
+}
+
+func (s *Slice) finish() {
+	if s.n > 0 {
+		m := s.mean
+		s.RewardMean = &m
+	}
+	if s.n > 1 {
+		sd := math.Sqrt(s.m2 / (s.n - 1))
+		s.RewardStd = &sd
+	}
+	if s.Graded > 0 {
+		a := float64(s.correct) / float64(s.Graded)
+		s.Accuracy = &a
+	}
+}
+
+// Audit summarises an rl dataset read back from its shards.
+type Audit struct {
+	Dir      string   `json:"dir"`
+	Shards   int      `json:"shards"`
+	Schema   string   `json:"schema"`
+	Overall  Slice    `json:"overall"`
+	BySource []*Slice `json:"by_data_source"`
+	ByModel  []*Slice `json:"by_model"`
+	// ZeroStdGroups counts groups whose present rewards are all equal (or
+	// fewer than two): they carry no learning signal.
+	ZeroStdGroups int64    `json:"zero_std_groups"`
+	FracZeroStd   *float64 `json:"frac_reward_zero_std"`
+	Histogram     []Bin    `json:"reward_histogram"`
+
+	rewards []float64
+}
+
+// Bin is one bar of the reward histogram: rewards in [Lo, Hi) (the last bin
+// includes Hi). For few distinct values, each value is its own bin (Lo = Hi).
+type Bin struct {
+	Lo    float64 `json:"lo"`
+	Hi    float64 `json:"hi"`
+	Count int64   `json:"count"`
+}
+
+// RLShards lists the rl shards of an output directory in name order.
+func RLShards(dir string) ([]string, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, "data", "rl", "*.parquet"))
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(paths)
+	return paths, nil
+}
+
+// AuditDir reads every rl shard under dir with Arrow and summarises it.
+func AuditDir(ctx context.Context, dir string) (*Audit, error) {
+	paths, err := RLShards(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%s: no rl shards under data/rl/", dir)
+	}
+	a := &Audit{Dir: dir, Shards: len(paths)}
+	sources, models := map[string]*Slice{}, map[string]*Slice{}
+	g := groupTracker{}
+	for _, p := range paths {
+		schema, err := ScanColumns(ctx, p, []string{"group_id", "data_source", "model", "reward", "correct"}, func(rec arrow.Record) error {
+			gid := rec.Column(0).(*array.String)
+			src := rec.Column(1).(*array.String)
+			mdl := rec.Column(2).(*array.String)
+			rew := rec.Column(3).(*array.Float64)
+			cor := rec.Column(4).(*array.Boolean)
+			for i := 0; i < int(rec.NumRows()); i++ {
+				var reward *float64
+				if rew.IsValid(i) {
+					v := rew.Value(i)
+					reward = &v
+					a.rewards = append(a.rewards, v)
+				}
+				var correct *bool
+				if cor.IsValid(i) {
+					v := cor.Value(i)
+					correct = &v
+				}
+				group := gid.Value(i)
+				a.Overall.add(group, reward, correct)
+				slice(sources, src.Value(i)).add(group, reward, correct)
+				slice(models, mdl.Value(i)).add(group, reward, correct)
+				g.add(group, reward)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if a.Schema == "" {
+			a.Schema = schema
+		} else if schema != a.Schema {
+			return nil, fmt.Errorf("%s: schema %s differs from %s in earlier shards", p, schema, a.Schema)
+		}
+	}
+	g.flush()
+	a.Overall.finish()
+	a.BySource, a.ByModel = sorted(sources), sorted(models)
+	a.ZeroStdGroups = g.zero
+	if g.groups > 0 {
+		f := float64(g.zero) / float64(g.groups)
+		a.FracZeroStd = &f
+	}
+	a.Histogram = histogram(a.rewards, 10)
+	return a, nil
+}
+
+func slice(m map[string]*Slice, key string) *Slice {
+	s, ok := m[key]
+	if !ok {
+		s = &Slice{Key: key}
+		m[key] = s
+	}
+	return s
+}
+
+func sorted(m map[string]*Slice) []*Slice {
+	out := make([]*Slice, 0, len(m))
+	for _, s := range m {
+		s.finish()
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// groupTracker counts zero-variance groups; rows of a group are contiguous
+// because groups are written whole.
+type groupTracker struct {
+	cur          string
+	started      bool
+	n            int
+	lo, hi       float64
+	groups, zero int64
+}
+
+func (g *groupTracker) add(group string, reward *float64) {
+	if !g.started || group != g.cur {
+		g.flush()
+		g.cur, g.started, g.n = group, true, 0
+	}
+	if reward == nil {
+		return
+	}
+	if g.n == 0 || *reward < g.lo {
+		g.lo = *reward
+	}
+	if g.n == 0 || *reward > g.hi {
+		g.hi = *reward
+	}
+	g.n++
+}
+
+func (g *groupTracker) flush() {
+	if !g.started {
+		return
+	}
+	g.groups++
+	if g.n < 2 || g.lo == g.hi {
+		g.zero++
+	}
+	g.started = false
+}
+
+// histogram bins values: one bin per value when there are at most bins
+// distinct values, else bins equal-width bins over [min, max].
+func histogram(values []float64, bins int) []Bin {
+	if len(values) == 0 {
+		return nil
+	}
+	distinct := map[float64]int64{}
+	for _, v := range values {
+		distinct[v]++
+		if len(distinct) > bins {
+			break
+		}
+	}
+	if len(distinct) <= bins {
+		out := make([]Bin, 0, len(distinct))
+		for v, n := range distinct {
+			out = append(out, Bin{Lo: v, Hi: v, Count: n})
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Lo < out[j].Lo })
+		return out
+	}
+	lo, hi := values[0], values[0]
+	for _, v := range values {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	out := make([]Bin, bins)
+	w := (hi - lo) / float64(bins)
+	for i := range out {
+		out[i].Lo, out[i].Hi = lo+float64(i)*w, lo+float64(i+1)*w
+	}
+	out[bins-1].Hi = hi
+	for _, v := range values {
+		i := int((v - lo) / w)
+		if i >= bins {
+			i = bins - 1
+		}
+		out[i].Count++
+	}
+	return out
+}
+
+// ScanColumns reads the named top-level columns of a Parquet file batch by
+// batch, in the order given, and returns the file's redraft schema version.
+func ScanColumns(ctx context.Context, path string, columns []string, fn func(arrow.Record) error) (string, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	defer pf.Close()
+	schema := ""
+	if kv := pf.MetaData().KeyValueMetadata().FindValue("redraft.schema"); kv != nil {
+		schema = *kv
+	}
+	idx := make([]int, len(columns))
+	for i, c := range columns {
+		idx[i] = pf.MetaData().Schema.ColumnIndexByName(c)
+		if idx[i] < 0 {
+			return schema, fmt.Errorf("%s: no column %q", path, c)
+		}
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
+	if err != nil {
+		return schema, fmt.Errorf("%s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, idx, nil)
+	if err != nil {
+		return schema, fmt.Errorf("%s: %w", path, err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		rec := rr.Record()
+		// Leaf indices come back in file order; put them in the order asked.
+		cols := make([]arrow.Array, len(columns))
+		for i, c := range columns {
+			f := rec.Schema().FieldIndices(c)
+			if len(f) != 1 {
+				return schema, fmt.Errorf("%s: column %q not found in batch", path, c)
+			}
+			cols[i] = rec.Column(f[0])
+		}
+		fields := make([]arrow.Field, len(columns))
+		for i, c := range columns {
+			fields[i] = arrow.Field{Name: c, Type: cols[i].DataType(), Nullable: true}
+		}
+		ordered := array.NewRecord(arrow.NewSchema(fields, nil), cols, rec.NumRows())
+		err := fn(ordered)
+		ordered.Release()
+		if err != nil {
+			return schema, err
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return schema, fmt.Errorf("%s: %w", path, err)
+	}
+	return schema, nil
+}
+
+// WriteText prints the audit for a terminal.
+func (a *Audit) WriteText(w io.Writer) {
+	fmt.Fprintf(w, "audit of %s: %d shard(s), schema %s\n", a.Dir, a.Shards, a.Schema)
+	fmt.Fprintf(w, "rows %d, groups %d, null rewards %d", a.Overall.Rows, a.Overall.Groups, a.Overall.NullRewards)
+	if a.FracZeroStd != nil {
+		fmt.Fprintf(w, ", zero-variance groups %d (frac_reward_zero_std %.3f)", a.ZeroStdGroups, *a.FracZeroStd)
+	}
+	fmt.Fprintln(w)
+	table := func(title string, rows []*Slice) {
+		fmt.Fprintf(w, "\n%-24s %8s %7s %11s %7s %9s\n", title, "rows", "groups", "reward mean", "std", "accuracy")
+		for _, s := range append([]*Slice{}, rows...) {
+			fmt.Fprintf(w, "%-24s %8d %7d %11s %7s %9s\n", s.Key, s.Rows, s.Groups, fmtF(s.RewardMean, "%.4f"), fmtF(s.RewardStd, "%.4f"), fmtPct(s.Accuracy))
+		}
+	}
+	all := a.Overall
+	all.Key = "all"
+	table("by data_source", append(a.BySource, &all))
+	table("by model", a.ByModel)
+	fmt.Fprintf(w, "\nreward histogram\n")
+	var max int64
+	for _, b := range a.Histogram {
+		if b.Count > max {
+			max = b.Count
+		}
+	}
+	total := a.Overall.Rows - a.Overall.NullRewards
+	for _, b := range a.Histogram {
+		label := fmt.Sprintf("%g", b.Lo)
+		if b.Lo != b.Hi {
+			label = fmt.Sprintf("[%.3g, %.3g)", b.Lo, b.Hi)
+		}
+		bar := strings.Repeat("█", int(math.Round(40*float64(b.Count)/float64(max))))
+		fmt.Fprintf(w, "%16s | %-40s %d (%.1f%%)\n", label, bar, b.Count, 100*float64(b.Count)/float64(total))
+	}
+}
+
+func fmtF(v *float64, f string) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf(f, *v)
+}
+
+func fmtPct(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f%%", 100**v)
+}

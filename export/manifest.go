@@ -1,0 +1,119 @@
+package export
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"time"
+)
+
+// ManifestVersion is the version of the manifest's own layout.
+const ManifestVersion = "redraft.manifest/1"
+
+// Run statuses.
+const (
+	StatusComplete    = "complete"
+	StatusFailed      = "failed"
+	StatusInterrupted = "interrupted"
+)
+
+// Manifest records one run: what was asked, what code ran, what was written.
+// It never holds an API key: the configuration names the environment variable
+// a key is read from, never its value.
+type Manifest struct {
+	Manifest    string          `json:"manifest"`
+	Status      string          `json:"status"`
+	Error       string          `json:"error,omitempty"`
+	Started     time.Time       `json:"started"`
+	Finished    time.Time       `json:"finished"`
+	CodeVersion string          `json:"code_version"`
+	GoVersion   string          `json:"go_version"`
+	Config      json.RawMessage `json:"config"`
+	ConfigHash  string          `json:"config_hash"`
+	// Source is "tasks" or "rollouts"; Model and Endpoint are empty for
+	// recorded rollouts.
+	Source   string                 `json:"source"`
+	Model    string                 `json:"model,omitempty"`
+	Endpoint string                 `json:"endpoint,omitempty"`
+	Datasets map[string]DatasetInfo `json:"datasets"`
+	Rewards  RewardSummary          `json:"rewards"`
+}
+
+// DatasetInfo lists one dataset's shards.
+type DatasetInfo struct {
+	Schema string      `json:"schema"`
+	Rows   int64       `json:"rows"`
+	Groups int64       `json:"groups"`
+	Shards []ShardInfo `json:"shards"`
+}
+
+// RewardSummary summarises the rewards written.
+type RewardSummary struct {
+	Rows int64 `json:"rows"`
+	// Failed counts samples without a response (request failures).
+	Failed int64 `json:"failed"`
+	// NullRewards counts rows whose total reward is null.
+	NullRewards int64    `json:"null_rewards"`
+	Mean        *float64 `json:"mean"`
+	Std         *float64 `json:"std"`
+	// Accuracy is the fraction of graded rows judged correct.
+	Accuracy *float64 `json:"accuracy"`
+	Graded   int64    `json:"graded"`
+	Groups   int64    `json:"groups"`
+	// FracZeroStd is the fraction of groups whose rewards are all equal
+	// (frac_reward_zero_std): they carry no learning signal.
+	FracZeroStd  *float64         `json:"frac_reward_zero_std"`
+	FinishReason map[string]int64 `json:"finish_reasons"`
+}
+
+// CodeVersion names the running build: the module version, plus the VCS
+// revision when the binary was built with it.
+func CodeVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			v += " " + s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				v += " (modified)"
+			}
+		}
+	}
+	return v
+}
+
+// ManifestName is the manifest's file name inside the output directory.
+const ManifestName = "manifest.json"
+
+// WriteManifest writes m to dir/manifest.json atomically.
+func WriteManifest(dir string, m *Manifest) error {
+	m.Manifest = ManifestVersion
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding manifest: %w", err)
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, ManifestName), append(b, '\n')); err != nil {
+		return fmt.Errorf("writing manifest: %w", err)
+	}
+	return nil
+}
+
+// ReadManifest reads dir/manifest.json.
+func ReadManifest(dir string) (*Manifest, error) {
+	b, err := os.ReadFile(filepath.Join(dir, ManifestName))
+	if err != nil {
+		return nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestName), err)
+	}
+	return &m, nil
+}

@@ -1,0 +1,154 @@
+// Package pipeline joins redraft's stages: a Producer of groups, a pool of
+// scoring workers, group advantages, and a Sink of rows.
+//
+// Stages are connected by bounded channels, and a window bounds the groups in
+// flight from the moment a group is started until it is written, so memory is
+// proportional to the window, never to the dataset. Groups are written whole
+// and in input order, so the output does not depend on the number of workers
+// or on the order in which requests complete.
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rewards"
+	"github.com/redraft/redraft/rollout"
+)
+
+// Sink receives the rows of one complete group at a time, in input order.
+type Sink interface {
+	WriteGroup(ctx context.Context, rows []export.RLRow) error
+}
+
+// Options configures Run.
+type Options struct {
+	// Workers is the size of the scoring pool (0: GOMAXPROCS).
+	Workers int
+	// Window is the number of groups in flight (0: 64 per worker).
+	Window    int
+	Advantage rewards.AdvantageConfig
+	// OnGroup, when set, is called after each group is written, from the
+	// writing goroutine.
+	OnGroup func(written int64, rows int)
+}
+
+// Scored is a group with its scores and advantages.
+type Scored struct {
+	Group      *rollout.Group
+	Scores     []rewards.Score
+	Advantages []*float64
+	Stats      rewards.GroupStats
+}
+
+// Run drives prod through scorer into sink until the input ends, an error
+// occurs, or ctx is done. It returns the summary of what was written; on
+// error, the summary covers the groups written before it.
+func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink Sink, opts Options) (export.RewardSummary, error) {
+	if err := opts.Advantage.Validate(); err != nil {
+		return export.RewardSummary{}, err
+	}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	window := opts.Window
+	if window <= 0 {
+		window = 64 * workers
+	}
+	win := rollout.NewWindow(window)
+	groups := make(chan *rollout.Group, workers)
+	scored := make(chan *Scored, workers)
+	acc := newSummary()
+
+	eg, ctx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		defer close(groups)
+		if err := prod.Produce(ctx, win, groups); err != nil {
+			return fmt.Errorf("reading input: %w", err)
+		}
+		return nil
+	})
+	var working sync.WaitGroup
+	for range workers {
+		working.Add(1)
+		eg.Go(func() error {
+			defer working.Done()
+			for g := range groups {
+				s, err := score(ctx, scorer, opts.Advantage, g)
+				if err != nil {
+					return err
+				}
+				select {
+				case scored <- s:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	eg.Go(func() error {
+		working.Wait()
+		close(scored)
+		return nil
+	})
+	eg.Go(func() error {
+		// Reorder by Seq: at most `window` groups can be pending here.
+		pending := map[int64]*Scored{}
+		var next, written int64
+		for s := range scored {
+			pending[s.Group.Seq] = s
+			for {
+				s, ok := pending[next]
+				if !ok {
+					break
+				}
+				delete(pending, next)
+				next++
+				rows := Rows(s, opts.Advantage)
+				if err := sink.WriteGroup(ctx, rows); err != nil {
+					return fmt.Errorf("writing group %q: %w", s.Group.Task.ID, err)
+				}
+				acc.add(s, rows)
+				win.Release()
+				written++
+				if opts.OnGroup != nil {
+					opts.OnGroup(written, len(rows))
+				}
+			}
+		}
+		if len(pending) > 0 && ctx.Err() == nil {
+			return fmt.Errorf("internal error: %d groups never became writable (next seq %d)", len(pending), next)
+		}
+		return nil
+	})
+	// errgroup returns the first error, the one that cancelled the others.
+	err := eg.Wait()
+	return acc.summary(), err
+}
+
+// score grades a group and computes its advantages.
+func score(ctx context.Context, scorer rewards.Scorer, cfg rewards.AdvantageConfig, g *rollout.Group) (*Scored, error) {
+	scores, err := scorer.Score(ctx, g)
+	if err != nil {
+		return nil, fmt.Errorf("scoring group %q: %w", g.Task.ID, err)
+	}
+	if len(scores) != len(g.Samples) {
+		return nil, fmt.Errorf("scoring group %q: %d scores for %d samples", g.Task.ID, len(scores), len(g.Samples))
+	}
+	totals := make([]*float64, len(scores))
+	for i, s := range scores {
+		if t := s.Reward.Total; t != nil && !math.IsNaN(*t) && !math.IsInf(*t, 0) {
+			totals[i] = t
+		}
+	}
+	adv, st := rewards.GroupAdvantages(cfg, totals)
+	return &Scored{Group: g, Scores: scores, Advantages: adv, Stats: st}, nil
+}

@@ -1,0 +1,108 @@
+package pipeline
+
+import (
+	"fmt"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rewards"
+	"github.com/redraft/redraft/rollout"
+)
+
+// GroupID names a (task, turn) group.
+func GroupID(taskID string, turn int) string { return fmt.Sprintf("%s#t%d", taskID, turn) }
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func int32Ptr(n int) *int32 {
+	v := int32(n)
+	return &v
+}
+
+// Rows turns a scored group into rl rows, one per sample.
+func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
+	g := s.Group
+	prompt := make([]export.Message, len(g.Task.Messages))
+	for i, m := range g.Task.Messages {
+		prompt[i] = export.Message{Role: m.Role, Content: m.Content}
+	}
+	var mean, std *float64
+	if s.Stats.N > 0 {
+		m, sd := s.Stats.Mean, s.Stats.Std
+		mean, std = &m, &sd
+	}
+	rows := make([]export.RLRow, len(g.Samples))
+	for i, smp := range g.Samples {
+		sc := s.Scores[i]
+		r := export.RLRow{
+			TaskID:             g.Task.ID,
+			GroupID:            GroupID(g.Task.ID, g.Turn),
+			SampleIndex:        int32(smp.Index),
+			Turn:               int32(g.Turn),
+			DataSource:         g.Task.DataSource,
+			Model:              smp.Model,
+			Prompt:             prompt,
+			Response:           smp.Text,
+			Reasoning:          strPtr(smp.Reasoning),
+			FinishReason:       strPtr(smp.FinishReason),
+			Error:              strPtr(smp.Err),
+			Seed:               smp.Seed,
+			Reference:          strPtr(g.Task.Reference),
+			Reward:             sc.Reward.Total,
+			RewardReason:       strPtr(sc.Reward.Reason),
+			Advantage:          s.Advantages[i],
+			AdvantageEstimator: string(adv.Estimator),
+			GroupSize:          int32(s.Stats.N),
+			GroupRewardMean:    mean,
+			GroupRewardStd:     std,
+		}
+		if u := smp.Usage; u != nil {
+			r.PromptTokens, r.CompletionTokens = int32Ptr(u.PromptTokens), int32Ptr(u.CompletionTokens)
+		}
+		if smp.Latency > 0 {
+			ms := float64(smp.Latency.Microseconds()) / 1000
+			r.LatencyMS = &ms
+		}
+		if sp := smp.Sampling; sp != nil {
+			r.Sampling = exportSampling(sp)
+		}
+		if len(smp.Logprobs) > 0 {
+			r.Logprobs = make([]export.TokenLogprob, len(smp.Logprobs))
+			for j, lp := range smp.Logprobs {
+				r.Logprobs[j] = export.TokenLogprob{Token: lp.Token, Logprob: lp.Logprob}
+			}
+		}
+		if v := sc.Verdict; v != nil {
+			c := v.Correct
+			r.Correct = &c
+			r.ExtractedAnswer = strPtr(v.Answer)
+			r.ExtractRule = strPtr(v.ExtractRule)
+			r.GradeRule = strPtr(v.Rule)
+			r.GradeReason = strPtr(v.Reason)
+		}
+		r.RewardComponents = make([]export.RewardComponent, len(sc.Reward.Components))
+		for j, c := range sc.Reward.Components {
+			r.RewardComponents[j] = export.RewardComponent{Name: c.Name, Value: c.Value, Weight: c.Weight, Reason: strPtr(c.Reason)}
+		}
+		if len(g.Task.Metadata) > 0 {
+			r.TaskMetadata = strPtr(string(g.Task.Metadata))
+		}
+		if len(smp.Metadata) > 0 {
+			r.ResponseMetadata = strPtr(string(smp.Metadata))
+		}
+		rows[i] = r
+	}
+	return rows
+}
+
+func exportSampling(sp *rollout.Sampling) *export.Sampling {
+	out := &export.Sampling{Temperature: sp.Temperature, TopP: sp.TopP, Stop: sp.Stop, Logprobs: sp.Logprobs}
+	if sp.MaxTokens != nil {
+		out.MaxTokens = int32Ptr(*sp.MaxTokens)
+	}
+	return out
+}

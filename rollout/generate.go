@@ -1,0 +1,138 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Window bounds the number of groups in flight between the moment a producer
+// starts a group and the moment the pipeline has written it. It is what keeps
+// memory proportional to the window, not to the dataset.
+type Window struct{ slots chan struct{} }
+
+// NewWindow returns a window of n slots (n >= 1).
+func NewWindow(n int) *Window {
+	if n < 1 {
+		n = 1
+	}
+	return &Window{slots: make(chan struct{}, n)}
+}
+
+// Acquire takes a slot, blocking until one is free or ctx is done.
+func (w *Window) Acquire(ctx context.Context) error {
+	select {
+	case w.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Release frees a slot taken by Acquire.
+func (w *Window) Release() { <-w.slots }
+
+// Producer emits groups. Produce takes a window slot before starting each
+// group, sends every group it starts to out exactly once (possibly out of Seq
+// order), and returns nil at the end of the input. The consumer releases the
+// slot once the group is written.
+type Producer interface {
+	Produce(ctx context.Context, w *Window, out chan<- *Group) error
+}
+
+// TaskSource yields tasks in input order. Next returns io.EOF after the last
+// task and an *InputError for bad input.
+type TaskSource interface {
+	Next(ctx context.Context) (Task, error)
+	Close() error
+}
+
+// Generator is a Producer that samples Policy Samples times per task, one
+// request per sample, with at most MaxInFlight requests outstanding.
+type Generator struct {
+	Tasks       TaskSource
+	Policy      Policy
+	Samples     int
+	Sampling    Sampling
+	RunSeed     int64
+	MaxInFlight int
+	// Model is recorded on samples whose response does not name a model.
+	Model string
+}
+
+// Produce implements Producer.
+func (g *Generator) Produce(ctx context.Context, w *Window, out chan<- *Group) error {
+	if g.Samples < 1 {
+		return fmt.Errorf("generator: samples per task must be at least 1, got %d", g.Samples)
+	}
+	limit := g.MaxInFlight
+	if limit < 1 {
+		limit = 1
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	// Requests in flight finish (or see ctx cancelled) before Produce returns,
+	// so no goroutine outlives the call.
+	defer wg.Wait()
+	for seq := int64(0); ; seq++ {
+		if err := w.Acquire(ctx); err != nil {
+			return err
+		}
+		task, err := g.Tasks.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			w.Release()
+			return nil
+		}
+		if err != nil {
+			w.Release()
+			return err
+		}
+		grp := &Group{Seq: seq, Task: task, Samples: make([]Sample, g.Samples)}
+		var pending atomic.Int32
+		pending.Store(int32(g.Samples))
+		for i := range g.Samples {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				grp.Samples[i] = g.sample(ctx, task, i)
+				<-sem
+				if pending.Add(-1) == 0 {
+					select {
+					case out <- grp:
+					case <-ctx.Done():
+					}
+				}
+			}()
+		}
+	}
+}
+
+// sample draws sample i of task. Failures are recorded on the sample, never
+// returned: the sample stays in its group.
+func (g *Generator) sample(ctx context.Context, task Task, i int) Sample {
+	seed := DeriveSeed(g.RunSeed, task.ID, i, 0)
+	settings := g.Sampling
+	s := Sample{Index: i, Model: g.Model, Seed: &seed, Sampling: &settings}
+	start := time.Now()
+	resp, err := g.Policy.Sample(ctx, Request{Messages: task.Messages, Sampling: g.Sampling, Seed: seed})
+	s.Latency = time.Since(start)
+	if err != nil {
+		s.Err = err.Error()
+		return s
+	}
+	s.Text, s.Reasoning, s.FinishReason = resp.Text, resp.Reasoning, resp.FinishReason
+	s.Usage, s.Logprobs = resp.Usage, resp.Logprobs
+	if resp.Model != "" {
+		s.Model = resp.Model
+	}
+	return s
+}

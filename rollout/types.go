@@ -1,0 +1,89 @@
+package rollout
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Message is one chat message in OpenAI form.
+type Message struct {
+	Role    string `json:"role"`
+	Content string `json:"content"`
+}
+
+// Origin says where an input item came from, for error messages and
+// explainability.
+type Origin struct {
+	File string // path as given in the configuration
+	Line int    // 1-based line (JSONL) or row (Parquet) number
+}
+
+// Task is one prompt to sample, with its reference answer when one exists.
+type Task struct {
+	ID         string
+	DataSource string
+	Messages   []Message
+	// Reference is the ground-truth answer; "" means the task has none.
+	Reference string
+	// Metadata is the task's free-form metadata as JSON (nil when absent).
+	Metadata json.RawMessage
+	Origin   Origin
+}
+
+// Usage is the token accounting an endpoint reported for one sample.
+type Usage struct {
+	PromptTokens     int
+	CompletionTokens int
+}
+
+// Sampling holds the generation settings of one request. Pointers are nil
+// when a setting was not sent (the server default applied) or, for recorded
+// rollouts, is unknown.
+type Sampling struct {
+	Temperature *float64 `json:"temperature,omitempty" yaml:"temperature"`
+	TopP        *float64 `json:"top_p,omitempty" yaml:"top_p"`
+	MaxTokens   *int     `json:"max_tokens,omitempty" yaml:"max_tokens"`
+	Stop        []string `json:"stop,omitempty" yaml:"stop"`
+	// Logprobs asks the endpoint for per-token log-probabilities.
+	Logprobs bool `json:"logprobs,omitempty" yaml:"logprobs"`
+	// TopLogprobs is the number of alternatives per token (0: none).
+	TopLogprobs int `json:"top_logprobs,omitempty" yaml:"top_logprobs"`
+}
+
+// TokenLogprob is the log-probability of one generated token.
+type TokenLogprob struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+}
+
+// Sample is one sampled (or recorded) response.
+type Sample struct {
+	Index int // position within the group, 0-based
+	Model string
+	// Text is the response content; Reasoning is a separate reasoning field
+	// (reasoning_content) when the server returned one.
+	Text      string
+	Reasoning string
+	// FinishReason is "stop", "length", ... as reported; "" when unknown.
+	FinishReason string
+	Usage        *Usage        // nil when unknown
+	Latency      time.Duration // 0 when unknown
+	Seed         *int64        // the seed sent; nil for recorded rollouts
+	Sampling     *Sampling     // settings sent; nil for recorded rollouts
+	Logprobs     []TokenLogprob
+	// Metadata is per-response metadata carried from recorded input.
+	Metadata json.RawMessage
+	// Err is why the sample has no response ("" when it has one). The sample
+	// still flows through the pipeline so that nothing is dropped silently.
+	Err string
+}
+
+// Group is every sample for one task at one turn. Seq is the task's position
+// in the input; the pipeline writes groups in Seq order so that its output does
+// not depend on scheduling.
+type Group struct {
+	Seq     int64
+	Task    Task
+	Turn    int
+	Samples []Sample
+}
