@@ -2,6 +2,20 @@
 // and reads them back with Arrow for audits and checks.
 package export
 
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+)
+
 // RLSchema is the schema version of the rl dataset, written into every shard's
 // metadata and the manifest. Bump it whenever RLRow changes; the schema test
 // in this package fails until schemas/rl.json is updated to match.
@@ -9,32 +23,32 @@ const RLSchema = "rl/1"
 
 // Message is one chat message.
 type Message struct {
-	Role    string `parquet:"role"`
-	Content string `parquet:"content"`
+	Role    string `parquet:"role" json:"role"`
+	Content string `parquet:"content" json:"content"`
 }
 
 // RewardComponent is one stored reward component: value is null when it could
 // not be computed, and reason then says why.
 type RewardComponent struct {
-	Name   string   `parquet:"name"`
-	Value  *float64 `parquet:"value,optional"`
-	Weight float64  `parquet:"weight"`
-	Reason *string  `parquet:"reason,optional"`
+	Name   string   `parquet:"name" json:"name"`
+	Value  *float64 `parquet:"value,optional" json:"value"`
+	Weight float64  `parquet:"weight" json:"weight"`
+	Reason *string  `parquet:"reason,optional" json:"reason"`
 }
 
 // Sampling is the generation settings sent with a request.
 type Sampling struct {
-	Temperature *float64 `parquet:"temperature,optional"`
-	TopP        *float64 `parquet:"top_p,optional"`
-	MaxTokens   *int32   `parquet:"max_tokens,optional"`
-	Stop        []string `parquet:"stop,list"`
-	Logprobs    bool     `parquet:"logprobs"`
+	Temperature *float64 `parquet:"temperature,optional" json:"temperature"`
+	TopP        *float64 `parquet:"top_p,optional" json:"top_p"`
+	MaxTokens   *int32   `parquet:"max_tokens,optional" json:"max_tokens"`
+	Stop        []string `parquet:"stop,list" json:"stop"`
+	Logprobs    bool     `parquet:"logprobs" json:"logprobs"`
 }
 
 // TokenLogprob is one generated token's log-probability.
 type TokenLogprob struct {
-	Token   string  `parquet:"token"`
-	Logprob float64 `parquet:"logprob"`
+	Token   string  `parquet:"token" json:"token"`
+	Logprob float64 `parquet:"logprob" json:"logprob"`
 }
 
 // RLRow is one row of the rl dataset: one sampled response with everything
@@ -42,43 +56,84 @@ type TokenLogprob struct {
 // the value is unknown (recorded rollouts carry no seed) or could not be
 // computed (then a reason column says why).
 type RLRow struct {
-	TaskID      string `parquet:"task_id"`
-	GroupID     string `parquet:"group_id"`
-	SampleIndex int32  `parquet:"sample_index"`
-	Turn        int32  `parquet:"turn"`
-	DataSource  string `parquet:"data_source,dict"`
-	Model       string `parquet:"model,dict"`
+	TaskID      string `parquet:"task_id" json:"task_id"`
+	GroupID     string `parquet:"group_id" json:"group_id"`
+	SampleIndex int32  `parquet:"sample_index" json:"sample_index"`
+	Turn        int32  `parquet:"turn" json:"turn"`
+	DataSource  string `parquet:"data_source,dict" json:"data_source"`
+	Model       string `parquet:"model,dict" json:"model"`
 
-	Prompt       []Message `parquet:"prompt,list"`
-	Response     string    `parquet:"response"`
-	Reasoning    *string   `parquet:"reasoning,optional"`
-	FinishReason *string   `parquet:"finish_reason,optional,dict"`
-	Error        *string   `parquet:"error,optional"`
+	Prompt       []Message `parquet:"prompt,list" json:"prompt"`
+	Response     string    `parquet:"response" json:"response"`
+	Reasoning    *string   `parquet:"reasoning,optional" json:"reasoning"`
+	FinishReason *string   `parquet:"finish_reason,optional,dict" json:"finish_reason"`
+	Error        *string   `parquet:"error,optional" json:"error"`
 
-	PromptTokens     *int32         `parquet:"prompt_tokens,optional"`
-	CompletionTokens *int32         `parquet:"completion_tokens,optional"`
-	LatencyMS        *float64       `parquet:"latency_ms,optional"`
-	Seed             *int64         `parquet:"seed,optional"`
-	Sampling         *Sampling      `parquet:"sampling,optional"`
-	Logprobs         []TokenLogprob `parquet:"logprobs,list"`
+	PromptTokens     *int32         `parquet:"prompt_tokens,optional" json:"prompt_tokens"`
+	CompletionTokens *int32         `parquet:"completion_tokens,optional" json:"completion_tokens"`
+	LatencyMS        *float64       `parquet:"latency_ms,optional" json:"latency_ms"`
+	Seed             *int64         `parquet:"seed,optional" json:"seed"`
+	Sampling         *Sampling      `parquet:"sampling,optional" json:"sampling"`
+	Logprobs         []TokenLogprob `parquet:"logprobs,list" json:"logprobs"`
 
-	Reference       *string `parquet:"reference,optional"`
-	ExtractedAnswer *string `parquet:"extracted_answer,optional"`
-	ExtractRule     *string `parquet:"extract_rule,optional,dict"`
-	GradeRule       *string `parquet:"grade_rule,optional,dict"`
-	GradeReason     *string `parquet:"grade_reason,optional"`
-	Correct         *bool   `parquet:"correct,optional"`
+	Reference       *string `parquet:"reference,optional" json:"reference"`
+	ExtractedAnswer *string `parquet:"extracted_answer,optional" json:"extracted_answer"`
+	ExtractRule     *string `parquet:"extract_rule,optional,dict" json:"extract_rule"`
+	GradeRule       *string `parquet:"grade_rule,optional,dict" json:"grade_rule"`
+	GradeReason     *string `parquet:"grade_reason,optional" json:"grade_reason"`
+	Correct         *bool   `parquet:"correct,optional" json:"correct"`
 
-	Reward           *float64          `parquet:"reward,optional"`
-	RewardReason     *string           `parquet:"reward_reason,optional"`
-	RewardComponents []RewardComponent `parquet:"reward_components,list"`
+	Reward           *float64          `parquet:"reward,optional" json:"reward"`
+	RewardReason     *string           `parquet:"reward_reason,optional" json:"reward_reason"`
+	RewardComponents []RewardComponent `parquet:"reward_components,list" json:"reward_components"`
 
-	Advantage          *float64 `parquet:"advantage,optional"`
-	AdvantageEstimator string   `parquet:"advantage_estimator,dict"`
-	GroupSize          int32    `parquet:"group_size"`
-	GroupRewardMean    *float64 `parquet:"group_reward_mean,optional"`
-	GroupRewardStd     *float64 `parquet:"group_reward_std,optional"`
+	Advantage          *float64 `parquet:"advantage,optional" json:"advantage"`
+	AdvantageEstimator string   `parquet:"advantage_estimator,dict" json:"advantage_estimator"`
+	GroupSize          int32    `parquet:"group_size" json:"group_size"`
+	GroupRewardMean    *float64 `parquet:"group_reward_mean,optional" json:"group_reward_mean"`
+	GroupRewardStd     *float64 `parquet:"group_reward_std,optional" json:"group_reward_std"`
 
-	TaskMetadata     *string `parquet:"task_metadata,optional"`
-	ResponseMetadata *string `parquet:"response_metadata,optional"`
+	TaskMetadata     *string `parquet:"task_metadata,optional" json:"task_metadata"`
+	ResponseMetadata *string `parquet:"response_metadata,optional" json:"response_metadata"`
+}
+
+// ReadRL reads every row of an rl shard with Arrow. It is the columnar read
+// path that audits and round-trip checks use, independent of the writer.
+func ReadRL(ctx context.Context, path string) ([]RLRow, error) {
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 4096}, memory.DefaultAllocator)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer rr.Release()
+	var rows []RLRow
+	var buf bytes.Buffer
+	for rr.Next() {
+		buf.Reset()
+		// Arrow's JSON form of a row uses the column names, which are also
+		// RLRow's JSON names.
+		if err := array.RecordToJSON(rr.Record(), &buf); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		dec := json.NewDecoder(&buf)
+		for dec.More() {
+			var r RLRow
+			if err := dec.Decode(&r); err != nil {
+				return nil, fmt.Errorf("%s: row %d: %w", path, len(rows)+1, err)
+			}
+			rows = append(rows, r)
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rows, nil
 }

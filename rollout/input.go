@@ -126,7 +126,8 @@ func openRecords(opts InputOptions) (recordReader, error) {
 			max = 64 << 20
 		}
 		sc := bufio.NewScanner(f)
-		sc.Buffer(make([]byte, 0, 64<<10), max)
+		// The scanner's limit is the larger of max and the buffer's capacity.
+		sc.Buffer(make([]byte, 0, min(64<<10, max)), max)
 		return &jsonlReader{path: opts.Path, f: f, sc: sc, max: max}, nil
 	case "parquet":
 		return openParquetRecords(opts.Path)
@@ -323,15 +324,18 @@ func (d *decoder) responses(line int, field string, raw json.RawMessage) ([]Samp
 			continue
 		}
 		var r struct {
-			Text             *string         `json:"text"`
-			Content          *string         `json:"content"`
-			Model            string          `json:"model"`
-			FinishReason     string          `json:"finish_reason"`
-			Reasoning        string          `json:"reasoning"`
-			ReasoningContent string          `json:"reasoning_content"`
-			Usage            *struct{ PromptTokens, CompletionTokens *int }
-			Metadata         json.RawMessage `json:"metadata"`
-			Error            string          `json:"error"`
+			Text             *string `json:"text"`
+			Content          *string `json:"content"`
+			Model            string  `json:"model"`
+			FinishReason     string  `json:"finish_reason"`
+			Reasoning        string  `json:"reasoning"`
+			ReasoningContent string  `json:"reasoning_content"`
+			Usage            *struct {
+				PromptTokens     *int `json:"prompt_tokens"`
+				CompletionTokens *int `json:"completion_tokens"`
+			} `json:"usage"`
+			Metadata json.RawMessage `json:"metadata"`
+			Error    string          `json:"error"`
 		}
 		if err := json.Unmarshal(it, &r); err != nil {
 			return nil, d.errf(line, name, "want a string or an object with \"text\", got %s", abbrev(it))

@@ -1,0 +1,160 @@
+package export
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/redraft/redraft/schemas"
+)
+
+func f64(v float64) *float64 { return &v }
+
+func sampleRows(group string, rewards ...*float64) []RLRow {
+	rows := make([]RLRow, len(rewards))
+	for i, r := range rewards {
+		rows[i] = RLRow{TaskID: group, GroupID: group + "#t0", SampleIndex: int32(i), DataSource: "ds", Model: fmt.Sprintf("m%d", i%2),
+			Prompt: []Message{{Role: "user", Content: "q"}}, Response: strings.Repeat("x", 100), Reward: r}
+		if r != nil {
+			c := *r == 1
+			rows[i].Correct = &c
+		}
+	}
+	return rows
+}
+
+// The rl columns must match the released description of the current schema
+// version. A column change without a version bump (and a new
+// schemas/rl.v<N>.json) fails here.
+func TestRLSchemaMatchesDescription(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewShardWriter[RLRow](ShardOptions{Dir: dir, Dataset: "rl", Schema: RLSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteGroup(context.Background(), sampleRows("a", f64(1), nil)); err != nil {
+		t.Fatal(err)
+	}
+	shards, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DescribeFile(filepath.Join(dir, shards[0].Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := schemas.Load(RLSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(desc.Columns) {
+		t.Fatalf("shards have %d columns, %s describes %d: bump RLSchema and add a new schemas file", len(got), RLSchema, len(desc.Columns))
+	}
+	for i, c := range desc.Columns {
+		if got[i].Name != c.Name || got[i].Type != c.Type || got[i].Nullable != c.Nullable {
+			t.Errorf("column %d: shard has %s %s nullable=%v, %s says %s %s nullable=%v: bump RLSchema and add a new schemas file",
+				i, got[i].Name, got[i].Type, got[i].Nullable, RLSchema, c.Name, c.Type, c.Nullable)
+		}
+		if c.Description == "" {
+			t.Errorf("column %s has no description", c.Name)
+		}
+	}
+}
+
+func TestShardRotationAndAtomicity(t *testing.T) {
+	dir := t.TempDir()
+	w, err := NewShardWriter[RLRow](ShardOptions{Dir: dir, Dataset: "rl", Schema: RLSchema, MaxBytes: 1, RowGroupRows: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 3 {
+		if err := w.WriteGroup(ctx, sampleRows(fmt.Sprint(i), f64(1), f64(0), f64(1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The third group is still open: only two finished shards are visible.
+	visible, _ := RLShards(dir)
+	if len(visible) != 2 {
+		t.Fatalf("visible shards before close: %v", visible)
+	}
+	shards := w.Abort()
+	if len(shards) != 2 {
+		t.Fatalf("abort kept %d shards", len(shards))
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "data", "rl", "*"))
+	hidden, _ := filepath.Glob(filepath.Join(dir, "data", "rl", ".*"))
+	if len(left) != 2 || len(hidden) != 0 {
+		t.Errorf("after abort: %v, hidden %v", left, hidden)
+	}
+	for i, s := range shards {
+		if s.Path != fmt.Sprintf("data/rl/train-%05d.parquet", i) || s.Rows != 3 || s.Groups != 1 || len(s.SHA256) != 64 {
+			t.Errorf("shard %d: %+v", i, s)
+		}
+		st, _ := os.Stat(filepath.Join(dir, s.Path))
+		if st.Size() != s.Bytes {
+			t.Errorf("shard %d: %d bytes on disk, %d recorded", i, st.Size(), s.Bytes)
+		}
+		rows, err := ReadRL(ctx, filepath.Join(dir, s.Path))
+		if err != nil || len(rows) != 3 || rows[0].TaskID != fmt.Sprint(i) {
+			t.Errorf("shard %d read back: %v %v", i, err, rows)
+		}
+	}
+}
+
+func TestAudit(t *testing.T) {
+	dir := t.TempDir()
+	w, _ := NewShardWriter[RLRow](ShardOptions{Dir: dir, Dataset: "rl", Schema: RLSchema, MaxBytes: 1})
+	ctx := context.Background()
+	w.WriteGroup(ctx, sampleRows("a", f64(1), f64(0), f64(1), f64(0))) // signal
+	w.WriteGroup(ctx, sampleRows("b", f64(1), f64(1), f64(1), f64(1))) // zero variance
+	w.WriteGroup(ctx, sampleRows("c", f64(0), nil, nil, nil))          // one present: zero variance
+	if _, err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a, err := AuditDir(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Shards != 3 || a.Schema != RLSchema || a.Overall.Rows != 12 || a.Overall.Groups != 3 || a.Overall.NullRewards != 3 {
+		t.Fatalf("audit: %+v", a.Overall)
+	}
+	if a.ZeroStdGroups != 2 || *a.FracZeroStd != 2.0/3 {
+		t.Errorf("zero-variance groups %d frac %v", a.ZeroStdGroups, *a.FracZeroStd)
+	}
+	if *a.Overall.RewardMean != 6.0/9 || *a.Overall.Accuracy != 6.0/9 {
+		t.Errorf("mean %v accuracy %v", *a.Overall.RewardMean, *a.Overall.Accuracy)
+	}
+	if len(a.ByModel) != 2 || a.ByModel[0].Key != "m0" || a.ByModel[0].Rows != 6 || a.ByModel[0].Groups != 3 {
+		t.Errorf("by model: %+v", a.ByModel[0])
+	}
+	if len(a.Histogram) != 2 || a.Histogram[0].Count != 3 || a.Histogram[1].Count != 6 {
+		t.Errorf("histogram: %+v", a.Histogram)
+	}
+	var buf bytes.Buffer
+	a.WriteText(&buf)
+	for _, want := range []string{"rows 12, groups 3, null rewards 3", "frac_reward_zero_std 0.667", "66.7%"} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("text audit lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestHistogramBins(t *testing.T) {
+	var vals []float64
+	for i := range 100 {
+		vals = append(vals, float64(i)/99)
+	}
+	h := histogram(vals, 10)
+	var n int64
+	for _, b := range h {
+		n += b.Count
+	}
+	if len(h) != 10 || n != 100 || h[0].Lo != 0 || h[9].Hi != 1 {
+		t.Errorf("bins: %+v", h)
+	}
+}

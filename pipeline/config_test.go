@@ -1,0 +1,53 @@
+package pipeline
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct{ name, yaml, want string }{
+		{"unknown key", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nsampling: {temprature: 0.5}\n", "line 3: field temprature not found"},
+		{"unknown top-level key", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nrewards: {}\n", "field rewards not found"},
+		{"missing kind", "source: {path: x}\noutput: {dir: o}\n", "source.kind: missing"},
+		{"tasks need endpoint", "source: {kind: tasks, path: x}\noutput: {dir: o}\n", "needs an endpoint"},
+		{"missing model", "source: {kind: tasks, path: x}\nendpoint: {base_url: http://h}\noutput: {dir: o}\n", "endpoint.model: missing"},
+		{"bad estimator", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nadvantage: {estimator: ppo}\n", "unknown advantage estimator"},
+		{"bad top_p", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nsampling: {top_p: 0}\n", "sampling.top_p"},
+		{"bad duration", "source: {kind: tasks, path: x}\nendpoint: {base_url: u, model: m, timeout: soon}\noutput: {dir: o}\n", "not a duration"},
+		{"bad size", "source: {kind: rollouts, path: x}\noutput: {dir: o, shard_bytes: lots}\n", "not a size"},
+		{"missing output", "source: {kind: rollouts, path: x}\n", "output.dir: missing"},
+		{"empty", "", "empty configuration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", strings.NewReader(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "c.yaml:") {
+				t.Fatalf("got %v, want an error naming c.yaml and containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigIdentity(t *testing.T) {
+	id := func(dir string, maxTok, workers int) string {
+		c, err := ParseConfig("c.yaml", strings.NewReader(fmt.Sprintf(
+			"source: {kind: tasks, path: t.jsonl}\nendpoint: {base_url: http://h/v1, model: m}\noutput: {dir: %s}\nsampling: {n: 4, max_tokens: %d}\npipeline: {workers: %d}\n",
+			dir, maxTok, workers)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, h, err := c.Identity()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if id("a", 100, 1) != id("b", 100, 4) {
+		t.Error("output dir or workers changed the run identity")
+	}
+	if id("a", 100, 1) == id("a", 200, 1) {
+		t.Error("max_tokens did not change the run identity")
+	}
+}

@@ -1,0 +1,73 @@
+package rewards
+
+import (
+	"context"
+	"testing"
+
+	"github.com/redraft/redraft/rollout"
+)
+
+func TestNumericGrader(t *testing.T) {
+	tests := []struct {
+		name, response, reference string
+		correct, found            bool
+		rule                      string
+	}{
+		{"hash", "so 9*2=18\n#### 18", "18", true, true, "hash"},
+		{"gsm8k A line", "She makes $18.\nA: 18", "Janet sells...\nA: 18", true, true, "answer_line"},
+		{"answer phrase with dollars", "Thus, the answer is $1,000.", "1000", true, true, "answer_phrase"},
+		{"boxed wins over phrase", "The answer is 3. Wait: \\boxed{4}", "4", true, true, "boxed"},
+		{"decimal equals integer", "#### 18.00", "18", true, true, "hash"},
+		{"fraction", "#### 36/2", "18", true, true, "hash"},
+		{"negative unicode minus", "#### −5", "-5", true, true, "hash"},
+		{"wrong", "#### 17", "18", false, true, "hash"},
+		{"two numbers state nothing", "The answer is 5 or 6.", "5", false, true, "answer_phrase"},
+		{"cut-off last number does not count", "First 16 - 3 - 4 = 9 eggs, then 9 * 2 = 18", "18", false, false, ""},
+		{"empty", "", "18", false, false, ""},
+	}
+	var g NumericGrader
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := g.Grade(tt.response, tt.reference)
+			if v.Correct != tt.correct || v.Found != tt.found || v.ExtractRule != tt.rule {
+				t.Fatalf("got %+v, want correct=%v found=%v rule=%q", v, tt.correct, tt.found, tt.rule)
+			}
+			if !v.Correct && v.Reason == "" {
+				t.Errorf("incorrect verdict without a reason: %+v", v)
+			}
+		})
+	}
+}
+
+func TestVerifiableScorerNulls(t *testing.T) {
+	g := &rollout.Group{
+		Task: rollout.Task{ID: "t", Reference: "4"},
+		Samples: []rollout.Sample{
+			{Text: "#### 4"},
+			{Err: "endpoint: HTTP 500: boom"},
+			{Text: "#### 5"},
+		},
+	}
+	s := &VerifiableScorer{Grader: NumericGrader{}, Weight: 1}
+	scores, err := s.Score(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *scores[0].Reward.Total != 1 || *scores[2].Reward.Total != 0 {
+		t.Errorf("totals: %v %v", *scores[0].Reward.Total, *scores[2].Reward.Total)
+	}
+	if scores[1].Reward.Total != nil || scores[1].Reward.Reason == "" || scores[1].Reward.Components[0].Value != nil {
+		t.Errorf("failed request should give a null reward with a reason: %+v", scores[1].Reward)
+	}
+	g.Task.Reference = ""
+	scores, _ = s.Score(context.Background(), g)
+	if scores[0].Reward.Total != nil || scores[0].Reward.Components[0].Reason != "the task has no reference answer" {
+		t.Errorf("no reference: %+v", scores[0].Reward)
+	}
+	// A zero-weight component does not make the total null.
+	s.Weight = 0
+	scores, _ = s.Score(context.Background(), g)
+	if scores[0].Reward.Total == nil || *scores[0].Reward.Total != 0 {
+		t.Errorf("zero weight: %+v", scores[0].Reward)
+	}
+}
