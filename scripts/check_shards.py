@@ -1,0 +1,179 @@
+#!/usr/bin/env python3
+"""Check a redraft output directory the way a PyTorch trainer's data loader sees it.
+
+Reads every rl shard with pyarrow and checks, independently of the Go code:
+  * the manifest lists exactly the shards on disk, with matching sha256 and row counts;
+  * every shard says its schema version in its metadata, is zstd-compressed, and
+    has the column names, types and nullability of schemas/<dataset>.v<N>.json;
+  * every group's advantages recompute from its rewards under the run's estimator
+    (float64, eps from the manifest; all-equal and one-member groups get 0, null
+    rewards are left out and get no advantage);
+  * the arrays a trainer needs (rewards, advantages, loss weights) build as numpy arrays.
+
+Usage: check_shards.py OUTPUT_DIR [--schemas DIR]
+Exit status 0 when every check passes; prints one line per failure otherwise.
+"""
+import argparse
+import hashlib
+import json
+import math
+import os
+import sys
+from collections import OrderedDict
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def describe(t: pa.DataType) -> str:
+    """pyarrow type -> redraft's schema language (see export/describe.go)."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "string"
+    if pa.types.is_boolean(t):
+        return "bool"
+    if pa.types.is_int32(t):
+        return "int32"
+    if pa.types.is_int64(t):
+        return "int64"
+    if pa.types.is_float64(t):
+        return "double"
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return "list<%s>" % describe(t.value_type)
+    if pa.types.is_struct(t):
+        parts = []
+        for i in range(t.num_fields):
+            f = t.field(i)
+            parts.append("%s%s: %s" % (f.name, "?" if f.nullable else "", describe(f.type)))
+        return "struct<%s>" % ", ".join(parts)
+    return str(t)
+
+
+def advantages(rewards, estimator, eps):
+    """Reference implementation of the group advantages, written from the formulas."""
+    present = [r for r in rewards if r is not None]
+    n = len(present)
+    out = [None] * len(rewards)
+    if n == 0:
+        return out
+    zero = n < 2 or all(r == present[0] for r in present)
+    mean = sum(present) / n
+    std = 0.0 if zero else math.sqrt(sum((r - mean) ** 2 for r in present) / (n - 1))
+    total = sum(present)
+    for i, r in enumerate(rewards):
+        if r is None:
+            continue
+        if zero:
+            out[i] = 0.0
+        elif estimator == "grpo":
+            out[i] = (r - mean) / (std + eps)
+        elif estimator == "dr_grpo":
+            out[i] = r - mean
+        elif estimator == "rloo":
+            out[i] = r - (total - r) / (n - 1)
+        else:
+            raise ValueError("unknown estimator %r" % estimator)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--schemas", default=os.path.join(os.path.dirname(__file__), "..", "schemas"))
+    args = ap.parse_args()
+    failures = []
+
+    def fail(msg):
+        failures.append(msg)
+        print("FAIL:", msg)
+
+    with open(os.path.join(args.out, "manifest.json")) as f:
+        manifest = json.load(f)
+    config = manifest["config"]
+    estimator = config["advantage"]["estimator"]
+    eps = config["advantage"]["eps"]
+    ds = manifest["datasets"]["rl"]
+    version = ds["schema"]
+    name, n = version.split("/")
+    with open(os.path.join(args.schemas, "%s.v%s.json" % (name, n))) as f:
+        desc = json.load(f)
+    want = [(c["name"], c["type"], c["nullable"]) for c in desc["columns"]]
+
+    on_disk = sorted(
+        os.path.join("data", "rl", p)
+        for p in os.listdir(os.path.join(args.out, "data", "rl"))
+        if p.endswith(".parquet") and not p.startswith(".")
+    )
+    listed = [s["path"] for s in ds["shards"]]
+    if on_disk != listed:
+        fail("manifest lists %s, disk has %s" % (listed, on_disk))
+
+    rows = 0
+    groups = OrderedDict()
+    for shard in ds["shards"]:
+        path = os.path.join(args.out, shard["path"])
+        with open(path, "rb") as f:
+            sha = hashlib.sha256(f.read()).hexdigest()
+        if sha != shard["sha256"]:
+            fail("%s: sha256 %s, manifest says %s" % (path, sha, shard["sha256"]))
+        pf = pq.ParquetFile(path)
+        meta = pf.schema_arrow.metadata or {}
+        if meta.get(b"redraft.schema", b"").decode() != version:
+            fail("%s: metadata redraft.schema = %r" % (path, meta.get(b"redraft.schema")))
+        for rg in range(pf.metadata.num_row_groups):
+            for c in range(pf.metadata.num_columns):
+                codec = pf.metadata.row_group(rg).column(c).compression
+                if codec != "ZSTD":
+                    fail("%s: row group %d column %d compressed with %s" % (path, rg, c, codec))
+                    break
+        table = pf.read()
+        got = [(f.name, describe(f.type), f.nullable) for f in table.schema]
+        if got != want:
+            for g, w in zip(got, want):
+                if g != w:
+                    fail("%s: column %s, schema %s says %s" % (path, g, version, w))
+            if len(got) != len(want):
+                fail("%s: %d columns, schema says %d" % (path, len(got), len(want)))
+        if table.num_rows != shard["rows"]:
+            fail("%s: %d rows, manifest says %d" % (path, table.num_rows, shard["rows"]))
+        rows += table.num_rows
+        # The tensors a trainer builds: rewards and advantages as float64,
+        # with a mask for rows that carry none.
+        adv = table.column("advantage").to_numpy(zero_copy_only=False)
+        rew = table.column("reward").to_numpy(zero_copy_only=False)
+        assert adv.dtype == np.float64 and rew.dtype == np.float64
+        if np.isnan(adv).sum() != table.column("advantage").null_count:
+            fail("%s: NaN advantages that are not nulls" % path)
+        cols = table.select(["group_id", "sample_index", "reward", "advantage", "group_size"]).to_pylist()
+        for r in cols:
+            groups.setdefault(r["group_id"], []).append(r)
+
+    if rows != ds["rows"]:
+        fail("%d rows in shards, manifest says %d" % (rows, ds["rows"]))
+    if len(groups) != ds["groups"]:
+        fail("%d groups in shards, manifest says %d" % (len(groups), ds["groups"]))
+    checked = 0
+    for gid, members in groups.items():
+        idx = [m["sample_index"] for m in members]
+        if idx != list(range(len(members))):
+            fail("group %s: sample indices %s" % (gid, idx))
+        rewards = [m["reward"] for m in members]
+        ref = advantages(rewards, estimator, eps)
+        for m, a in zip(members, ref):
+            got = m["advantage"]
+            if (a is None) != (got is None) or (a is not None and abs(a - got) > 1e-9 * max(1.0, abs(a))):
+                fail("group %s sample %d: advantage %r, reference %r" % (gid, m["sample_index"], got, a))
+            if m["group_size"] != sum(r is not None for r in rewards):
+                fail("group %s: group_size %d" % (gid, m["group_size"]))
+        checked += 1
+
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        return 1
+    print("pyarrow %s: %d shard(s), %d rows, %d groups, schema %s: columns, checksums, counts and %d groups' %s advantages verified"
+          % (pa.__version__, len(ds["shards"]), rows, len(groups), version, checked, estimator))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
