@@ -396,8 +396,7 @@ func (d *decoder) gsm8kTask(line int, obj map[string]json.RawMessage) (Task, err
 		return t, d.errf(line, "ground_truth", "no final \"A: <answer>\" line")
 	}
 	t.Reference = strings.TrimSpace(gt[idx+3:])
-	meta, _ := json.Marshal(map[string]string{"reference_solution": gt})
-	t.Metadata = meta
+	t.Metadata = marshalPlain(map[string]string{"reference_solution": gt})
 	return t, nil
 }
 
@@ -417,10 +416,19 @@ func (d *decoder) gsm8kSamples(line int, obj map[string]json.RawMessage) ([]Samp
 		if r.IsCorrect == nil {
 			return nil, d.errf(line, m+".is_correct", "missing")
 		}
-		meta, _ := json.Marshal(map[string]bool{"is_correct": *r.IsCorrect})
-		out[i] = Sample{Index: i, Model: m, Text: *r.Solution, Metadata: meta}
+		out[i] = Sample{Index: i, Model: m, Text: *r.Solution, Metadata: marshalPlain(map[string]bool{"is_correct": *r.IsCorrect})}
 	}
 	return out, nil
+}
+
+// marshalPlain encodes v without escaping <, > and &, so that metadata
+// reads as the text it holds.
+func marshalPlain(v any) json.RawMessage {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	return bytes.TrimRight(b.Bytes(), "\n")
 }
 
 // abbrev shortens a raw JSON value for an error message.
