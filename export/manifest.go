@@ -64,8 +64,11 @@ type RewardSummary struct {
 	Groups   int64    `json:"groups"`
 	// FracZeroStd is the fraction of groups whose rewards are all equal
 	// (frac_reward_zero_std): they carry no learning signal.
-	FracZeroStd  *float64         `json:"frac_reward_zero_std"`
-	FinishReason map[string]int64 `json:"finish_reasons"`
+	FracZeroStd *float64 `json:"frac_reward_zero_std"`
+	// DroppedZeroStd counts zero-variance groups left out of the output by
+	// advantage.drop_zero_variance.
+	DroppedZeroStd int64            `json:"dropped_zero_std_groups"`
+	FinishReason   map[string]int64 `json:"finish_reasons"`
 }
 
 // CodeVersion names the running build: the module version, plus the VCS

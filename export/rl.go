@@ -19,7 +19,7 @@ import (
 // RLSchema is the schema version of the rl dataset, written into every shard's
 // metadata and the manifest. Bump it whenever RLRow changes; the schema test
 // in this package fails until schemas/rl.json is updated to match.
-const RLSchema = "rl/1"
+const RLSchema = "rl/2"
 
 // Message is one chat message.
 type Message struct {
@@ -43,6 +43,14 @@ type Sampling struct {
 	MaxTokens   *int32   `parquet:"max_tokens,optional" json:"max_tokens"`
 	Stop        []string `parquet:"stop,list" json:"stop"`
 	Logprobs    bool     `parquet:"logprobs" json:"logprobs"`
+}
+
+// JudgeScore is one judge's verdict on a response.
+type JudgeScore struct {
+	Judge  string   `parquet:"judge" json:"judge"`
+	Score  *float64 `parquet:"score,optional" json:"score"`
+	Raw    *float64 `parquet:"raw,optional" json:"raw"`
+	Reason *string  `parquet:"reason,optional" json:"reason"`
 }
 
 // TokenLogprob is one generated token's log-probability.
@@ -87,11 +95,21 @@ type RLRow struct {
 	RewardReason     *string           `parquet:"reward_reason,optional" json:"reward_reason"`
 	RewardComponents []RewardComponent `parquet:"reward_components,list" json:"reward_components"`
 
+	ConsensusLabel        *string      `parquet:"consensus_label,optional" json:"consensus_label"`
+	ConsensusRatio        *float64     `parquet:"consensus_ratio,optional" json:"consensus_ratio"`
+	ConsensusLabelCorrect *bool        `parquet:"consensus_label_correct,optional" json:"consensus_label_correct"`
+	JudgeScores           []JudgeScore `parquet:"judge_scores,list" json:"judge_scores"`
+	JudgeFlagged          *bool        `parquet:"judge_flagged,optional" json:"judge_flagged"`
+	JudgeFlagReason       *string      `parquet:"judge_flag_reason,optional" json:"judge_flag_reason"`
+
 	Advantage          *float64 `parquet:"advantage,optional" json:"advantage"`
 	AdvantageEstimator string   `parquet:"advantage_estimator,dict" json:"advantage_estimator"`
 	GroupSize          int32    `parquet:"group_size" json:"group_size"`
 	GroupRewardMean    *float64 `parquet:"group_reward_mean,optional" json:"group_reward_mean"`
 	GroupRewardStd     *float64 `parquet:"group_reward_std,optional" json:"group_reward_std"`
+	AdvantageBatch     *int64   `parquet:"advantage_batch,optional" json:"advantage_batch"`
+	AdvantageBatchMean *float64 `parquet:"advantage_batch_mean,optional" json:"advantage_batch_mean"`
+	AdvantageBatchStd  *float64 `parquet:"advantage_batch_std,optional" json:"advantage_batch_std"`
 
 	TaskMetadata     *string `parquet:"task_metadata,optional" json:"task_metadata"`
 	ResponseMetadata *string `parquet:"response_metadata,optional" json:"response_metadata"`

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -67,12 +68,42 @@ type SamplingConfig struct {
 	rollout.Sampling `yaml:",inline" json:",inline"`
 }
 
-// RewardConfig selects the grader and the component weights.
+// RewardConfig selects the grader and the reward components. A component is
+// computed when it has a weight, even 0 (then stored but not counted).
 type RewardConfig struct {
 	// Grader is "numeric" (GSM8K-style numbers).
 	Grader string `yaml:"grader" json:"grader"`
-	// Weights maps component names to weights; the total is the weighted sum.
+	// Weights maps component names (verifiable, consensus, format,
+	// overlong) to weights; the total is the weighted sum.
 	Weights map[string]float64 `yaml:"weights" json:"weights"`
+	// Format restricts which ways of stating the answer earn the format
+	// reward (extraction rules such as boxed); empty: any.
+	Format struct {
+		Require []string `yaml:"require" json:"require,omitempty"`
+	} `yaml:"format" json:"format"`
+	// Overlong configures DAPO's overlong penalty.
+	Overlong struct {
+		MaxTokens int `yaml:"max_tokens" json:"max_tokens,omitempty"`
+		Buffer    int `yaml:"buffer" json:"buffer,omitempty"`
+	} `yaml:"overlong" json:"overlong"`
+}
+
+// Parts returns the reward parts the weights ask for, in a fixed order.
+func (r RewardConfig) Parts(g rewards.Grader) []rewards.Part {
+	var parts []rewards.Part
+	if _, ok := r.Weights["verifiable"]; ok {
+		parts = append(parts, rewards.Verifiable{})
+	}
+	if _, ok := r.Weights["consensus"]; ok {
+		parts = append(parts, rewards.Consensus{Grader: g})
+	}
+	if _, ok := r.Weights["format"]; ok {
+		parts = append(parts, rewards.Format{Require: r.Format.Require})
+	}
+	if _, ok := r.Weights["overlong"]; ok {
+		parts = append(parts, rewards.Overlong{MaxTokens: r.Overlong.MaxTokens, Buffer: r.Overlong.Buffer})
+	}
+	return parts
 }
 
 // PipelineConfig sizes the worker pool and the window of groups in flight.
@@ -177,7 +208,20 @@ func (c *Config) applyDefaults() {
 		c.Advantage.Estimator = rewards.GRPO
 	}
 	if c.Advantage.Eps == 0 {
+		// verl's values: 1e-6 added to the std for GRPO, 1e-8 added to the
+		// variance when whitening.
 		c.Advantage.Eps = 1e-6
+		if c.Advantage.Estimator == rewards.ReinforcePPBaseline {
+			c.Advantage.Eps = 1e-8
+		}
+	}
+	if c.Advantage.Estimator == rewards.ReinforcePPBaseline {
+		if c.Advantage.Whiten == "" {
+			c.Advantage.Whiten = rewards.WhitenToken
+		}
+		if c.Advantage.BatchGroups == 0 {
+			c.Advantage.BatchGroups = 128
+		}
 	}
 	if c.Endpoint != nil {
 		if c.Endpoint.APIKeyEnv == "" {
@@ -243,9 +287,19 @@ func (c *Config) Validate() error {
 	if c.Reward.Grader != "numeric" {
 		return fmt.Errorf("reward.grader: unknown grader %q (want numeric)", c.Reward.Grader)
 	}
-	for k := range c.Reward.Weights {
-		if k != "verifiable" {
-			return fmt.Errorf("reward.weights: unknown component %q (want verifiable)", k)
+	for k, w := range c.Reward.Weights {
+		switch k {
+		case "verifiable", "consensus", "format":
+		case "overlong":
+			o := rewards.Overlong{MaxTokens: c.Reward.Overlong.MaxTokens, Buffer: c.Reward.Overlong.Buffer}
+			if err := o.Validate(); err != nil {
+				return fmt.Errorf("reward.%w", err)
+			}
+		default:
+			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format or overlong)", k)
+		}
+		if math.IsNaN(w) || math.IsInf(w, 0) {
+			return fmt.Errorf("reward.weights.%s: not a finite number", k)
 		}
 	}
 	if err := c.Advantage.Validate(); err != nil {

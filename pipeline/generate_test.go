@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/redraft/redraft/export"
-	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/rollout/fakeserver"
 )
@@ -191,7 +190,7 @@ func TestArrowRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			sink := &teeSink{w: w}
-			scorer := &rewards.VerifiableScorer{Grader: rewards.NumericGrader{}, Weight: 1}
+			scorer := verifiableScorer()
 			if _, err := Run(context.Background(), prod, scorer, sink, Options{Advantage: cfg.Advantage}); err != nil {
 				t.Fatal(err)
 			}
@@ -208,6 +207,9 @@ func TestArrowRoundTrip(t *testing.T) {
 				norm := func(r *export.RLRow) {
 					if len(r.Logprobs) == 0 {
 						r.Logprobs = nil
+					}
+					if len(r.JudgeScores) == 0 {
+						r.JudgeScores = nil
 					}
 					if r.Sampling != nil && len(r.Sampling.Stop) == 0 {
 						r.Sampling.Stop = nil

@@ -58,7 +58,8 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		return nil, err
 	}
 	defer closeSrc()
-	scorer := &rewards.VerifiableScorer{Grader: rewards.NumericGrader{}, Weight: cfg.Reward.Weights["verifiable"]}
+	grader := rewards.NumericGrader{}
+	scorer := &rewards.Composite{Grader: grader, Parts: cfg.Reward.Parts(grader), Weights: cfg.Reward.Weights}
 	sink, err := export.NewShardWriter[export.RLRow](export.ShardOptions{
 		Dir: dir, Dataset: "rl", Split: "train", Schema: export.RLSchema,
 		MaxBytes: int64(cfg.Output.ShardBytes), RowGroupRows: cfg.Output.RowGroupRows,

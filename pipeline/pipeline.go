@@ -45,6 +45,9 @@ type Scored struct {
 	Scores     []rewards.Score
 	Advantages []*float64
 	Stats      rewards.GroupStats
+	// Batch is the whitening applied to the group's batch, for estimators
+	// that whiten over a batch; nil otherwise.
+	Batch *rewards.BatchStats
 }
 
 // Run drives prod through scorer into sink until the input ends, an error
@@ -61,6 +64,11 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 	window := opts.Window
 	if window <= 0 {
 		window = 64 * workers
+	}
+	if opts.Advantage.BatchLevel() {
+		// A batch is held until complete, so the window must fit it and
+		// still keep every worker busy.
+		window = max(window, opts.Advantage.BatchGroups+2*workers)
 	}
 	win := rollout.NewWindow(window)
 	groups := make(chan *rollout.Group, workers)
@@ -100,9 +108,43 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 		return nil
 	})
 	eg.Go(func() error {
-		// Reorder by Seq: at most `window` groups can be pending here.
+		// Reorder by Seq: at most `window` groups can be pending here. Groups
+		// go out in batches: one group at a time, or BatchGroups groups for
+		// an estimator that whitens over a batch.
 		pending := map[int64]*Scored{}
 		var next, written int64
+		var batch []*Scored
+		var batches int64
+		flush := func() error {
+			if opts.Advantage.BatchLevel() && len(batch) > 0 {
+				if err := whiten(batch, batches, opts.Advantage); err != nil {
+					return err
+				}
+				batches++
+			}
+			for _, s := range batch {
+				drop := opts.Advantage.DropZeroVariance && s.Stats.ZeroVariance
+				var rows []export.RLRow
+				if !drop {
+					rows = Rows(s, opts.Advantage)
+					if err := sink.WriteGroup(ctx, rows); err != nil {
+						return fmt.Errorf("writing group %q: %w", s.Group.Task.ID, err)
+					}
+				}
+				acc.add(s, rows, drop)
+				win.Release()
+				written++
+				if opts.OnGroup != nil {
+					opts.OnGroup(written, len(rows))
+				}
+			}
+			batch = batch[:0]
+			return nil
+		}
+		size := 1
+		if opts.Advantage.BatchLevel() {
+			size = opts.Advantage.BatchGroups
+		}
 		for s := range scored {
 			pending[s.Group.Seq] = s
 			for {
@@ -112,26 +154,58 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 				}
 				delete(pending, next)
 				next++
-				rows := Rows(s, opts.Advantage)
-				if err := sink.WriteGroup(ctx, rows); err != nil {
-					return fmt.Errorf("writing group %q: %w", s.Group.Task.ID, err)
-				}
-				acc.add(s, rows)
-				win.Release()
-				written++
-				if opts.OnGroup != nil {
-					opts.OnGroup(written, len(rows))
+				batch = append(batch, s)
+				if len(batch) >= size {
+					if err := flush(); err != nil {
+						return err
+					}
 				}
 			}
 		}
-		if len(pending) > 0 && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if len(pending) > 0 {
 			return fmt.Errorf("internal error: %d groups never became writable (next seq %d)", len(pending), next)
 		}
-		return nil
+		return flush()
 	})
 	// errgroup returns the first error, the one that cancelled the others.
 	err := eg.Wait()
 	return acc.summary(), err
+}
+
+// whiten applies batch whitening to the group-centred advantages of a batch
+// of groups (reinforce_pp_baseline), before the batch is written.
+func whiten(batch []*Scored, index int64, cfg rewards.AdvantageConfig) error {
+	var vals []*float64
+	var weights []float64
+	for _, s := range batch {
+		if cfg.DropZeroVariance && s.Stats.ZeroVariance {
+			continue
+		}
+		for i, a := range s.Advantages {
+			if a == nil {
+				continue
+			}
+			w := 1.0
+			if cfg.Whiten == rewards.WhitenToken {
+				u := s.Group.Samples[i].Usage
+				if u == nil {
+					return fmt.Errorf("group %q sample %d: token-weighted whitening needs completion_tokens, which this sample lacks (set advantage.whiten: sequence)", s.Group.Task.ID, i)
+				}
+				w = float64(u.CompletionTokens)
+			}
+			vals = append(vals, a)
+			weights = append(weights, w)
+		}
+	}
+	st := rewards.WhitenBatch(vals, weights, cfg.Eps)
+	st.Index = index
+	for _, s := range batch {
+		s.Batch = &st
+	}
+	return nil
 }
 
 // score grades a group and computes its advantages.

@@ -77,7 +77,7 @@ func (s *slowSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
 func TestRunOrderAndWindow(t *testing.T) {
 	prod := &shuffledProducer{n: 500}
 	sink := &slowSink{prod: prod}
-	scorer := &rewards.VerifiableScorer{Grader: rewards.NumericGrader{}, Weight: 1}
+	scorer := verifiableScorer()
 	sum, err := Run(context.Background(), prod, scorer, sink, Options{Workers: 4, Window: 6, Advantage: rewards.AdvantageConfig{Estimator: rewards.GRPO, Eps: 1e-6}})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func TestRunProducerError(t *testing.T) {
 	boom := errors.New("boom")
 	prod := &shuffledProducer{n: 100, fail: boom}
 	sink := &slowSink{prod: prod}
-	scorer := &rewards.VerifiableScorer{Grader: rewards.NumericGrader{}, Weight: 1}
+	scorer := verifiableScorer()
 	_, err := Run(context.Background(), prod, scorer, sink, Options{Workers: 2, Window: 4, Advantage: rewards.AdvantageConfig{Estimator: rewards.GRPO}})
 	if !errors.Is(err, boom) {
 		t.Fatalf("got %v", err)
@@ -112,9 +112,13 @@ func TestRunCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	prod := &shuffledProducer{n: 100}
-	_, err := Run(ctx, prod, &rewards.VerifiableScorer{Grader: rewards.NumericGrader{}, Weight: 1}, &slowSink{prod: prod},
+	_, err := Run(ctx, prod, verifiableScorer(), &slowSink{prod: prod},
 		Options{Advantage: rewards.AdvantageConfig{Estimator: rewards.GRPO}})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("got %v", err)
 	}
+}
+
+func verifiableScorer() rewards.Scorer {
+	return &rewards.Composite{Grader: rewards.NumericGrader{}, Parts: []rewards.Part{rewards.Verifiable{}}, Weights: map[string]float64{"verifiable": 1}}
 }

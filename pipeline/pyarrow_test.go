@@ -2,8 +2,10 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/redraft/redraft/rewards"
@@ -38,23 +40,46 @@ func TestPyarrowReadsShards(t *testing.T) {
 		}
 		check(t, cfg.Output.Dir)
 	})
-	for _, est := range []rewards.Estimator{rewards.GRPO, rewards.DrGRPO, rewards.RLOO} {
-		t.Run("generation with failures "+string(est), func(t *testing.T) {
+	for _, adv := range []rewards.AdvantageConfig{
+		{Estimator: rewards.GRPO, Eps: 1e-4},
+		{Estimator: rewards.DrGRPO},
+		{Estimator: rewards.RLOO, DropZeroVariance: true},
+		{Estimator: rewards.PassK},
+		{Estimator: rewards.ReinforcePPBaseline, Eps: 1e-8, Whiten: rewards.WhitenToken, BatchGroups: 7},
+		{Estimator: rewards.ReinforcePPBaseline, Eps: 1e-8, Whiten: rewards.WhitenSequence, BatchGroups: 4, DropZeroVariance: true},
+	} {
+		t.Run(fmt.Sprintf("generation with failures %s %s drop=%v", adv.Estimator, adv.Whiten, adv.DropZeroVariance), func(t *testing.T) {
 			tasks, answers := writeTasks(t, 30)
 			inner := fakeserver.AnswerBySeed(answers)
 			srv := fakeserver.New(func(req *fakeserver.Request) fakeserver.Reply {
 				if *req.Seed%5 == 0 {
 					return fakeserver.Reply{Status: 503}
 				}
-				return inner(req)
+				rep := inner(req)
+				// Vary lengths so that token weighting matters.
+				rep.Text = strings.Repeat("so ", int(*req.Seed%7)) + rep.Text
+				return rep
 			})
 			defer srv.Close()
 			cfg := generationConfig(t, srv, tasks)
-			cfg.Advantage = rewards.AdvantageConfig{Estimator: est, Eps: 1e-4}
-			if _, err := Execute(context.Background(), cfg, JobOptions{}); err != nil {
+			cfg.Advantage = adv
+			cfg.Reward.Weights = map[string]float64{"verifiable": 1, "consensus": 0.5, "format": 0.1}
+			m, err := Execute(context.Background(), cfg, JobOptions{})
+			if err != nil {
 				t.Fatal(err)
+			}
+			if adv.DropZeroVariance && m.Rewards.DroppedZeroStd == 0 {
+				t.Error("expected some zero-variance groups to be dropped")
 			}
 			check(t, cfg.Output.Dir)
 		})
 	}
+	t.Run("quickstart reinforce_pp_baseline sequence", func(t *testing.T) {
+		cfg := quickstartConfig(t)
+		cfg.Advantage = rewards.AdvantageConfig{Estimator: rewards.ReinforcePPBaseline, Eps: 1e-8, Whiten: rewards.WhitenSequence, BatchGroups: 100}
+		if _, err := Execute(context.Background(), cfg, JobOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, cfg.Output.Dir)
+	})
 }

@@ -76,13 +76,26 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 				r.Logprobs[j] = export.TokenLogprob{Token: lp.Token, Logprob: lp.Logprob}
 			}
 		}
+		r.ExtractedAnswer, r.ExtractRule = strPtr(sc.Answer), strPtr(sc.ExtractRule)
 		if v := sc.Verdict; v != nil {
 			c := v.Correct
 			r.Correct = &c
-			r.ExtractedAnswer = strPtr(v.Answer)
-			r.ExtractRule = strPtr(v.ExtractRule)
 			r.GradeRule = strPtr(v.Rule)
 			r.GradeReason = strPtr(v.Reason)
+		}
+		if c := sc.Consensus; c != nil {
+			r.ConsensusLabel, r.ConsensusRatio, r.ConsensusLabelCorrect = &c.Label, &c.Ratio, c.LabelCorrect
+		}
+		if j := sc.Judge; j != nil {
+			flagged := j.Flagged
+			r.JudgeFlagged, r.JudgeFlagReason = &flagged, strPtr(j.FlagReason)
+			for _, js := range j.Scores {
+				r.JudgeScores = append(r.JudgeScores, export.JudgeScore{Judge: js.Judge, Score: js.Score, Raw: js.Raw, Reason: strPtr(js.Reason)})
+			}
+		}
+		if b := s.Batch; b != nil && r.Advantage != nil {
+			idx, m, sd := b.Index, b.Mean, b.Std
+			r.AdvantageBatch, r.AdvantageBatchMean, r.AdvantageBatchStd = &idx, &m, &sd
 		}
 		r.RewardComponents = make([]export.RewardComponent, len(sc.Reward.Components))
 		for j, c := range sc.Reward.Components {

@@ -20,10 +20,14 @@ func newSummary() *summary {
 	return &summary{s: export.RewardSummary{FinishReason: map[string]int64{}}}
 }
 
-func (a *summary) add(s *Scored, rows []export.RLRow) {
+// add counts a written group, or a dropped one (rows is then empty).
+func (a *summary) add(s *Scored, rows []export.RLRow, dropped bool) {
 	a.s.Groups++
 	if s.Stats.ZeroVariance {
 		a.zeroStd++
+	}
+	if dropped {
+		a.s.DroppedZeroStd++
 	}
 	for _, r := range rows {
 		a.s.Rows++

@@ -17,6 +17,22 @@ const (
 	DrGRPO Estimator = "dr_grpo"
 	// RLOO is r_i - (sum - r_i)/(n - 1), the leave-one-out baseline.
 	RLOO Estimator = "rloo"
+	// ReinforcePPBaseline is r_i - m within the group, then whitened over a
+	// batch of groups (see WhitenBatch).
+	ReinforcePPBaseline Estimator = "reinforce_pp_baseline"
+	// PassK gives only the group's best sample r_max - r_second (the first
+	// best in sample order when several tie, which then gets 0); the others
+	// get 0.
+	PassK Estimator = "passk"
+)
+
+// Whitening weights for ReinforcePPBaseline.
+const (
+	// WhitenToken weighs each sample by its completion tokens, as verl does
+	// when it whitens over the tokens of a batch: long responses weigh more.
+	WhitenToken = "token"
+	// WhitenSequence weighs each sample once.
+	WhitenSequence = "sequence"
 )
 
 // AdvantageConfig selects an estimator.
@@ -25,14 +41,34 @@ type AdvantageConfig struct {
 	// Eps is added to the standard deviation by GRPO. verl uses 1e-6, TRL
 	// 1e-4, OpenRLHF 1e-9; redraft's default is verl's.
 	Eps float64 `yaml:"eps" json:"eps"`
+	// Whiten is "token" or "sequence" weighting for reinforce_pp_baseline.
+	Whiten string `yaml:"whiten" json:"whiten,omitempty"`
+	// BatchGroups is the number of consecutive groups whitened together by
+	// reinforce_pp_baseline (the trainer's batch of prompts).
+	BatchGroups int `yaml:"batch_groups" json:"batch_groups,omitempty"`
+	// DropZeroVariance leaves groups whose rewards are all equal out of the
+	// output (DAPO's dynamic sampling filter; OpenRLHF keeps a group iff
+	// min < mean < max, which is the same set). They are still counted in
+	// frac_reward_zero_std.
+	DropZeroVariance bool `yaml:"drop_zero_variance" json:"drop_zero_variance,omitempty"`
 }
+
+// BatchLevel reports whether the estimator needs a batch of groups.
+func (c AdvantageConfig) BatchLevel() bool { return c.Estimator == ReinforcePPBaseline }
 
 // Validate reports an unknown estimator or a negative eps.
 func (c AdvantageConfig) Validate() error {
 	switch c.Estimator {
-	case GRPO, DrGRPO, RLOO:
+	case GRPO, DrGRPO, RLOO, PassK:
+	case ReinforcePPBaseline:
+		if c.Whiten != WhitenToken && c.Whiten != WhitenSequence {
+			return fmt.Errorf("whiten: %q is neither token nor sequence", c.Whiten)
+		}
+		if c.BatchGroups < 1 {
+			return fmt.Errorf("batch_groups: must be at least 1, got %d", c.BatchGroups)
+		}
 	default:
-		return fmt.Errorf("unknown advantage estimator %q (want grpo, dr_grpo or rloo)", c.Estimator)
+		return fmt.Errorf("unknown advantage estimator %q (want grpo, dr_grpo, rloo, reinforce_pp_baseline or passk)", c.Estimator)
 	}
 	if c.Eps < 0 || math.IsNaN(c.Eps) || math.IsInf(c.Eps, 0) {
 		return fmt.Errorf("advantage eps must be a finite number >= 0, got %v", c.Eps)
@@ -95,6 +131,19 @@ func GroupAdvantages(cfg AdvantageConfig, rewards []*float64) ([]*float64, Group
 		st.Std = math.Sqrt(ss / float64(st.N-1))
 	}
 	st.ZeroVariance = st.N < 2 || allEqual
+	best, second := -1, math.Inf(-1)
+	if cfg.Estimator == PassK && !st.ZeroVariance {
+		for i, r := range rewards {
+			if r != nil && (best < 0 || *r > *rewards[best]) {
+				best = i
+			}
+		}
+		for i, r := range rewards {
+			if r != nil && i != best && *r > second {
+				second = *r
+			}
+		}
+	}
 	for i, r := range rewards {
 		if r == nil {
 			continue
@@ -104,8 +153,12 @@ func GroupAdvantages(cfg AdvantageConfig, rewards []*float64) ([]*float64, Group
 			switch cfg.Estimator {
 			case GRPO:
 				a = (*r - st.Mean) / (st.Std + cfg.Eps)
-			case DrGRPO:
+			case DrGRPO, ReinforcePPBaseline:
 				a = *r - st.Mean
+			case PassK:
+				if i == best {
+					a = *r - second
+				}
 			case RLOO:
 				a = *r - (sum-*r)/float64(st.N-1)
 			}
@@ -113,4 +166,68 @@ func GroupAdvantages(cfg AdvantageConfig, rewards []*float64) ([]*float64, Group
 		adv[i] = &a
 	}
 	return adv, st
+}
+
+// BatchStats describes the whitening of a batch.
+type BatchStats struct {
+	// Index numbers the batch within the run, from 0.
+	Index     int64
+	Mean, Std float64
+	// Weight is the total weight (tokens or sequences) of the batch.
+	Weight float64
+}
+
+// WhitenBatch whitens the present values in place over the batch, with
+// weights[i] the weight of value i (completion tokens, or 1 per sequence):
+// v <- (v - mean) / sqrt(var + eps), where mean and var are weighted and var
+// is unbiased in the total weight, as verl's masked_whiten computes them over
+// tokens. When all present values are equal, each becomes exactly 0.
+func WhitenBatch(values []*float64, weights []float64, eps float64) BatchStats {
+	var st BatchStats
+	var sum float64
+	allEqual, first := true, math.NaN()
+	for i, v := range values {
+		if v == nil {
+			continue
+		}
+		if math.IsNaN(first) {
+			first = *v
+		} else if *v != first {
+			allEqual = false
+		}
+		st.Weight += weights[i]
+		sum += weights[i] * *v
+	}
+	if st.Weight == 0 {
+		return st
+	}
+	if allEqual {
+		st.Mean = first
+		for _, v := range values {
+			if v != nil {
+				*v = 0
+			}
+		}
+		return st
+	}
+	st.Mean = sum / st.Weight
+	var ss float64
+	for i, v := range values {
+		if v != nil {
+			d := *v - st.Mean
+			ss += weights[i] * d * d
+		}
+	}
+	variance := ss / st.Weight
+	if st.Weight > 1 {
+		variance *= st.Weight / (st.Weight - 1)
+	}
+	st.Std = math.Sqrt(variance)
+	inv := 1 / math.Sqrt(variance+eps)
+	for _, v := range values {
+		if v != nil {
+			*v = (*v - st.Mean) * inv
+		}
+	}
+	return st
 }

@@ -28,26 +28,40 @@ func TestGroupAdvantages(t *testing.T) {
 		n       int
 		zero    bool
 	}{
-		{"grpo", AdvantageConfig{GRPO, 1e-6}, vals(1.0, 0.0, 0.0, 1.0),
+		{"grpo", AdvantageConfig{Estimator: GRPO, Eps: 1e-6}, vals(1.0, 0.0, 0.0, 1.0),
 			vals(0.5/(s+1e-6), -0.5/(s+1e-6), -0.5/(s+1e-6), 0.5/(s+1e-6)), 4, false},
-		{"grpo eps matters", AdvantageConfig{GRPO, 1e-4}, vals(1.0, 0.0),
+		{"grpo eps matters", AdvantageConfig{Estimator: GRPO, Eps: 1e-4}, vals(1.0, 0.0),
 			vals(0.5/(math.Sqrt(0.5)+1e-4), -0.5/(math.Sqrt(0.5)+1e-4)), 2, false},
-		{"dr_grpo", AdvantageConfig{DrGRPO, 1e-6}, vals(1.0, 0.0, 0.0, 0.0),
+		{"dr_grpo", AdvantageConfig{Estimator: DrGRPO, Eps: 1e-6}, vals(1.0, 0.0, 0.0, 0.0),
 			vals(0.75, -0.25, -0.25, -0.25), 4, false},
-		{"rloo", AdvantageConfig{RLOO, 0}, vals(1.0, 0.0, 0.0, 0.0),
+		{"rloo", AdvantageConfig{Estimator: RLOO, Eps: 0}, vals(1.0, 0.0, 0.0, 0.0),
 			vals(1.0, -1.0/3, -1.0/3, -1.0/3), 4, false},
-		{"all equal 0.9 gets exactly 0", AdvantageConfig{GRPO, 1e-6}, vals(0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9),
+		{"all equal 0.9 gets exactly 0", AdvantageConfig{Estimator: GRPO, Eps: 1e-6}, vals(0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9),
 			vals(0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0), 7, true},
-		{"all equal rloo", AdvantageConfig{RLOO, 0}, vals(0.1, 0.1, 0.1),
+		{"all equal rloo", AdvantageConfig{Estimator: RLOO, Eps: 0}, vals(0.1, 0.1, 0.1),
 			vals(0.0, 0.0, 0.0), 3, true},
-		{"one member gets 0", AdvantageConfig{GRPO, 1e-6}, vals(1.0),
+		{"one member gets 0", AdvantageConfig{Estimator: GRPO, Eps: 1e-6}, vals(1.0),
 			vals(0.0), 1, true},
-		{"null left out of the statistics", AdvantageConfig{DrGRPO, 0}, vals(1.0, nil, 0.0),
+		{"null left out of the statistics", AdvantageConfig{Estimator: DrGRPO, Eps: 0}, vals(1.0, nil, 0.0),
 			vals(0.5, nil, -0.5), 2, false},
-		{"only one present", AdvantageConfig{RLOO, 0}, vals(nil, 1.0, nil),
+		{"only one present", AdvantageConfig{Estimator: RLOO, Eps: 0}, vals(nil, 1.0, nil),
 			vals(nil, 0.0, nil), 1, true},
-		{"all null", AdvantageConfig{GRPO, 1e-6}, vals(nil, nil),
+		{"all null", AdvantageConfig{Estimator: GRPO, Eps: 1e-6}, vals(nil, nil),
 			vals(nil, nil), 0, true},
+		{"reinforce_pp group part is r - m", AdvantageConfig{Estimator: ReinforcePPBaseline}, vals(1.0, 0.0, 0.0, 0.0),
+			vals(0.75, -0.25, -0.25, -0.25), 4, false},
+		{"passk best gets r_max - r_second", AdvantageConfig{Estimator: PassK}, vals(0.2, 0.9, nil, 0.5),
+			vals(0.0, 0.4, nil, 0.0), 3, false},
+		{"passk tie: first best gets 0", AdvantageConfig{Estimator: PassK}, vals(1.0, 0.0, 1.0),
+			vals(0.0, 0.0, 0.0), 3, false},
+		{"passk all equal", AdvantageConfig{Estimator: PassK}, vals(1.0, 1.0),
+			vals(0.0, 0.0), 2, true},
+		{"passk one member", AdvantageConfig{Estimator: PassK}, vals(nil, 1.0),
+			vals(nil, 0.0), 1, true},
+		{"dr_grpo one member", AdvantageConfig{Estimator: DrGRPO}, vals(0.3),
+			vals(0.0), 1, true},
+		{"rloo one member", AdvantageConfig{Estimator: RLOO}, vals(0.3),
+			vals(0.0), 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,12 +92,52 @@ func TestGroupAdvantages(t *testing.T) {
 }
 
 func TestAdvantageConfigValidate(t *testing.T) {
-	for _, c := range []AdvantageConfig{{"ppo", 0}, {GRPO, -1}, {GRPO, math.NaN()}} {
+	for _, c := range []AdvantageConfig{{Estimator: "ppo"}, {Estimator: GRPO, Eps: -1}, {Estimator: GRPO, Eps: math.NaN()},
+		{Estimator: ReinforcePPBaseline, Whiten: "tokens", BatchGroups: 8}, {Estimator: ReinforcePPBaseline, Whiten: WhitenToken}} {
 		if c.Validate() == nil {
 			t.Errorf("%+v: no error", c)
 		}
 	}
-	if err := (AdvantageConfig{GRPO, 1e-6}).Validate(); err != nil {
+	if err := (AdvantageConfig{Estimator: GRPO, Eps: 1e-6}).Validate(); err != nil {
 		t.Error(err)
 	}
+}
+
+func TestWhitenBatch(t *testing.T) {
+	t.Run("sequence weighted", func(t *testing.T) {
+		v := vals(1.0, nil, 3.0, 5.0)
+		st := WhitenBatch(v, []float64{1, 1, 1, 1}, 0)
+		// mean 3, unbiased var 4, std 2.
+		if st.Mean != 3 || st.Std != 2 || st.Weight != 3 {
+			t.Fatalf("stats %+v", st)
+		}
+		if *v[0] != -1 || v[1] != nil || *v[2] != 0 || *v[3] != 1 {
+			t.Errorf("whitened %v %v %v", *v[0], *v[2], *v[3])
+		}
+	})
+	t.Run("token weighted", func(t *testing.T) {
+		v := vals(1.0, 0.0)
+		st := WhitenBatch(v, []float64{3, 1}, 1e-8)
+		// Tokens: 1,1,1,0 -> mean 0.75, unbiased var (3*0.0625+0.5625)/3 = 0.25.
+		if math.Abs(st.Mean-0.75) > 1e-15 || math.Abs(st.Std-0.5) > 1e-15 || st.Weight != 4 {
+			t.Fatalf("stats %+v", st)
+		}
+		if want := 0.25 / math.Sqrt(0.25+1e-8); math.Abs(*v[0]-want) > 1e-12 {
+			t.Errorf("v0 = %v, want %v", *v[0], want)
+		}
+	})
+	t.Run("all equal gives exactly 0", func(t *testing.T) {
+		v := vals(0.9, 0.9, 0.9)
+		WhitenBatch(v, []float64{5, 7, 9}, 1e-8)
+		for _, x := range v {
+			if *x != 0 {
+				t.Errorf("got %v", *x)
+			}
+		}
+	})
+	t.Run("empty", func(t *testing.T) {
+		if st := WhitenBatch(vals(nil), []float64{1}, 1e-8); st.Weight != 0 {
+			t.Errorf("%+v", st)
+		}
+	})
 }

@@ -26,7 +26,14 @@ type Verdict struct {
 // Grader decides whether a response states the reference answer. It must be
 // deterministic and safe for concurrent use.
 type Grader interface {
+	// Grade extracts the response's final answer and compares it with the
+	// reference (a bare answer or a whole reference solution).
 	Grade(response, reference string) Verdict
+	// Extract returns the final answer a response states, and how it was
+	// found; ok is false when it states none.
+	Extract(response string) (answer, rule string, ok bool)
+	// Equivalent says whether two extracted answers are equal by value.
+	Equivalent(a, b string) bool
 }
 
 // NumericGrader grades GSM8K-style numeric answers. An answer counts only when
@@ -72,6 +79,26 @@ func parseNumber(s string) (*big.Rat, string, bool) {
 		return nil, "", false
 	}
 	return r, r.RatString(), true
+}
+
+// Extract implements Grader.
+func (NumericGrader) Extract(response string) (string, string, bool) {
+	a, rule, ok := extractStated(response)
+	if !ok || a == "" {
+		return "", "", false
+	}
+	return a, rule, true
+}
+
+// Equivalent implements Grader: both answers hold one number, and the
+// numbers are equal.
+func (NumericGrader) Equivalent(a, b string) bool {
+	x, _, ok := parseNumber(a)
+	if !ok {
+		return false
+	}
+	y, _, ok := parseNumber(b)
+	return ok && x.Cmp(y) == 0
 }
 
 // Grade implements Grader.

@@ -48,7 +48,7 @@ func TestVerifiableScorerNulls(t *testing.T) {
 			{Text: "#### 5"},
 		},
 	}
-	s := &VerifiableScorer{Grader: NumericGrader{}, Weight: 1}
+	s := &Composite{Grader: NumericGrader{}, Parts: []Part{Verifiable{}}, Weights: map[string]float64{"verifiable": 1}}
 	scores, err := s.Score(context.Background(), g)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestVerifiableScorerNulls(t *testing.T) {
 		t.Errorf("no reference: %+v", scores[0].Reward)
 	}
 	// A zero-weight component does not make the total null.
-	s.Weight = 0
+	s.Weights["verifiable"] = 0
 	scores, _ = s.Score(context.Background(), g)
 	if scores[0].Reward.Total == nil || *scores[0].Reward.Total != 0 {
 		t.Errorf("zero weight: %+v", scores[0].Reward)

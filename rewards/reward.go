@@ -3,6 +3,7 @@ package rewards
 import (
 	"context"
 	"fmt"
+	"sort"
 
 	"github.com/redraft/redraft/rollout"
 )
@@ -24,7 +25,7 @@ type Reward struct {
 	Reason     string
 }
 
-// Total sums weight*value over components. A component with weight 0 does not
+// total sums weight*value over components. A component with weight 0 does not
 // count, even when nil.
 func total(cs []Component) (*float64, string) {
 	var t float64
@@ -40,12 +41,47 @@ func total(cs []Component) (*float64, string) {
 	return &t, ""
 }
 
+// ConsensusDetail explains a consensus reward: the group's majority answer.
+type ConsensusDetail struct {
+	// Label is the majority answer as first stated in the group.
+	Label string
+	// Ratio is the majority cluster's size over the samples that responded.
+	Ratio float64
+	// LabelCorrect says whether the label equals the reference; nil when the
+	// task has none.
+	LabelCorrect *bool
+}
+
+// JudgeScore is one judge's verdict on one sample.
+type JudgeScore struct {
+	Judge  string
+	Score  *float64 // normalised to [0, 1]; nil on failure
+	Raw    *float64 // as written on the judge's scale
+	Reason string   // why Score is nil
+}
+
+// JudgeDetail explains a judge reward.
+type JudgeDetail struct {
+	Scores []JudgeScore
+	// Flagged is set when the response addresses the judge (prompt
+	// injection); FlagReason names the pattern.
+	Flagged    bool
+	FlagReason string
+}
+
 // Score is what a Scorer decided for one sample.
 type Score struct {
-	// Verdict is the grader's decision; nil when the sample was not graded
-	// (no response, or no reference).
-	Verdict *Verdict
-	Reward  Reward
+	// Answer is the final answer the response stated ("" when none);
+	// ExtractRule says how it was found. Filled for every sample with a
+	// response, with or without a reference.
+	Answer      string
+	ExtractRule string
+	// Verdict is the grader's decision against the reference; nil when the
+	// sample has no response or the task no reference.
+	Verdict   *Verdict
+	Reward    Reward
+	Consensus *ConsensusDetail
+	Judge     *JudgeDetail
 }
 
 // Scorer scores every sample of a group at once, so that group-level rewards
@@ -57,35 +93,163 @@ type Scorer interface {
 	Score(ctx context.Context, g *rollout.Group) ([]Score, error)
 }
 
-// VerifiableScorer rewards 1 for a correct final answer and 0 otherwise, as
-// the component "verifiable" with weight Weight.
-type VerifiableScorer struct {
+// Part computes reward components for a group. Score appends one component
+// per sample (with Weight left 0: Composite sets the weights) and may fill
+// the sample's details. It runs after grading, so scores[i].Answer and
+// scores[i].Verdict are set.
+type Part interface {
+	Name() string
+	Score(ctx context.Context, g *rollout.Group, scores []Score) error
+}
+
+// Composite grades every sample, runs its parts, weights their components
+// and totals them. It is the Scorer the pipeline uses.
+type Composite struct {
 	Grader Grader
-	Weight float64
+	Parts  []Part
+	// Weights maps component names to weights; a component without a
+	// weight is stored with weight 0 and does not count.
+	Weights map[string]float64
 }
 
 // Score implements Scorer.
-func (s *VerifiableScorer) Score(ctx context.Context, g *rollout.Group) ([]Score, error) {
+func (c *Composite) Score(ctx context.Context, g *rollout.Group) ([]Score, error) {
 	out := make([]Score, len(g.Samples))
 	for i, smp := range g.Samples {
-		c := Component{Name: "verifiable", Weight: s.Weight}
-		switch {
-		case smp.Err != "":
-			c.Reason = "no response: " + smp.Err
-		case g.Task.Reference == "":
-			c.Reason = "the task has no reference answer"
-		default:
-			v := s.Grader.Grade(smp.Text, g.Task.Reference)
-			out[i].Verdict = &v
-			val := 0.0
-			if v.Correct {
-				val = 1
-			}
-			c.Value = &val
+		if smp.Err != "" {
+			continue
 		}
-		cs := []Component{c}
-		t, why := total(cs)
-		out[i].Reward = Reward{Total: t, Components: cs, Reason: why}
+		if g.Task.Reference != "" {
+			v := c.Grader.Grade(smp.Text, g.Task.Reference)
+			out[i].Verdict = &v
+			out[i].Answer, out[i].ExtractRule = v.Answer, v.ExtractRule
+		} else if a, rule, ok := c.Grader.Extract(smp.Text); ok {
+			out[i].Answer, out[i].ExtractRule = a, rule
+		}
+	}
+	for _, p := range c.Parts {
+		if err := p.Score(ctx, g, out); err != nil {
+			return nil, fmt.Errorf("%s: %w", p.Name(), err)
+		}
+	}
+	for i := range out {
+		cs := out[i].Reward.Components
+		for j := range cs {
+			cs[j].Weight = c.Weights[cs[j].Name]
+		}
+		out[i].Reward.Total, out[i].Reward.Reason = total(cs)
 	}
 	return out, ctx.Err()
+}
+
+// noResponse is the reason a component of a failed sample is nil.
+func noResponse(s rollout.Sample) string { return "no response: " + s.Err }
+
+func appendComponent(s *Score, name string, v *float64, reason string) {
+	s.Reward.Components = append(s.Reward.Components, Component{Name: name, Value: v, Reason: reason})
+}
+
+func f64(v float64) *float64 { return &v }
+
+// Verifiable rewards 1 for a final answer equal to the reference, 0 otherwise
+// (component "verifiable").
+type Verifiable struct{}
+
+// Name implements Part.
+func (Verifiable) Name() string { return "verifiable" }
+
+// Score implements Part.
+func (Verifiable) Score(_ context.Context, g *rollout.Group, scores []Score) error {
+	for i, smp := range g.Samples {
+		switch {
+		case smp.Err != "":
+			appendComponent(&scores[i], "verifiable", nil, noResponse(smp))
+		case g.Task.Reference == "":
+			appendComponent(&scores[i], "verifiable", nil, "the task has no reference answer")
+		case scores[i].Verdict.Correct:
+			appendComponent(&scores[i], "verifiable", f64(1), "")
+		default:
+			appendComponent(&scores[i], "verifiable", f64(0), "")
+		}
+	}
+	return nil
+}
+
+// Consensus rewards agreement with the group's majority answer (TTRL,
+// KnowRL), needing no reference (component "consensus"). Answers are
+// clustered by the grader's equivalence, not by their strings: "0.5", "1/2"
+// and "\frac12" are one cluster. The majority is the largest cluster; a tie
+// goes to the cluster whose first answer comes earliest in sample order, so
+// the label is deterministic. A sample that stated no answer gets 0 and
+// counts in the ratio's denominator; a failed sample gets nil and does not.
+type Consensus struct{ Grader Grader }
+
+// Name implements Part.
+func (Consensus) Name() string { return "consensus" }
+
+// Score implements Part.
+func (c Consensus) Score(_ context.Context, g *rollout.Group, scores []Score) error {
+	type cluster struct {
+		rep     string
+		first   int
+		members []int
+	}
+	var clusters []*cluster
+	responded := 0
+	for i, smp := range g.Samples {
+		if smp.Err != "" {
+			continue
+		}
+		responded++
+		a := scores[i].Answer
+		if a == "" {
+			continue
+		}
+		joined := false
+		for _, cl := range clusters {
+			if a == cl.rep || c.Grader.Equivalent(a, cl.rep) {
+				cl.members = append(cl.members, i)
+				joined = true
+				break
+			}
+		}
+		if !joined {
+			clusters = append(clusters, &cluster{rep: a, first: i, members: []int{i}})
+		}
+	}
+	sort.SliceStable(clusters, func(a, b int) bool {
+		if len(clusters[a].members) != len(clusters[b].members) {
+			return len(clusters[a].members) > len(clusters[b].members)
+		}
+		return clusters[a].first < clusters[b].first
+	})
+	var detail *ConsensusDetail
+	inMajority := map[int]bool{}
+	if len(clusters) > 0 {
+		top := clusters[0]
+		detail = &ConsensusDetail{Label: top.rep, Ratio: float64(len(top.members)) / float64(responded)}
+		// The label is right when the sample that first stated it was graded
+		// correct: the grader already decided, against the reference.
+		if v := scores[top.first].Verdict; v != nil {
+			ok := v.Correct
+			detail.LabelCorrect = &ok
+		}
+		for _, i := range top.members {
+			inMajority[i] = true
+		}
+	}
+	for i, smp := range g.Samples {
+		scores[i].Consensus = detail
+		switch {
+		case smp.Err != "":
+			appendComponent(&scores[i], "consensus", nil, noResponse(smp))
+		case detail == nil:
+			appendComponent(&scores[i], "consensus", nil, "no sample in the group stated an answer")
+		case inMajority[i]:
+			appendComponent(&scores[i], "consensus", f64(1), "")
+		default:
+			appendComponent(&scores[i], "consensus", f64(0), "")
+		}
+	}
+	return nil
 }

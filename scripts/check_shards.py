@@ -60,6 +60,10 @@ def advantages(rewards, estimator, eps):
     mean = sum(present) / n
     std = 0.0 if zero else math.sqrt(sum((r - mean) ** 2 for r in present) / (n - 1))
     total = sum(present)
+    best = second = None
+    if estimator == "passk" and not zero:
+        best = max((i for i, r in enumerate(rewards) if r is not None), key=lambda i: (rewards[i], -i))
+        second = max(r for i, r in enumerate(rewards) if r is not None and i != best)
     for i, r in enumerate(rewards):
         if r is None:
             continue
@@ -67,13 +71,30 @@ def advantages(rewards, estimator, eps):
             out[i] = 0.0
         elif estimator == "grpo":
             out[i] = (r - mean) / (std + eps)
-        elif estimator == "dr_grpo":
+        elif estimator in ("dr_grpo", "reinforce_pp_baseline"):
             out[i] = r - mean
         elif estimator == "rloo":
             out[i] = r - (total - r) / (n - 1)
+        elif estimator == "passk":
+            out[i] = r - second if i == best else 0.0
         else:
             raise ValueError("unknown estimator %r" % estimator)
-    return out
+    return out, zero
+
+
+def whiten(values, weights, eps):
+    """verl-style masked whitening with per-sample weights (tokens or 1)."""
+    idx = [i for i, v in enumerate(values) if v is not None]
+    w = sum(weights[i] for i in idx)
+    if w == 0:
+        return values
+    if all(values[i] == values[idx[0]] for i in idx):
+        return [0.0 if v is not None else None for v in values]
+    mean = sum(weights[i] * values[i] for i in idx) / w
+    var = sum(weights[i] * (values[i] - mean) ** 2 for i in idx) / w
+    if w > 1:
+        var *= w / (w - 1)
+    return [None if v is None else (v - mean) / math.sqrt(var + eps) for v in values]
 
 
 def main():
@@ -144,7 +165,8 @@ def main():
         assert adv.dtype == np.float64 and rew.dtype == np.float64
         if np.isnan(adv).sum() != table.column("advantage").null_count:
             fail("%s: NaN advantages that are not nulls" % path)
-        cols = table.select(["group_id", "sample_index", "reward", "advantage", "group_size"]).to_pylist()
+        cols = table.select(["group_id", "sample_index", "reward", "advantage", "group_size",
+                             "completion_tokens", "advantage_batch"]).to_pylist()
         for r in cols:
             groups.setdefault(r["group_id"], []).append(r)
 
@@ -153,12 +175,33 @@ def main():
     if len(groups) != ds["groups"]:
         fail("%d groups in shards, manifest says %d" % (len(groups), ds["groups"]))
     checked = 0
+    expected = {}
+    batches = OrderedDict()
     for gid, members in groups.items():
         idx = [m["sample_index"] for m in members]
         if idx != list(range(len(members))):
             fail("group %s: sample indices %s" % (gid, idx))
         rewards = [m["reward"] for m in members]
-        ref = advantages(rewards, estimator, eps)
+        ref, zero = advantages(rewards, estimator, eps)
+        if zero and config["advantage"].get("drop_zero_variance"):
+            fail("group %s has zero variance but drop_zero_variance is on" % gid)
+        expected[gid] = ref
+        if estimator == "reinforce_pp_baseline":
+            for m, a in zip(members, ref):
+                if a is not None:
+                    batches.setdefault(m["advantage_batch"], []).append((gid, m, a))
+    if estimator == "reinforce_pp_baseline":
+        token = config["advantage"].get("whiten") == "token"
+        for b, items in batches.items():
+            if b is None:
+                fail("a row with an advantage has no advantage_batch")
+                continue
+            vals = whiten([a for _, _, a in items], [m["completion_tokens"] if token else 1 for _, m, _ in items], eps)
+            for (gid, m, _), v in zip(items, vals):
+                expected[gid][m["sample_index"]] = v
+    for gid, members in groups.items():
+        rewards = [m["reward"] for m in members]
+        ref = expected[gid]
         for m, a in zip(members, ref):
             got = m["advantage"]
             if (a is None) != (got is None) or (a is not None and abs(a - got) > 1e-9 * max(1.0, abs(a))):

@@ -1,0 +1,79 @@
+package rewards
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/redraft/redraft/rollout"
+)
+
+// Format rewards a response that states its final answer in an accepted form
+// (component "format"): 1 when it does, 0 when it does not. With Require
+// set, only those extraction rules count (e.g. ["boxed"]).
+type Format struct{ Require []string }
+
+// Name implements Part.
+func (Format) Name() string { return "format" }
+
+// Score implements Part.
+func (f Format) Score(_ context.Context, g *rollout.Group, scores []Score) error {
+	for i, smp := range g.Samples {
+		s := &scores[i]
+		switch {
+		case smp.Err != "":
+			appendComponent(s, "format", nil, noResponse(smp))
+		case s.Answer != "" && (len(f.Require) == 0 || slices.Contains(f.Require, s.ExtractRule)):
+			appendComponent(s, "format", f64(1), "")
+		default:
+			appendComponent(s, "format", f64(0), "")
+		}
+	}
+	return nil
+}
+
+// Overlong is DAPO's soft overlong penalty (component "overlong"): for a
+// response of L completion tokens, 0 while L <= MaxTokens - Buffer, then
+// -(L - (MaxTokens - Buffer)) / Buffer, down to -1 at MaxTokens and beyond.
+// It is nil, with the reason, when the token count is unknown.
+type Overlong struct{ MaxTokens, Buffer int }
+
+// Name implements Part.
+func (Overlong) Name() string { return "overlong" }
+
+// Validate reports settings the penalty cannot use.
+func (o Overlong) Validate() error {
+	if o.Buffer < 1 || o.MaxTokens <= o.Buffer {
+		return fmt.Errorf("overlong: need 0 < buffer (%d) < max_tokens (%d)", o.Buffer, o.MaxTokens)
+	}
+	return nil
+}
+
+// Penalty returns the penalty for a response of l tokens.
+func (o Overlong) Penalty(l int) float64 {
+	free := o.MaxTokens - o.Buffer
+	if l <= free {
+		return 0
+	}
+	return max(-float64(l-free)/float64(o.Buffer), -1)
+}
+
+// Score implements Part.
+func (o Overlong) Score(_ context.Context, g *rollout.Group, scores []Score) error {
+	for i, smp := range g.Samples {
+		switch {
+		case smp.Err != "":
+			appendComponent(&scores[i], "overlong", nil, noResponse(smp))
+		case smp.Usage == nil:
+			appendComponent(&scores[i], "overlong", nil, "completion token count unknown")
+		default:
+			appendComponent(&scores[i], "overlong", f64(o.Penalty(smp.Usage.CompletionTokens)), "")
+		}
+	}
+	return nil
+}
+
+// ScoreBonus is SCoRe's turn-2 shaping term alpha * (r2 - r1): positive for
+// a revision that fixes the first attempt, negative for one that breaks it.
+// Public reimplementations use alpha around 10.
+func ScoreBonus(alpha, r1, r2 float64) float64 { return alpha * (r2 - r1) }
