@@ -185,3 +185,49 @@ func (s *teeSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
 	s.rows = append(s.rows, rows...)
 	return s.w.WriteGroup(ctx, rows)
 }
+
+// Consensus on the real GSM8K solutions: how often the majority answer of the
+// four models is the ground truth. Pinned, and quoted in the README.
+func TestConsensusOnGSM8K(t *testing.T) {
+	cfg := quickstartConfig(t)
+	cfg.Reward.Weights = map[string]float64{"verifiable": 1, "consensus": 0}
+	if _, err := Execute(context.Background(), cfg, JobOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rows := readAll(t, cfg.Output.Dir)
+	var groups, labelled, right, unanimous int
+	var agreeAndCorrect, agree int
+	for i, r := range rows {
+		if r.ConsensusRatio != nil && *r.ConsensusRatio == 0 {
+			t.Fatalf("row %d: ratio 0", i)
+		}
+		c := r.RewardComponents[1]
+		if c.Name != "consensus" || c.Weight != 0 || c.Value == nil {
+			t.Fatalf("row %d: consensus component %+v", i, c)
+		}
+		if *c.Value == 1 {
+			agree++
+			if *r.Correct {
+				agreeAndCorrect++
+			}
+		}
+		if r.SampleIndex != 0 {
+			continue
+		}
+		groups++
+		if r.ConsensusLabel != nil {
+			labelled++
+			if *r.ConsensusLabelCorrect {
+				right++
+			}
+			if *r.ConsensusRatio == 1 {
+				unanimous++
+			}
+		}
+	}
+	t.Logf("groups %d, labelled %d, label correct %d (%.1f%%), unanimous %d; samples agreeing with the label %d, of which correct %d",
+		groups, labelled, right, 100*float64(right)/float64(labelled), unanimous, agree, agreeAndCorrect)
+	if groups != 1319 || labelled != 1319 || right != 584 || unanimous != 163 || agree != 2721 || agreeAndCorrect != 1678 {
+		t.Errorf("pinned consensus numbers changed: labelled %d, right %d, unanimous %d", labelled, right, unanimous)
+	}
+}

@@ -6,6 +6,7 @@
 //
 //	redraft run --config FILE [--out DIR] [--overwrite]
 //	redraft audit DIR
+//	redraft advantages --estimator NAME [--eps X] < groups.jsonl
 package main
 
 import (
@@ -24,19 +25,20 @@ const usage = `redraft produces self-correction RL post-training data.
 Commands:
   run --config FILE     generate or replay groups, grade, write shards and a manifest
   audit DIR             summarise the rewards of a run's shards
+  advantages            group advantages for JSON lines {"rewards": [..]} on stdin
 
 Run "redraft COMMAND -h" for a command's flags.
 `
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
 // run is main without the process: it returns the exit code.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -47,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout)
+	case "advantages":
+		err = cmdAdvantages(args[1:], stdin, stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

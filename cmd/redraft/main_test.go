@@ -11,8 +11,13 @@ import (
 
 func redraft(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return redraftIn(t, "", args...)
+}
+
+func redraftIn(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errb bytes.Buffer
-	code := run(context.Background(), args, &out, &errb)
+	code := run(context.Background(), args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -95,5 +100,60 @@ func TestRunErrors(t *testing.T) {
 	// The failed run left no half-written shard.
 	if hidden, _ := filepath.Glob(filepath.Join(dir, "o2", "data", "rl", ".*")); len(hidden) > 0 {
 		t.Errorf("half-written shards: %v", hidden)
+	}
+}
+
+func TestAdvantagesCommand(t *testing.T) {
+	in := `{"rewards": [1, 0, 0, 1]}
+{"rewards": [0.9, 0.9, 0.9]}
+{"rewards": [1, null, 0]}
+{"rewards": [5]}
+`
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--estimator", "dr_grpo"}, `{"advantages":[0.5,-0.5,-0.5,0.5]}
+{"advantages":[0,0,0]}
+{"advantages":[0.5,null,-0.5]}
+{"advantages":[0]}
+`},
+		{[]string{"--estimator", "rloo"}, `{"advantages":[0.6666666666666667,-0.6666666666666666,-0.6666666666666666,0.6666666666666667]}
+{"advantages":[0,0,0]}
+{"advantages":[1,null,-1]}
+{"advantages":[0]}
+`},
+		{[]string{"--estimator", "grpo", "--eps", "0"}, `{"advantages":[0.8660254037844387,-0.8660254037844387,-0.8660254037844387,0.8660254037844387]}
+{"advantages":[0,0,0]}
+{"advantages":[0.7071067811865475,null,-0.7071067811865475]}
+{"advantages":[0]}
+`},
+		{[]string{"--estimator", "passk"}, `{"advantages":[0,0,0,0]}
+{"advantages":[0,0,0]}
+{"advantages":[1,null,0]}
+{"advantages":[0]}
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.args[1], func(t *testing.T) {
+			code, out, stderr := redraftIn(t, in, append([]string{"advantages"}, tt.args...)...)
+			if code != 0 || out != tt.want {
+				t.Errorf("exit %d, stderr %q\ngot:\n%s\nwant:\n%s", code, stderr, out, tt.want)
+			}
+		})
+	}
+	// reinforce_pp_baseline whitens the group-centred values over all lines.
+	code, out, _ := redraftIn(t, "{\"rewards\": [1, 0]}\n{\"rewards\": [1, 0]}\n", "advantages", "--estimator", "reinforce_pp_baseline", "--eps", "0")
+	// Centred: 0.5, -0.5, 0.5, -0.5; mean 0, unbiased var 1/3.
+	if code != 0 || !strings.Contains(out, "0.8660254037844") || strings.Count(out, "\n") != 2 {
+		t.Errorf("reinforce_pp_baseline: exit %d\n%s", code, out)
+	}
+	code, _, stderr := redraftIn(t, "{\"rewards\": [1]}\n{\"reward\": [1]}\n", "advantages")
+	if code != 1 || !strings.Contains(stderr, "stdin:2") || !strings.Contains(stderr, "rewards") {
+		t.Errorf("bad line: exit %d: %s", code, stderr)
+	}
+	code, _, stderr = redraftIn(t, "", "advantages", "--estimator", "ppo")
+	if code != 2 || !strings.Contains(stderr, "ppo") {
+		t.Errorf("bad estimator: exit %d: %s", code, stderr)
 	}
 }
