@@ -31,33 +31,47 @@ func sampleRows(group string, rewards ...*float64) []RLRow {
 // version. A column change without a version bump (and a new
 // schemas/rl.v<N>.json) fails here.
 func TestRLSchemaMatchesDescription(t *testing.T) {
+	checkSchema(t, RLSchema, writeOne(t, "rl", RLSchema, sampleRows("a", f64(1), nil)))
+}
+
+func TestSFTSchemaMatchesDescription(t *testing.T) {
+	checkSchema(t, SFTSchema, writeOne(t, "sft", SFTSchema, []SFTRow{{ID: "x", Messages: []SFTMessage{{Role: "user", Content: "q"}}}}))
+}
+
+func writeOne[T any](t *testing.T, dataset, schema string, rows []T) string {
+	t.Helper()
 	dir := t.TempDir()
-	w, err := NewShardWriter[RLRow](ShardOptions{Dir: dir, Dataset: "rl", Schema: RLSchema})
+	w, err := NewShardWriter[T](ShardOptions{Dir: dir, Dataset: dataset, Schema: schema})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := w.WriteGroup(context.Background(), sampleRows("a", f64(1), nil)); err != nil {
+	if err := w.WriteGroup(context.Background(), rows); err != nil {
 		t.Fatal(err)
 	}
 	shards, err := w.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := DescribeFile(filepath.Join(dir, shards[0].Path))
+	return filepath.Join(dir, shards[0].Path)
+}
+
+func checkSchema(t *testing.T, version, path string) {
+	t.Helper()
+	got, err := DescribeFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc, err := schemas.Load(RLSchema)
+	desc, err := schemas.Load(version)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(got) != len(desc.Columns) {
-		t.Fatalf("shards have %d columns, %s describes %d: bump RLSchema and add a new schemas file", len(got), RLSchema, len(desc.Columns))
+		t.Fatalf("shards have %d columns, %s describes %d: bump the schema version and add a new schemas file", len(got), version, len(desc.Columns))
 	}
 	for i, c := range desc.Columns {
 		if got[i].Name != c.Name || got[i].Type != c.Type || got[i].Nullable != c.Nullable {
-			t.Errorf("column %d: shard has %s %s nullable=%v, %s says %s %s nullable=%v: bump RLSchema and add a new schemas file",
-				i, got[i].Name, got[i].Type, got[i].Nullable, RLSchema, c.Name, c.Type, c.Nullable)
+			t.Errorf("column %d: shard has %s %s nullable=%v, %s says %s %s nullable=%v: bump the schema version and add a new schemas file",
+				i, got[i].Name, got[i].Type, got[i].Nullable, version, c.Name, c.Type, c.Nullable)
 		}
 		if c.Description == "" {
 			t.Errorf("column %s has no description", c.Name)

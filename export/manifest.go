@@ -39,6 +39,15 @@ type Manifest struct {
 	Endpoint string                 `json:"endpoint,omitempty"`
 	Datasets map[string]DatasetInfo `json:"datasets"`
 	Rewards  RewardSummary          `json:"rewards"`
+	// Skipped lists input records that produced no output, with the reason.
+	Skipped []Skipped `json:"skipped,omitempty"`
+}
+
+// Skipped is one input record that produced no output.
+type Skipped struct {
+	File   string `json:"file"`
+	Line   int    `json:"line"`
+	Reason string `json:"reason"`
 }
 
 // DatasetInfo lists one dataset's shards.

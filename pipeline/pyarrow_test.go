@@ -3,11 +3,10 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/redraft/redraft/internal/pycheck"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rollout/fakeserver"
 )
@@ -18,20 +17,8 @@ import (
 // virtual environment with pyarrow, and REDRAFT_REQUIRE_PYTHON=1 so that this
 // test fails rather than skips when that environment is missing.
 func TestPyarrowReadsShards(t *testing.T) {
-	py := os.Getenv("REDRAFT_PYTHON")
-	if py == "" {
-		if os.Getenv("REDRAFT_REQUIRE_PYTHON") != "" {
-			t.Fatal("REDRAFT_REQUIRE_PYTHON is set but REDRAFT_PYTHON is not")
-		}
-		t.Skip("REDRAFT_PYTHON is not set: run scripts/test.sh for the pyarrow check")
-	}
-	check := func(t *testing.T, dir string) {
-		out, err := exec.Command(py, "../scripts/check_shards.py", dir, "--schemas", "../schemas").CombinedOutput()
-		t.Logf("%s", out)
-		if err != nil {
-			t.Fatalf("pyarrow check failed: %v", err)
-		}
-	}
+	pycheck.Python(t)
+	check := func(t *testing.T, dir string) { pycheck.Check(t, "..", dir) }
 	t.Run("quickstart in several shards", func(t *testing.T) {
 		cfg := quickstartConfig(t)
 		cfg.Output.ShardBytes = 256 << 10

@@ -97,23 +97,26 @@ def whiten(values, weights, eps):
     return [None if v is None else (v - mean) / math.sqrt(var + eps) for v in values]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("out")
-    ap.add_argument("--schemas", default=os.path.join(os.path.dirname(__file__), "..", "schemas"))
-    args = ap.parse_args()
-    failures = []
+def check_sft(path, table, fail):
+    """Every message's segments tile its content, in code points, and loss_mask says whether any is trained."""
+    for row in table.to_pylist():
+        for mi, msg in enumerate(row["messages"]):
+            content = msg["content"]
+            pos = 0
+            trained = False
+            for seg in msg["segments"]:
+                if seg["start"] != pos or seg["end"] < seg["start"]:
+                    fail("%s: row %s message %d: segment %s starts at %d, expected %d" % (path, row["id"], mi, seg["role"], seg["start"], pos))
+                pos = seg["end"]
+                trained = trained or (seg["trainable"] and seg["end"] > seg["start"])
+            if pos != len(content):
+                fail("%s: row %s message %d: segments end at %d, content has %d code points" % (path, row["id"], mi, pos, len(content)))
+            if msg["loss_mask"] != (1 if trained else 0):
+                fail("%s: row %s message %d: loss_mask %d, trained segments %s" % (path, row["id"], mi, msg["loss_mask"], trained))
 
-    def fail(msg):
-        failures.append(msg)
-        print("FAIL:", msg)
 
-    with open(os.path.join(args.out, "manifest.json")) as f:
-        manifest = json.load(f)
+def check_dataset(args, manifest, dataset, ds, fail):
     config = manifest["config"]
-    estimator = config["advantage"]["estimator"]
-    eps = config["advantage"]["eps"]
-    ds = manifest["datasets"]["rl"]
     version = ds["schema"]
     name, n = version.split("/")
     with open(os.path.join(args.schemas, "%s.v%s.json" % (name, n))) as f:
@@ -121,8 +124,8 @@ def main():
     want = [(c["name"], c["type"], c["nullable"]) for c in desc["columns"]]
 
     on_disk = sorted(
-        os.path.join("data", "rl", p)
-        for p in os.listdir(os.path.join(args.out, "data", "rl"))
+        os.path.join("data", dataset, p)
+        for p in os.listdir(os.path.join(args.out, "data", dataset))
         if p.endswith(".parquet") and not p.startswith(".")
     )
     listed = [s["path"] for s in ds["shards"]]
@@ -158,6 +161,9 @@ def main():
         if table.num_rows != shard["rows"]:
             fail("%s: %d rows, manifest says %d" % (path, table.num_rows, shard["rows"]))
         rows += table.num_rows
+        if dataset == "sft":
+            check_sft(path, table, fail)
+            continue
         # The tensors a trainer builds: rewards and advantages as float64,
         # with a mask for rows that carry none.
         adv = table.column("advantage").to_numpy(zero_copy_only=False)
@@ -172,8 +178,12 @@ def main():
 
     if rows != ds["rows"]:
         fail("%d rows in shards, manifest says %d" % (rows, ds["rows"]))
+    if dataset == "sft":
+        return "sft: %d shard(s), %d rows, schema %s: columns, checksums, counts and every segment span verified" % (len(ds["shards"]), rows, version)
     if len(groups) != ds["groups"]:
         fail("%d groups in shards, manifest says %d" % (len(groups), ds["groups"]))
+    estimator = config["advantage"]["estimator"]
+    eps = config["advantage"]["eps"]
     checked = 0
     expected = {}
     batches = OrderedDict()
@@ -210,11 +220,30 @@ def main():
                 fail("group %s: group_size %d" % (gid, m["group_size"]))
         checked += 1
 
+    return "rl: %d shard(s), %d rows, %d groups, schema %s: columns, checksums, counts and %d groups' %s advantages verified" % (
+        len(ds["shards"]), rows, len(groups), version, checked, estimator)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--schemas", default=os.path.join(os.path.dirname(__file__), "..", "schemas"))
+    args = ap.parse_args()
+    failures = []
+
+    def fail(msg):
+        failures.append(msg)
+        print("FAIL:", msg)
+
+    with open(os.path.join(args.out, "manifest.json")) as f:
+        manifest = json.load(f)
+    summaries = []
+    for dataset, ds in sorted(manifest["datasets"].items()):
+        summaries.append(check_dataset(args, manifest, dataset, ds, fail))
     if failures:
         print("%d check(s) failed" % len(failures))
         return 1
-    print("pyarrow %s: %d shard(s), %d rows, %d groups, schema %s: columns, checksums, counts and %d groups' %s advantages verified"
-          % (pa.__version__, len(ds["shards"]), rows, len(groups), version, checked, estimator))
+    print("pyarrow %s: %s" % (pa.__version__, "; ".join(summaries)))
     return 0
 
 

@@ -26,6 +26,8 @@ Commands:
   run --config FILE     generate or replay groups, grade, write shards and a manifest
   audit DIR             summarise the rewards of a run's shards
   advantages            group advantages for JSON lines {"rewards": [..]} on stdin
+  splice --format prm800k --input FILE --out DIR
+                        step-level self-correction trajectories from labelled steps
 
 Run "redraft COMMAND -h" for a command's flags.
 `
@@ -51,6 +53,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAudit(ctx, args[1:], stdout)
 	case "advantages":
 		err = cmdAdvantages(args[1:], stdin, stdout)
+	case "splice":
+		err = cmdSplice(ctx, args[1:], stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/internal/pycheck"
 )
 
 func redraft(t *testing.T, args ...string) (int, string, string) {
@@ -156,4 +159,26 @@ func TestAdvantagesCommand(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, "ppo") {
 		t.Errorf("bad estimator: exit %d: %s", code, stderr)
 	}
+}
+
+func TestSpliceCommand(t *testing.T) {
+	out := t.TempDir()
+	code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", out)
+	if code != 0 || !strings.Contains(stderr, "spliced 796 trajectories") || !strings.Contains(stderr, "252 records skipped") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	m, err := export.ReadManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Status != export.StatusComplete || m.Datasets["sft"].Rows != 796 || len(m.Skipped) != 252 || m.Skipped[0].Reason == "" {
+		t.Errorf("manifest: %+v", m)
+	}
+	if code, _, stderr := redraft(t, "splice", "--format", "mr-gsm8k", "--input", "x", "--out", out); code != 2 || !strings.Contains(stderr, "mr-gsm8k") {
+		t.Errorf("mr-gsm8k: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", out); code != 1 || !strings.Contains(stderr, "--overwrite") {
+		t.Errorf("rerun: exit %d: %s", code, stderr)
+	}
+	pycheck.Check(t, "../..", out)
 }

@@ -1,0 +1,164 @@
+package splice
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/pipeline"
+)
+
+const prmPath = "../../testdata/prm800k/phase1_reconstructed.jsonl.gz"
+
+// On the bundled PRM800K phase-1 file: 1,048 trajectories, of which 797 have
+// a step rated -1. At that step 585 have a +1 sibling and 212 a human step.
+// One of the 585 (line 939) cannot be spliced: its step 1, before the error,
+// is an unrated completion nobody chose, a gap in the reconstructed record,
+// so the path leading to the error is unknown.
+func TestPRM800KSplice(t *testing.T) {
+	records := readRecords(t)
+	var rows []export.SFTRow
+	sources := map[string]int{}
+	skips, err := PRM800K(context.Background(), prmPath, DefaultOptions(), func(tr *pipeline.Trajectory) error {
+		row := tr.SFTRow()
+		rows = append(rows, row)
+		var meta struct {
+			CorrectionSource string `json:"correction_source"`
+		}
+		json.Unmarshal([]byte(*row.Metadata), &meta)
+		sources[meta.CorrectionSource]++
+		checkSplice(t, tr, row, records)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 796 || sources["sibling_rated_+1"] != 584 || sources["human_step"] != 212 {
+		t.Errorf("%d rows, sources %v", len(rows), sources)
+	}
+	reasons := map[string]int{}
+	for _, s := range skips {
+		reasons[s.Reason]++
+	}
+	if len(skips) != 252 || reasons["no step rated -1"] != 251 || reasons["step 1 before the error has no chosen completion"] != 1 || skips[len(skips)-1].Line != 939 && !hasLine(skips, 939) {
+		t.Errorf("skips: %v", reasons)
+	}
+}
+
+func hasLine(skips []Skip, line int) bool {
+	for _, s := range skips {
+		if s.Line == line {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSplice: the masked span is exactly the erroneous step's text, the
+// reflection and correction are trained and exactly their texts, and the
+// segments concatenate to the message text.
+func checkSplice(t *testing.T, tr *pipeline.Trajectory, row export.SFTRow, records map[int]*prmRecord) {
+	t.Helper()
+	if len(row.Messages) != 2 || row.Messages[0].Role != "user" || row.Messages[0].LossMask != 0 || row.Messages[1].LossMask != 1 {
+		t.Fatalf("%s: messages %+v", row.ID, row.Messages)
+	}
+	asst := tr.Messages[1]
+	content := []rune(row.Messages[1].Content)
+	var masked, reflections, corrections []string
+	for i, sp := range row.Messages[1].Segments {
+		seg := asst.Segments[i]
+		if got := string(content[sp.Start:sp.End]); got != seg.Text {
+			t.Fatalf("%s: span %d [%d:%d] is %q, segment text %q", row.ID, i, sp.Start, sp.End, got, seg.Text)
+		}
+		if sp.Trainable != seg.Trainable || sp.Role != seg.Role {
+			t.Fatalf("%s: span %d flags differ", row.ID, i)
+		}
+		if !sp.Trainable {
+			masked = append(masked, seg.Text)
+		}
+		switch sp.Role {
+		case pipeline.SegReflection:
+			reflections = append(reflections, seg.Text)
+		case pipeline.SegCorrection:
+			corrections = append(corrections, seg.Text)
+		}
+		if (sp.Role == pipeline.SegReflection || sp.Role == pipeline.SegCorrection) && !sp.Trainable {
+			t.Fatalf("%s: %s not trained", row.ID, sp.Role)
+		}
+	}
+	last := row.Messages[1].Segments[len(row.Messages[1].Segments)-1]
+	if int(last.End) != utf8.RuneCountInString(row.Messages[1].Content) || asst.Content() != row.Messages[1].Content {
+		t.Fatalf("%s: segments do not cover the content", row.ID)
+	}
+	var meta struct {
+		Line int `json:"source_line"`
+		Bad  int `json:"erroneous_step_index"`
+		At   int `json:"erroneous_completion_index"`
+	}
+	json.Unmarshal([]byte(*row.Metadata), &meta)
+	if len(masked) != 1 || len(reflections) != 1 || len(corrections) != 1 {
+		t.Fatalf("%s: %d masked, %d reflections, %d corrections", row.ID, len(masked), len(reflections), len(corrections))
+	}
+	// The masked text is the source's -1 completion, the correction the
+	// step the labeller continued with.
+	rec := records[meta.Line]
+	step := rec.Label.Steps[meta.Bad]
+	if c := step.Completions[meta.At]; c.Text != masked[0] || c.Rating == nil || *c.Rating != -1 {
+		t.Errorf("%s: masked %q is not the -1 completion %q", row.ID, masked[0], c.Text)
+	}
+	if want, _ := chosenText(rec, meta.Bad); want != corrections[0] {
+		t.Errorf("%s: correction %q, labelled path %q", row.ID, corrections[0], want)
+	}
+	for i := 0; i < meta.Bad; i++ {
+		for _, c := range rec.Label.Steps[i].Completions {
+			if c.Rating != nil && *c.Rating == -1 {
+				t.Errorf("%s: step %d before the spliced one is rated -1", row.ID, i)
+			}
+		}
+	}
+	if !contains(DefaultReflections, reflections[0]) {
+		t.Errorf("%s: reflection %q not from the pool", row.ID, reflections[0])
+	}
+	if strings.TrimSpace(masked[0]) == "" || strings.TrimSpace(corrections[0]) == "" {
+		t.Errorf("%s: empty erroneous step or correction", row.ID)
+	}
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func readRecords(t *testing.T) map[int]*prmRecord {
+	t.Helper()
+	out := map[int]*prmRecord{}
+	f, err := os.Open(prmPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(gz)
+	sc.Buffer(nil, 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		var r prmRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		out[line] = &r
+	}
+	return out
+}
