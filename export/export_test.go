@@ -38,6 +38,10 @@ func TestSFTSchemaMatchesDescription(t *testing.T) {
 	checkSchema(t, SFTSchema, writeOne(t, "sft", SFTSchema, []SFTRow{{ID: "x", Messages: []SFTMessage{{Role: "user", Content: "q"}}}}))
 }
 
+func TestPairsSchemaMatchesDescription(t *testing.T) {
+	checkSchema(t, PairsSchema, writeOne(t, "pairs", PairsSchema, []PairRow{{ID: "x", Prompt: []Message{{Role: "user", Content: "q"}}}}))
+}
+
 func writeOne[T any](t *testing.T, dataset, schema string, rows []T) string {
 	t.Helper()
 	dir := t.TempDir()

@@ -90,6 +90,7 @@ type RLRow struct {
 	GradeRule       *string `parquet:"grade_rule,optional,dict" json:"grade_rule"`
 	GradeReason     *string `parquet:"grade_reason,optional" json:"grade_reason"`
 	Correct         *bool   `parquet:"correct,optional" json:"correct"`
+	Transition      *string `parquet:"transition,optional,dict" json:"transition"`
 
 	Reward           *float64          `parquet:"reward,optional" json:"reward"`
 	RewardReason     *string           `parquet:"reward_reason,optional" json:"reward_reason"`
@@ -117,7 +118,11 @@ type RLRow struct {
 
 // ReadRL reads every row of an rl shard with Arrow. It is the columnar read
 // path that audits and round-trip checks use, independent of the writer.
-func ReadRL(ctx context.Context, path string) ([]RLRow, error) {
+func ReadRL(ctx context.Context, path string) ([]RLRow, error) { return ReadRows[RLRow](ctx, path) }
+
+// ReadRows reads every row of a shard with Arrow into T, whose JSON names
+// are the column names.
+func ReadRows[T any](ctx context.Context, path string) ([]T, error) {
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -132,7 +137,7 @@ func ReadRL(ctx context.Context, path string) ([]RLRow, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	defer rr.Release()
-	var rows []RLRow
+	var rows []T
 	var buf bytes.Buffer
 	for rr.Next() {
 		buf.Reset()
@@ -143,7 +148,7 @@ func ReadRL(ctx context.Context, path string) ([]RLRow, error) {
 		}
 		dec := json.NewDecoder(&buf)
 		for dec.More() {
-			var r RLRow
+			var r T
 			if err := dec.Decode(&r); err != nil {
 				return nil, fmt.Errorf("%s: row %d: %w", path, len(rows)+1, err)
 			}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/redraft/redraft/rewards"
+	"github.com/redraft/redraft/rewards/judge"
 	"github.com/redraft/redraft/rollout"
 )
 
@@ -31,6 +33,7 @@ type Config struct {
 	Sampling  SamplingConfig          `yaml:"sampling" json:"sampling"`
 	Reward    RewardConfig            `yaml:"reward" json:"reward"`
 	Advantage rewards.AdvantageConfig `yaml:"advantage" json:"advantage"`
+	Episode   EpisodeConfig           `yaml:"episode" json:"episode"`
 	Pipeline  PipelineConfig          `yaml:"pipeline" json:"pipeline"`
 	Output    OutputConfig            `yaml:"output" json:"output"`
 }
@@ -51,14 +54,104 @@ type SourceConfig struct {
 	MaxLineBytes int    `yaml:"max_line_bytes" json:"max_line_bytes,omitempty"`
 }
 
-// EndpointConfig is an OpenAI-compatible endpoint. The API key is read from
-// the environment variable named by APIKeyEnv and is never stored.
+// EndpointConfig is one OpenAI-compatible endpoint, or several serving the
+// same model. The API key is read from the environment variable named by
+// APIKeyEnv and is never stored. See rollout.Endpoints for what is retried
+// and how the circuit breakers behave.
 type EndpointConfig struct {
-	BaseURL     string   `yaml:"base_url" json:"base_url"`
-	Model       string   `yaml:"model" json:"model"`
-	APIKeyEnv   string   `yaml:"api_key_env" json:"api_key_env"`
-	MaxInFlight int      `yaml:"max_in_flight" json:"max_in_flight"`
-	Timeout     Duration `yaml:"timeout" json:"timeout"`
+	// BaseURL is one base URL; BaseURLs is several, each request going to
+	// the one with the fewest requests in flight. Exactly one of the two.
+	BaseURL   string   `yaml:"base_url" json:"base_url,omitempty"`
+	BaseURLs  []string `yaml:"base_urls" json:"base_urls,omitempty"`
+	Model     string   `yaml:"model" json:"model"`
+	APIKeyEnv string   `yaml:"api_key_env" json:"api_key_env"`
+	// MaxInFlight bounds the requests outstanding over all URLs (default 64).
+	MaxInFlight int `yaml:"max_in_flight" json:"max_in_flight"`
+	// Timeout bounds one attempt of a request (default 10m).
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// MaxInFlightPerEndpoint bounds the requests outstanding at one URL
+	// (default: max_in_flight, no bound of its own).
+	MaxInFlightPerEndpoint int `yaml:"max_in_flight_per_endpoint" json:"max_in_flight_per_endpoint"`
+	// Retries is the most attempts per request, the first included (default
+	// 6; 1 never retries). Waiting for open circuit breakers uses attempts.
+	Retries int `yaml:"retries" json:"retries"`
+	// BackoffInitial and BackoffMax shape the wait before retry k, uniform in
+	// [0, min(backoff_max, backoff_initial * 2^(k-1))] (defaults 500ms, 30s).
+	BackoffInitial Duration `yaml:"backoff_initial" json:"backoff_initial"`
+	BackoffMax     Duration `yaml:"backoff_max" json:"backoff_max"`
+	// BreakerFailures consecutive server or network failures open a URL's
+	// circuit breaker (default 5); BreakerCooldown later one probe request is
+	// let through, whose success closes it (default 10s).
+	BreakerFailures int      `yaml:"breaker_failures" json:"breaker_failures"`
+	BreakerCooldown Duration `yaml:"breaker_cooldown" json:"breaker_cooldown"`
+}
+
+// URLs returns the configured base URLs, one or several.
+func (e *EndpointConfig) URLs() []string {
+	if e.BaseURL != "" {
+		return []string{e.BaseURL}
+	}
+	return e.BaseURLs
+}
+
+// defaults fills the retry and breaker settings left out.
+func (e *EndpointConfig) defaults() {
+	if e.MaxInFlightPerEndpoint == 0 {
+		e.MaxInFlightPerEndpoint = e.MaxInFlight
+	}
+	if e.Retries == 0 {
+		e.Retries = rollout.DefaultMaxAttempts
+	}
+	if e.BackoffInitial == 0 {
+		e.BackoffInitial = Duration(rollout.DefaultBackoffInitial)
+	}
+	if e.BackoffMax == 0 {
+		e.BackoffMax = Duration(rollout.DefaultBackoffMax)
+	}
+	if e.BreakerFailures == 0 {
+		e.BreakerFailures = rollout.DefaultBreakerFailures
+	}
+	if e.BreakerCooldown == 0 {
+		e.BreakerCooldown = Duration(rollout.DefaultBreakerCooldown)
+	}
+}
+
+// validateFleet checks the URLs and the retry and breaker settings.
+func (e *EndpointConfig) validateFleet() error {
+	switch {
+	case e.BaseURL == "" && len(e.BaseURLs) == 0:
+		return errors.New("endpoint.base_url: missing (or give several as endpoint.base_urls)")
+	case e.BaseURL != "" && len(e.BaseURLs) > 0:
+		return errors.New("endpoint: give base_url or base_urls, not both")
+	}
+	key := "endpoint.base_url"
+	if e.BaseURL == "" {
+		key = "endpoint.base_urls"
+	}
+	seen := map[string]bool{}
+	for _, raw := range e.URLs() {
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%s: %q is not an http(s) URL like http://localhost:8000/v1", key, raw)
+		}
+		if seen[raw] {
+			return fmt.Errorf("%s: %q is listed twice", key, raw)
+		}
+		seen[raw] = true
+	}
+	switch {
+	case e.MaxInFlightPerEndpoint < 0:
+		return errors.New("endpoint.max_in_flight_per_endpoint: must be >= 0")
+	case e.Retries < 1:
+		return errors.New("endpoint.retries: must be at least 1 (the first attempt)")
+	case e.BackoffInitial < 0 || e.BackoffMax < e.BackoffInitial:
+		return errors.New("endpoint: need 0 <= backoff_initial <= backoff_max")
+	case e.BreakerFailures < 1:
+		return errors.New("endpoint.breaker_failures: must be at least 1")
+	case e.BreakerCooldown < 0 || e.Timeout < 0:
+		return errors.New("endpoint: breaker_cooldown and timeout must be >= 0")
+	}
+	return nil
 }
 
 // SamplingConfig is the number of samples per task and the settings sent
@@ -71,7 +164,7 @@ type SamplingConfig struct {
 // RewardConfig selects the grader and the reward components. A component is
 // computed when it has a weight, even 0 (then stored but not counted).
 type RewardConfig struct {
-	// Grader is "numeric" (GSM8K-style numbers).
+	// Grader is "math", redraft's math answer engine (rewards/mathgrade).
 	Grader string `yaml:"grader" json:"grader"`
 	// Weights maps component names (verifiable, consensus, format,
 	// overlong) to weights; the total is the weighted sum.
@@ -81,6 +174,20 @@ type RewardConfig struct {
 	Format struct {
 		Require []string `yaml:"require" json:"require,omitempty"`
 	} `yaml:"format" json:"format"`
+	// Judges score responses with a rubric (component judge); several are
+	// aggregated by JudgeAggregate.
+	Judges []JudgeConfig `yaml:"judges" json:"judges,omitempty"`
+	// JudgeAggregate is mean (default), median or majority.
+	JudgeAggregate string `yaml:"judge_aggregate" json:"judge_aggregate,omitempty"`
+	// JudgeCache is a directory for the persistent judge-call cache, keyed
+	// by the full request; empty: no cache. It is not part of the run's
+	// identity.
+	JudgeCache string `yaml:"judge_cache" json:"-"`
+	// ScoreBonus configures SCoRe's shaping term alpha * (r2 - r1) on
+	// revisions (component score_bonus).
+	ScoreBonus struct {
+		Alpha float64 `yaml:"alpha" json:"alpha,omitempty"`
+	} `yaml:"score_bonus" json:"score_bonus"`
 	// Overlong configures DAPO's overlong penalty.
 	Overlong struct {
 		MaxTokens int `yaml:"max_tokens" json:"max_tokens,omitempty"`
@@ -103,7 +210,39 @@ func (r RewardConfig) Parts(g rewards.Grader) []rewards.Part {
 	if _, ok := r.Weights["overlong"]; ok {
 		parts = append(parts, rewards.Overlong{MaxTokens: r.Overlong.MaxTokens, Buffer: r.Overlong.Buffer})
 	}
+	if _, ok := r.Weights["score_bonus"]; ok {
+		parts = append(parts, rewards.ScoreShaping{Alpha: r.ScoreBonus.Alpha})
+	}
 	return parts
+}
+
+// JudgeConfig is one judge model behind an OpenAI-compatible endpoint.
+type JudgeConfig struct {
+	Name      string `yaml:"name" json:"name"`
+	BaseURL   string `yaml:"base_url" json:"base_url"`
+	Model     string `yaml:"model" json:"model"`
+	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	// Template is a built-in rubric: correctness (0-10), critique (0/1,
+	// needs the reference) or helpfulness (1-10).
+	Template string   `yaml:"template" json:"template"`
+	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
+// EpisodeConfig turns generation into multi-turn correction episodes:
+// attempt, feedback, revision, for up to Turns turns.
+type EpisodeConfig struct {
+	// Turns is the number of attempts per episode (1: plain sampling).
+	Turns int `yaml:"turns" json:"turns"`
+	// Feedback is "fixed" (the same instruction after every attempt, SCoRe)
+	// or "retry_if_wrong" (only after a wrong attempt, RISE).
+	Feedback string `yaml:"feedback" json:"feedback,omitempty"`
+	// Instruction is the feedback text; default SCoRe's instruction for
+	// fixed, RISE's "Your answer is incorrect. Try again." for retry_if_wrong.
+	Instruction string `yaml:"instruction" json:"instruction,omitempty"`
+	// Pairs writes the pairs dataset (SCL/ReVISE): for every revision that
+	// flipped correctness, the correct response is chosen over the wrong one,
+	// with the original question as the prompt.
+	Pairs bool `yaml:"pairs" json:"pairs,omitempty"`
 }
 
 // PipelineConfig sizes the worker pool and the window of groups in flight.
@@ -199,7 +338,7 @@ func (c *Config) applyDefaults() {
 		c.Sampling.N = 1
 	}
 	if c.Reward.Grader == "" {
-		c.Reward.Grader = "numeric"
+		c.Reward.Grader = "math"
 	}
 	if c.Reward.Weights == nil {
 		c.Reward.Weights = map[string]float64{"verifiable": 1}
@@ -233,6 +372,21 @@ func (c *Config) applyDefaults() {
 		if c.Endpoint.Timeout == 0 {
 			c.Endpoint.Timeout = Duration(10 * time.Minute)
 		}
+		c.Endpoint.defaults()
+	}
+	if c.Episode.Turns == 0 {
+		c.Episode.Turns = 1
+	}
+	if c.Episode.Turns > 1 && c.Episode.Instruction == "" {
+		switch c.Episode.Feedback {
+		case "fixed":
+			c.Episode.Instruction = rollout.SCoReInstruction
+		case "retry_if_wrong":
+			c.Episode.Instruction = rollout.RISEFeedback
+		}
+	}
+	if _, ok := c.Reward.Weights["score_bonus"]; ok && c.Reward.ScoreBonus.Alpha == 0 {
+		c.Reward.ScoreBonus.Alpha = 10
 	}
 	if c.Output.ShardBytes == 0 {
 		c.Output.ShardBytes = 256 << 20
@@ -249,8 +403,8 @@ func (c *Config) Validate() error {
 		if c.Endpoint == nil {
 			return errors.New("source.kind tasks needs an endpoint section")
 		}
-		if c.Endpoint.BaseURL == "" {
-			return errors.New("endpoint.base_url: missing")
+		if err := c.Endpoint.validateFleet(); err != nil {
+			return err
 		}
 		if c.Endpoint.Model == "" {
 			return errors.New("endpoint.model: missing")
@@ -284,19 +438,49 @@ func (c *Config) Validate() error {
 	if m := c.Sampling.MaxTokens; m != nil && *m < 1 {
 		return errors.New("sampling.max_tokens: must be at least 1")
 	}
-	if c.Reward.Grader != "numeric" {
-		return fmt.Errorf("reward.grader: unknown grader %q (want numeric)", c.Reward.Grader)
+	if c.Episode.Turns < 1 {
+		return errors.New("episode.turns: must be at least 1")
+	}
+	for i, j := range c.Reward.Judges {
+		if j.BaseURL == "" || j.Model == "" {
+			return fmt.Errorf("reward.judges[%d]: base_url and model are required", i)
+		}
+		if _, err := judge.BuiltinTemplate(j.Template); err != nil {
+			return fmt.Errorf("reward.judges[%d].template: %w", i, err)
+		}
+	}
+	switch c.Reward.JudgeAggregate {
+	case "", "mean", "median", "majority":
+	default:
+		return fmt.Errorf("reward.judge_aggregate: %q is not mean, median or majority", c.Reward.JudgeAggregate)
+	}
+	if c.Episode.Turns > 1 {
+		if c.Source.Kind != "tasks" {
+			return errors.New("episode.turns > 1 needs source.kind tasks: episodes are generated")
+		}
+		if c.Episode.Feedback != "fixed" && c.Episode.Feedback != "retry_if_wrong" {
+			return fmt.Errorf("episode.feedback: %q is neither fixed nor retry_if_wrong", c.Episode.Feedback)
+		}
+	} else if c.Episode.Pairs {
+		return errors.New("episode.pairs needs episode.turns >= 2")
+	}
+	if c.Reward.Grader != "math" {
+		return fmt.Errorf("reward.grader: unknown grader %q (want math)", c.Reward.Grader)
 	}
 	for k, w := range c.Reward.Weights {
 		switch k {
-		case "verifiable", "consensus", "format":
+		case "verifiable", "consensus", "format", "score_bonus":
+		case "judge":
+			if len(c.Reward.Judges) == 0 {
+				return errors.New("reward.weights.judge needs reward.judges")
+			}
 		case "overlong":
 			o := rewards.Overlong{MaxTokens: c.Reward.Overlong.MaxTokens, Buffer: c.Reward.Overlong.Buffer}
 			if err := o.Validate(); err != nil {
 				return fmt.Errorf("reward.%w", err)
 			}
 		default:
-			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format or overlong)", k)
+			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format, overlong, score_bonus or judge)", k)
 		}
 		if math.IsNaN(w) || math.IsInf(w, 0) {
 			return fmt.Errorf("reward.weights.%s: not a finite number", k)

@@ -169,7 +169,7 @@ func TestArrowRoundTrip(t *testing.T) {
 		t.Run(src, func(t *testing.T) {
 			var prod rollout.Producer
 			if src == "tasks" {
-				p, closeSrc, err := buildProducer(cfg)
+				p, closeSrc, err := buildProducer(cfg, defaultGrader())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -177,7 +177,7 @@ func TestArrowRoundTrip(t *testing.T) {
 				prod = p
 			} else {
 				q := quickstartConfig(t)
-				p, closeSrc, err := buildProducer(q)
+				p, closeSrc, err := buildProducer(q, defaultGrader())
 				if err != nil {
 					t.Fatal(err)
 				}

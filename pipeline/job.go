@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/rewards"
+	"github.com/redraft/redraft/rewards/judge"
+	"github.com/redraft/redraft/rewards/mathgrade"
 	"github.com/redraft/redraft/rollout"
 )
 
@@ -50,43 +53,54 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		Config: full, ConfigHash: hash, Source: cfg.Source.Kind,
 	}
 	if cfg.Endpoint != nil && cfg.Source.Kind == "tasks" {
-		m.Model, m.Endpoint = cfg.Endpoint.Model, cfg.Endpoint.BaseURL
+		m.Model, m.Endpoint = cfg.Endpoint.Model, strings.Join(cfg.Endpoint.URLs(), ",")
 	}
 
-	prod, closeSrc, err := buildProducer(cfg)
+	grader := defaultGrader()
+	prod, closeSrc, err := buildProducer(cfg, grader)
 	if err != nil {
 		return nil, err
 	}
 	defer closeSrc()
-	grader := rewards.NumericGrader{}
-	scorer := &rewards.Composite{Grader: grader, Parts: cfg.Reward.Parts(grader), Weights: cfg.Reward.Weights}
-	sink, err := export.NewShardWriter[export.RLRow](export.ShardOptions{
-		Dir: dir, Dataset: "rl", Split: "train", Schema: export.RLSchema,
-		MaxBytes: int64(cfg.Output.ShardBytes), RowGroupRows: cfg.Output.RowGroupRows,
-		Metadata: map[string]string{"redraft.config_hash": hash},
-	})
+	parts := cfg.Reward.Parts(grader)
+	if _, ok := cfg.Reward.Weights["judge"]; ok {
+		part, closeJudges, err := buildJudges(cfg.Reward)
+		if err != nil {
+			return nil, err
+		}
+		defer closeJudges()
+		parts = append(parts, part)
+	}
+	scorer := &rewards.Composite{Grader: grader, Parts: parts, Weights: cfg.Reward.Weights}
+	shardOpts := func(dataset, schema string) export.ShardOptions {
+		return export.ShardOptions{
+			Dir: dir, Dataset: dataset, Split: "train", Schema: schema,
+			MaxBytes: int64(cfg.Output.ShardBytes), RowGroupRows: cfg.Output.RowGroupRows,
+			Metadata: map[string]string{"redraft.config_hash": hash},
+		}
+	}
+	rl, err := export.NewShardWriter[export.RLRow](shardOpts("rl", export.RLSchema))
 	if err != nil {
 		return nil, err
+	}
+	sink := &jobSink{rl: rl}
+	if cfg.Episode.Pairs {
+		if sink.pairs, err = export.NewShardWriter[export.PairRow](shardOpts("pairs", export.PairsSchema)); err != nil {
+			return nil, err
+		}
 	}
 	summary, runErr := Run(ctx, prod, scorer, sink, Options{
 		Workers: cfg.Pipeline.Workers, Window: cfg.Pipeline.Window,
 		Advantage: cfg.Advantage, OnGroup: opts.OnGroup,
 	})
-	var shards []export.ShardInfo
-	if runErr != nil {
-		shards = sink.Abort()
-	} else if shards, runErr = sink.Close(); runErr != nil {
-		shards = sink.Abort()
+	m.Datasets = map[string]export.DatasetInfo{}
+	var closeErr error
+	m.Datasets["rl"], closeErr = finishShards(rl, export.RLSchema, runErr)
+	runErr = errors.Join(runErr, closeErr)
+	if sink.pairs != nil {
+		m.Datasets["pairs"], closeErr = finishShards(sink.pairs, export.PairsSchema, runErr)
+		runErr = errors.Join(runErr, closeErr)
 	}
-	ds := export.DatasetInfo{Schema: export.RLSchema, Shards: shards}
-	if shards == nil {
-		ds.Shards = []export.ShardInfo{}
-	}
-	for _, s := range shards {
-		ds.Rows += s.Rows
-		ds.Groups += s.Groups
-	}
-	m.Datasets = map[string]export.DatasetInfo{"rl": ds}
 	m.Rewards = summary
 	m.Finished = time.Now().UTC()
 	switch {
@@ -101,6 +115,96 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		return m, errors.Join(runErr, err)
 	}
 	return m, runErr
+}
+
+// defaultGrader is the grader runs use.
+func defaultGrader() rewards.Grader { return rewards.NewMathGrader(mathgrade.Options{}) }
+
+// jobSink writes rl rows, and the preference pairs derived from them when
+// asked.
+type jobSink struct {
+	rl    *export.ShardWriter[export.RLRow]
+	pairs *export.ShardWriter[export.PairRow]
+}
+
+func (s *jobSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
+	if err := s.rl.WriteGroup(ctx, rows); err != nil {
+		return err
+	}
+	if s.pairs != nil {
+		if p := Pairs(rows); len(p) > 0 {
+			return s.pairs.WriteGroup(ctx, p)
+		}
+	}
+	return nil
+}
+
+// finishShards closes a writer (or aborts it when the run failed) and
+// describes what it wrote.
+func finishShards[T any](w *export.ShardWriter[T], schema string, runErr error) (export.DatasetInfo, error) {
+	var shards []export.ShardInfo
+	var err error
+	if runErr != nil {
+		shards = w.Abort()
+	} else if shards, err = w.Close(); err != nil {
+		shards = w.Abort()
+	}
+	ds := export.DatasetInfo{Schema: schema, Shards: shards}
+	if shards == nil {
+		ds.Shards = []export.ShardInfo{}
+	}
+	for _, s := range shards {
+		ds.Rows += s.Rows
+		ds.Groups += s.Groups
+	}
+	return ds, err
+}
+
+// buildJudges assembles the judge panel, with its cache when configured.
+func buildJudges(rc RewardConfig) (rewards.Part, func(), error) {
+	var cache *judge.Cache
+	if rc.JudgeCache != "" {
+		var err error
+		if cache, err = judge.OpenCache(rc.JudgeCache); err != nil {
+			return nil, nil, fmt.Errorf("reward.judge_cache: %w", err)
+		}
+	}
+	panel := &judge.Panel{Method: rc.JudgeAggregate}
+	for _, jc := range rc.Judges {
+		tmpl, err := judge.BuiltinTemplate(jc.Template)
+		if err != nil {
+			return nil, nil, err
+		}
+		keyEnv := jc.APIKeyEnv
+		if keyEnv == "" {
+			keyEnv = "OPENAI_API_KEY"
+		}
+		name := jc.Name
+		if name == "" {
+			name = jc.Model
+		}
+		panel.Judges = append(panel.Judges, &judge.Judge{
+			Name: name, Model: jc.Model, Template: tmpl, Cache: cache,
+			Policy: rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: jc.BaseURL, Model: jc.Model, APIKey: os.Getenv(keyEnv), Timeout: time.Duration(jc.Timeout)}),
+		})
+	}
+	closeFn := func() {
+		if cache != nil {
+			cache.Close()
+		}
+	}
+	return judge.Part{Panel: panel}, closeFn, nil
+}
+
+// verifier adapts a grader to the episode generator's feedback decisions.
+type verifier struct{ g rewards.Grader }
+
+func (v verifier) Verify(task rollout.Task, response string) *bool {
+	if task.Reference == "" {
+		return nil
+	}
+	ok := v.g.Grade(response, task.Reference).Correct
+	return &ok
 }
 
 // prepareOutput refuses to mix two runs in one directory.
@@ -127,7 +231,7 @@ func prepareOutput(dir, hash string, overwrite bool) error {
 	return os.MkdirAll(dir, 0o755)
 }
 
-func buildProducer(cfg *Config) (rollout.Producer, func(), error) {
+func buildProducer(cfg *Config, grader rewards.Grader) (rollout.Producer, func(), error) {
 	in := rollout.InputOptions{
 		Path: cfg.Source.Path, Format: cfg.Source.Format, Layout: cfg.Source.Layout,
 		Fields: cfg.Source.Fields, DataSource: cfg.Source.DataSource,
@@ -146,13 +250,32 @@ func buildProducer(cfg *Config) (rollout.Producer, func(), error) {
 		return nil, nil, err
 	}
 	ep := cfg.Endpoint
-	policy := rollout.NewOpenAIPolicy(rollout.EndpointConfig{
-		BaseURL: ep.BaseURL, Model: ep.Model, APIKey: os.Getenv(ep.APIKeyEnv),
-		Timeout: time.Duration(ep.Timeout), MaxConns: ep.MaxInFlight,
+	policy, err := rollout.NewEndpoints(rollout.EndpointsConfig{
+		URLs: ep.URLs(), Model: ep.Model, APIKey: os.Getenv(ep.APIKeyEnv),
+		Timeout: time.Duration(ep.Timeout), MaxInFlight: ep.MaxInFlightPerEndpoint,
+		MaxAttempts: ep.Retries, BackoffInitial: time.Duration(ep.BackoffInitial), BackoffMax: time.Duration(ep.BackoffMax),
+		BreakerFailures: ep.BreakerFailures, BreakerCooldown: time.Duration(ep.BreakerCooldown),
 	})
+	if err != nil {
+		tasks.Close()
+		return nil, nil, err
+	}
+	// The policy owns the HTTP connections; closing releases them.
+	closeAll := func() { tasks.Close(); policy.Close() }
+	if episode := cfg.Episode; episode.Turns > 1 {
+		var fb rollout.Feedback = rollout.FixedInstruction{Text: episode.Instruction}
+		if episode.Feedback == "retry_if_wrong" {
+			fb = rollout.RetryIfWrong{Text: episode.Instruction}
+		}
+		return &rollout.EpisodeGenerator{
+			Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Turns: episode.Turns, Sampling: cfg.Sampling.Sampling,
+			RunSeed: cfg.Seed, MaxInFlight: cfg.Endpoint.MaxInFlight, Model: cfg.Endpoint.Model,
+			Feedback: fb, Verifier: verifier{grader},
+		}, closeAll, nil
+	}
 	gen := &rollout.Generator{
 		Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Sampling: cfg.Sampling.Sampling,
 		RunSeed: cfg.Seed, MaxInFlight: ep.MaxInFlight, Model: ep.Model,
 	}
-	return gen, func() { tasks.Close() }, nil
+	return gen, closeAll, nil
 }

@@ -125,13 +125,15 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 			for _, s := range batch {
 				drop := opts.Advantage.DropZeroVariance && s.Stats.ZeroVariance
 				var rows []export.RLRow
-				if !drop {
+				if !drop && len(s.Group.Samples) > 0 {
 					rows = Rows(s, opts.Advantage)
 					if err := sink.WriteGroup(ctx, rows); err != nil {
 						return fmt.Errorf("writing group %q: %w", s.Group.Task.ID, err)
 					}
 				}
-				acc.add(s, rows, drop)
+				if len(s.Group.Samples) > 0 {
+					acc.add(s, rows, drop)
+				}
 				win.Release()
 				written++
 				if opts.OnGroup != nil {

@@ -120,5 +120,5 @@ func TestRunCancelled(t *testing.T) {
 }
 
 func verifiableScorer() rewards.Scorer {
-	return &rewards.Composite{Grader: rewards.NumericGrader{}, Parts: []rewards.Part{rewards.Verifiable{}}, Weights: map[string]float64{"verifiable": 1}}
+	return &rewards.Composite{Grader: defaultGrader(), Parts: []rewards.Part{rewards.Verifiable{}}, Weights: map[string]float64{"verifiable": 1}}
 }

@@ -61,6 +61,16 @@ func TestPyarrowReadsShards(t *testing.T) {
 			check(t, cfg.Output.Dir)
 		})
 	}
+	t.Run("score episodes with pairs", func(t *testing.T) {
+		tasks, answers := writeTasks(t, 20)
+		srv := fakeserver.New(fakeserver.AnswerBySeed(answers))
+		defer srv.Close()
+		cfg := episodeConfig(t, srv, tasks, "episode: {turns: 2, feedback: fixed, pairs: true}\nreward: {weights: {verifiable: 1, score_bonus: 1}}\n")
+		if _, err := Execute(context.Background(), cfg, JobOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, cfg.Output.Dir)
+	})
 	t.Run("quickstart reinforce_pp_baseline sequence", func(t *testing.T) {
 		cfg := quickstartConfig(t)
 		cfg.Advantage = rewards.AdvantageConfig{Estimator: rewards.ReinforcePPBaseline, Eps: 1e-8, Whiten: rewards.WhitenSequence, BatchGroups: 100}

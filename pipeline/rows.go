@@ -26,10 +26,7 @@ func int32Ptr(n int) *int32 {
 // Rows turns a scored group into rl rows, one per sample.
 func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 	g := s.Group
-	prompt := make([]export.Message, len(g.Task.Messages))
-	for i, m := range g.Task.Messages {
-		prompt[i] = export.Message{Role: m.Role, Content: m.Content}
-	}
+	prompt := exportMessages(g.Task.Messages)
 	var mean, std *float64
 	if s.Stats.N > 0 {
 		m, sd := s.Stats.Mean, s.Stats.Std
@@ -60,6 +57,9 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 			GroupRewardMean:    mean,
 			GroupRewardStd:     std,
 		}
+		if smp.Prompt != nil {
+			r.Prompt = exportMessages(smp.Prompt)
+		}
 		if u := smp.Usage; u != nil {
 			r.PromptTokens, r.CompletionTokens = int32Ptr(u.PromptTokens), int32Ptr(u.CompletionTokens)
 		}
@@ -80,6 +80,10 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		if v := sc.Verdict; v != nil {
 			c := v.Correct
 			r.Correct = &c
+			if p := smp.PrevCorrect; p != nil && g.Turn > 0 {
+				tr := mark(*p) + "->" + mark(c)
+				r.Transition = &tr
+			}
 			r.GradeRule = strPtr(v.Rule)
 			r.GradeReason = strPtr(v.Reason)
 		}
@@ -110,6 +114,54 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		rows[i] = r
 	}
 	return rows
+}
+
+func exportMessages(ms []rollout.Message) []export.Message {
+	out := make([]export.Message, len(ms))
+	for i, m := range ms {
+		out[i] = export.Message{Role: m.Role, Content: m.Content}
+	}
+	return out
+}
+
+func mark(correct bool) string {
+	if correct {
+		return "c"
+	}
+	return "i"
+}
+
+// Pairs derives SCL/ReVISE preference pairs from the rl rows of a revision
+// turn: a flip i->c prefers the revision, c->i the first attempt; other
+// transitions give no pair. The prompt is the original question: the
+// messages before the episode's first answer.
+func Pairs(rows []export.RLRow) []export.PairRow {
+	var out []export.PairRow
+	for _, r := range rows {
+		if r.Transition == nil || (*r.Transition != "i->c" && *r.Transition != "c->i") || len(r.Prompt) < 3 {
+			continue
+		}
+		// History: question..., assistant (previous attempt), user (feedback).
+		prev := r.Prompt[len(r.Prompt)-2]
+		if prev.Role != "assistant" {
+			continue
+		}
+		first := 0
+		for first < len(r.Prompt) && r.Prompt[first].Role != "assistant" {
+			first++
+		}
+		p := export.PairRow{
+			ID: fmt.Sprintf("%s#s%d#t%d", r.TaskID, r.SampleIndex, r.Turn), TaskID: r.TaskID, DataSource: r.DataSource,
+			Prompt: r.Prompt[:first], Transition: *r.Transition, Turn: r.Turn, SampleIndex: r.SampleIndex, Model: r.Model,
+		}
+		if *r.Transition == "i->c" {
+			p.Chosen, p.Rejected = r.Response, prev.Content
+		} else {
+			p.Chosen, p.Rejected = prev.Content, r.Response
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 func exportSampling(sp *rollout.Sampling) *export.Sampling {

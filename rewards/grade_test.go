@@ -4,28 +4,32 @@ import (
 	"context"
 	"testing"
 
+	"github.com/redraft/redraft/rewards/mathgrade"
 	"github.com/redraft/redraft/rollout"
 )
 
-func TestNumericGrader(t *testing.T) {
+var testGrader = NewMathGrader(mathgrade.Options{})
+
+func TestMathGrader(t *testing.T) {
 	tests := []struct {
 		name, response, reference string
 		correct, found            bool
 		rule                      string
 	}{
 		{"hash", "so 9*2=18\n#### 18", "18", true, true, "hash"},
-		{"gsm8k A line", "She makes $18.\nA: 18", "Janet sells...\nA: 18", true, true, "answer_line"},
-		{"answer phrase with dollars", "Thus, the answer is $1,000.", "1000", true, true, "answer_phrase"},
+		{"gsm8k A line", "She makes $18.\nA: 18", "Janet sells...\nA: 18", true, true, "answer_colon"},
+		{"answer phrase with dollars", "Thus, the answer is $1,000.", "1000", true, true, "the_answer_is"},
 		{"boxed wins over phrase", "The answer is 3. Wait: \\boxed{4}", "4", true, true, "boxed"},
 		{"decimal equals integer", "#### 18.00", "18", true, true, "hash"},
 		{"fraction", "#### 36/2", "18", true, true, "hash"},
 		{"negative unicode minus", "#### −5", "-5", true, true, "hash"},
 		{"wrong", "#### 17", "18", false, true, "hash"},
-		{"two numbers state nothing", "The answer is 5 or 6.", "5", false, true, "answer_phrase"},
-		{"cut-off last number does not count", "First 16 - 3 - 4 = 9 eggs, then 9 * 2 = 18", "18", false, false, ""},
+		{"two numbers state nothing", "The answer is 5 or 6.", "5", false, true, "the_answer_is"},
+		{"cut-off last number does not count", "First 16 - 3 - 4 = 9 eggs are left.\nThen she sells them: 9 * 2 = 18", "18", false, false, ""},
+		{"bare answer", "18", "18", true, true, "bare"},
 		{"empty", "", "18", false, false, ""},
 	}
-	var g NumericGrader
+	g := testGrader
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			v := g.Grade(tt.response, tt.reference)
@@ -48,7 +52,7 @@ func TestVerifiableScorerNulls(t *testing.T) {
 			{Text: "#### 5"},
 		},
 	}
-	s := &Composite{Grader: NumericGrader{}, Parts: []Part{Verifiable{}}, Weights: map[string]float64{"verifiable": 1}}
+	s := &Composite{Grader: testGrader, Parts: []Part{Verifiable{}}, Weights: map[string]float64{"verifiable": 1}}
 	scores, err := s.Score(context.Background(), g)
 	if err != nil {
 		t.Fatal(err)
@@ -69,5 +73,29 @@ func TestVerifiableScorerNulls(t *testing.T) {
 	scores, _ = s.Score(context.Background(), g)
 	if scores[0].Reward.Total == nil || *scores[0].Reward.Total != 0 {
 		t.Errorf("zero weight: %+v", scores[0].Reward)
+	}
+}
+
+// A truncated response earns nothing for a fragment that would pass as a bare
+// answer: "so she makes 9 * 2 = 18" cut off is reasoning, not an answer.
+func TestTruncatedBareAnswer(t *testing.T) {
+	g := &rollout.Group{Task: rollout.Task{Reference: "18"}, Samples: []rollout.Sample{
+		{Text: "so she makes 9 * 2 = 18", FinishReason: "length"},
+		{Text: "so she makes 9 * 2 = 18", FinishReason: "stop"},
+		{Text: "#### 18", FinishReason: "length"},
+	}}
+	c := &Composite{Grader: testGrader, Parts: []Part{Verifiable{}}, Weights: map[string]float64{"verifiable": 1}}
+	scores, err := c.Score(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := scores[0].Verdict; v.Correct || v.Found || v.Rule != "no_answer:cut_off" || scores[0].Answer != "" {
+		t.Errorf("truncated bare: %+v", v)
+	}
+	if !scores[1].Verdict.Correct || scores[1].Verdict.ExtractRule != ExtractBare {
+		t.Errorf("finished bare: %+v", scores[1].Verdict)
+	}
+	if !scores[2].Verdict.Correct {
+		t.Errorf("truncated after a marked answer: %+v", scores[2].Verdict)
 	}
 }

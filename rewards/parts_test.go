@@ -42,13 +42,13 @@ func TestConsensus(t *testing.T) {
 			"0.5", 0.75, nil, []any{1.0, 1.0, 0.0, 1.0}},
 		{"tie goes to the earliest cluster", "7", []string{"#### 8", "#### 7", "#### 7", "#### 8"},
 			"8", 0.5, ptr(false), []any{1.0, 0.0, 0.0, 1.0}},
-		{"no answer counts in the ratio, failures do not", "4", []string{"#### 4", "I am not sure", "ERR", "#### 5"},
+		{"no answer counts in the ratio, failures do not", "4", []string{"#### 4", "I am not sure.\nMaybe 4", "ERR", "#### 5"},
 			"4", 1.0 / 3, ptr(true), []any{1.0, 0.0, nil, 0.0}},
-		{"nobody answered", "", []string{"hmm", "ERR"}, "", 0, nil, []any{nil, nil}},
+		{"nobody answered", "", []string{"Let me think.\nFirst, 3 apples", "ERR"}, "", 0, nil, []any{nil, nil}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &Composite{Grader: NumericGrader{}, Parts: []Part{Consensus{Grader: NumericGrader{}}}, Weights: map[string]float64{"consensus": 1}}
+			c := &Composite{Grader: testGrader, Parts: []Part{Consensus{Grader: testGrader}}, Weights: map[string]float64{"consensus": 1}}
 			scores, err := c.Score(context.Background(), groupOf(tt.ref, tt.texts...))
 			if err != nil {
 				t.Fatal(err)
@@ -88,7 +88,7 @@ func TestFormatAndOverlong(t *testing.T) {
 	g := groupOf("4", "\\boxed{4}", "#### 4", "no answer", "ERR")
 	g.Samples[0].Usage = &rollout.Usage{CompletionTokens: 90}
 	g.Samples[1].Usage = &rollout.Usage{CompletionTokens: 100}
-	c := &Composite{Grader: NumericGrader{}, Parts: []Part{
+	c := &Composite{Grader: testGrader, Parts: []Part{
 		Verifiable{}, Format{Require: []string{"boxed"}}, Overlong{MaxTokens: 100, Buffer: 20},
 	}, Weights: map[string]float64{"verifiable": 1, "format": 0.5, "overlong": 1}}
 	scores, err := c.Score(context.Background(), g)

@@ -119,11 +119,15 @@ func (c *Composite) Score(ctx context.Context, g *rollout.Group) ([]Score, error
 		if smp.Err != "" {
 			continue
 		}
+		truncated := smp.FinishReason == "length"
 		if g.Task.Reference != "" {
 			v := c.Grader.Grade(smp.Text, g.Task.Reference)
+			if truncated && v.ExtractRule == ExtractBare {
+				v = cutOff(v)
+			}
 			out[i].Verdict = &v
 			out[i].Answer, out[i].ExtractRule = v.Answer, v.ExtractRule
-		} else if a, rule, ok := c.Grader.Extract(smp.Text); ok {
+		} else if a, rule, ok := c.Grader.Extract(smp.Text); ok && !(truncated && rule == ExtractBare) {
 			out[i].Answer, out[i].ExtractRule = a, rule
 		}
 	}
@@ -140,6 +144,18 @@ func (c *Composite) Score(ctx context.Context, g *rollout.Group) ([]Score, error
 		out[i].Reward.Total, out[i].Reward.Reason = total(cs)
 	}
 	return out, ctx.Err()
+}
+
+// ExtractBare is the extraction rule of a short response that is its own
+// answer ("18", "$\frac12$").
+const ExtractBare = "bare"
+
+// cutOff turns the verdict on a truncated response (finish_reason=length)
+// that stated no marked final answer into "nothing stated": its text is a
+// fragment of reasoning, not an answer, whatever it happens to end with.
+func cutOff(v Verdict) Verdict {
+	return Verdict{Gold: v.Gold, Rule: "no_answer:cut_off",
+		Reason: "the response was cut off (finish_reason=length) before stating a final answer"}
 }
 
 // noResponse is the reason a component of a failed sample is nil.

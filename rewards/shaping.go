@@ -77,3 +77,40 @@ func (o Overlong) Score(_ context.Context, g *rollout.Group, scores []Score) err
 // a revision that fixes the first attempt, negative for one that breaks it.
 // Public reimplementations use alpha around 10.
 func ScoreBonus(alpha, r1, r2 float64) float64 { return alpha * (r2 - r1) }
+
+// ScoreShaping is SCoRe's shaping term on revisions (component
+// "score_bonus"): alpha * (r2 - r1) with r the 0/1 correctness of the
+// revision and of the attempt before it in the same episode. First attempts
+// get no component (the term does not apply to them).
+type ScoreShaping struct{ Alpha float64 }
+
+// Name implements Part.
+func (ScoreShaping) Name() string { return "score_bonus" }
+
+// Score implements Part.
+func (p ScoreShaping) Score(_ context.Context, g *rollout.Group, scores []Score) error {
+	if g.Turn == 0 {
+		return nil
+	}
+	for i, smp := range g.Samples {
+		s := &scores[i]
+		switch {
+		case smp.Err != "":
+			appendComponent(s, "score_bonus", nil, noResponse(smp))
+		case s.Verdict == nil:
+			appendComponent(s, "score_bonus", nil, "the task has no reference answer")
+		case smp.PrevCorrect == nil:
+			appendComponent(s, "score_bonus", nil, "the previous attempt was not graded")
+		default:
+			r1, r2 := 0.0, 0.0
+			if *smp.PrevCorrect {
+				r1 = 1
+			}
+			if s.Verdict.Correct {
+				r2 = 1
+			}
+			appendComponent(s, "score_bonus", f64(ScoreBonus(p.Alpha, r1, r2)), "")
+		}
+	}
+	return nil
+}

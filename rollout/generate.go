@@ -127,8 +127,13 @@ func (g *Generator) sample(ctx context.Context, task Task, i int) Sample {
 	s.Latency = time.Since(start)
 	if err != nil {
 		s.Err = err.Error()
+		var rf *RequestFailure
+		if errors.As(err, &rf) {
+			s.Endpoint, s.Attempts = rf.Endpoint, rf.Attempts
+		}
 		return s
 	}
+	s.Endpoint, s.Attempts = resp.Endpoint, resp.Attempts
 	s.Text, s.Reasoning, s.FinishReason = resp.Text, resp.Reasoning, resp.FinishReason
 	s.Usage, s.Logprobs = resp.Usage, resp.Logprobs
 	if resp.Model != "" {

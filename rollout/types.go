@@ -73,9 +73,22 @@ type Sample struct {
 	Logprobs     []TokenLogprob
 	// Metadata is per-response metadata carried from recorded input.
 	Metadata json.RawMessage
+	// Prompt is the exact message list sent for this sample when it differs
+	// from the task's (turns after the first carry the episode's history);
+	// nil means the task's messages.
+	Prompt []Message
+	// PrevCorrect is whether the same episode's previous attempt was
+	// correct: nil at turn 0 or when it was not graded.
+	PrevCorrect *bool
 	// Err is why the sample has no response ("" when it has one). The sample
 	// still flows through the pipeline so that nothing is dropped silently.
 	Err string
+	// Endpoint is the base URL (without credentials) that served the sample,
+	// or that failed it last; Attempts is the number of requests sent. Both
+	// are zero values for recorded rollouts and Policies that do not report
+	// them.
+	Endpoint string
+	Attempts int
 }
 
 // Group is every sample for one task at one turn. Seq is the task's position

@@ -164,6 +164,11 @@ def check_dataset(args, manifest, dataset, ds, fail):
         if dataset == "sft":
             check_sft(path, table, fail)
             continue
+        if dataset == "pairs":
+            for r in table.select(["id", "chosen", "rejected", "transition"]).to_pylist():
+                if r["chosen"] == r["rejected"] or r["transition"] not in ("i->c", "c->i"):
+                    fail("%s: pair %s: chosen equals rejected or transition %r" % (path, r["id"], r["transition"]))
+            continue
         # The tensors a trainer builds: rewards and advantages as float64,
         # with a mask for rows that carry none.
         adv = table.column("advantage").to_numpy(zero_copy_only=False)
@@ -178,6 +183,8 @@ def check_dataset(args, manifest, dataset, ds, fail):
 
     if rows != ds["rows"]:
         fail("%d rows in shards, manifest says %d" % (rows, ds["rows"]))
+    if dataset == "pairs":
+        return "pairs: %d shard(s), %d rows, schema %s: columns, checksums, counts verified" % (len(ds["shards"]), rows, version)
     if dataset == "sft":
         return "sft: %d shard(s), %d rows, schema %s: columns, checksums, counts and every segment span verified" % (len(ds["shards"]), rows, version)
     if len(groups) != ds["groups"]:

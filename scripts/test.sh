@@ -25,13 +25,30 @@ REDRAFT_PYTHON=$(scripts/python-env.sh)
 export REDRAFT_PYTHON REDRAFT_REQUIRE_PYTHON=1
 "$REDRAFT_PYTHON" -c 'import pyarrow; print("pyarrow", pyarrow.__version__)'
 
+step "llama-server (real model server for the end-to-end tests)"
+scripts/llama-server.sh build
+# A server of our own (own pid file), stopped on exit. Prompt caching is off:
+# llama.cpp evaluates a cached prompt's last token on its own, which moves the
+# logits in their last bits, so a seed would not always reproduce a sample.
+REDRAFT_LLAMA_RUN_DIR=$(mktemp -d)
+export REDRAFT_LLAMA_RUN_DIR
+trap 'scripts/llama-server.sh stop >/dev/null 2>&1 || true; rm -rf "$REDRAFT_LLAMA_RUN_DIR"' EXIT
+REDRAFT_LLAMA_URL=$(REDRAFT_LLAMA_EXTRA_ARGS="--no-cache-prompt ${REDRAFT_LLAMA_EXTRA_ARGS:-}" scripts/llama-server.sh start | tail -n1)
+export REDRAFT_LLAMA_URL REDRAFT_REQUIRE_LLAMA=1
+
 step "go test -race"
 go test -race -count=1 ./...
+scripts/llama-server.sh stop
+rm -rf "$REDRAFT_LLAMA_RUN_DIR"
+trap - EXIT
 
 step "fuzz (short, bounded)"
-for target in "./rollout FuzzDecodeRecord"; do
+# Every parser of untrusted text: JSONL input, answer extraction and grading,
+# judge output, judge prompt rendering, injection detection.
+for target in "./rollout FuzzDecodeRecord" "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" \
+  "./rewards/judge FuzzParseScore" "./rewards/judge FuzzRender" "./rewards/judge FuzzDetectInjection"; do
   set -- $target
-  go test -run '^$' -fuzz "^$2\$" -fuzztime "${REDRAFT_FUZZTIME:-10s}" "$1"
+  go test -run '^$' -fuzz "^$2\$" -fuzztime "${REDRAFT_FUZZTIME:-8s}" "$1"
 done
 
 step "quickstart on bundled data, read back by pyarrow"

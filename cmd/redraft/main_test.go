@@ -182,3 +182,27 @@ func TestSpliceCommand(t *testing.T) {
 	}
 	pycheck.Check(t, "../..", out)
 }
+
+func TestGradeCommand(t *testing.T) {
+	in := `{"gold": "\\frac{1}{2}", "prediction": "So x = 0.5.\nThe answer is $\\dfrac12$."}
+{"gold": "18", "prediction": "Janet sells 9 eggs.\nShe makes 9 * 2 = 18"}
+{"gold": "5", "prediction": "The answer is 5 or 6."}
+`
+	code, out, stderr := redraftIn(t, in, "grade")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("exit %d, %d lines: %s %s", code, len(lines), out, stderr)
+	}
+	for i, want := range []string{`"correct":true`, `"correct":false`, `"correct":false`} {
+		if !strings.Contains(lines[i], want) || !strings.Contains(lines[i], `"rule":`) || !strings.Contains(lines[i], `"answer":`) {
+			t.Errorf("line %d: %s", i, lines[i])
+		}
+	}
+	if !strings.Contains(lines[0], `"extract_rule":"the_answer_is"`) {
+		t.Errorf("line 0: %s", lines[0])
+	}
+	code, _, stderr = redraftIn(t, `{"gold": "1"}`+"\n", "grade")
+	if code != 1 || !strings.Contains(stderr, `stdin:1: field "prediction"`) {
+		t.Errorf("missing prediction: exit %d %s", code, stderr)
+	}
+}

@@ -5,14 +5,21 @@
 //
 // Responses are deterministic functions of the request (messages and seed),
 // so a test can predict every row. Tokens are whitespace-separated words.
+//
+// A Responder can make any single request misbehave (Reply.Status,
+// Reply.RetryAfter, Reply.Delay, Reply.Fault): error statuses, 429 storms
+// with Retry-After, hangs, connection resets, truncated or malformed bodies,
+// empty choices, answers only in reasoning_content, slow replies.
 package fakeserver
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,34 +38,73 @@ type Request struct {
 	Stop        []string                         `json:"stop"`
 	Logprobs    bool                             `json:"logprobs"`
 	TopLogprobs int                              `json:"top_logprobs"`
+	// Authorization is the request's Authorization header (not JSON), so
+	// that tests can check what credentials were sent.
+	Authorization string `json:"-"`
 }
+
+// Fault is a transport- or encoding-level misbehaviour of one reply.
+type Fault int
+
+const (
+	// NoFault answers normally.
+	NoFault Fault = iota
+	// Hang never answers: the handler returns only when the client gives up
+	// or the server is closed.
+	Hang
+	// Reset closes the connection without writing a response.
+	Reset
+	// Truncated sends a 200 with the headers and the first half of a valid
+	// body, then closes the connection.
+	Truncated
+	// Malformed sends a 200 whose body is not JSON.
+	Malformed
+	// EmptyChoices sends a well-formed 200 with "choices": [].
+	EmptyChoices
+)
 
 // Reply is what a Responder decides for one request.
 type Reply struct {
 	// Text is the full response before max_tokens truncation.
-	Text      string
+	Text string
+	// Reasoning is sent as message.reasoning_content (null when empty).
 	Reasoning string
 	// Status, when not 0 or 200, makes the server answer with that HTTP
 	// status and an OpenAI-style error body.
 	Status int
+	// Message replaces the error body's message ("injected failure").
+	Message string
+	// RetryAfter, when not empty, is sent as the Retry-After header (seconds
+	// or an HTTP date), with any status.
+	RetryAfter string
+	// Delay is waited before replying, on top of Server.Latency.
+	Delay time.Duration
+	// Fault makes the reply misbehave; it takes precedence over Status.
+	Fault Fault
 }
 
 // Responder computes the reply to a request. It must be safe for concurrent
 // use.
 type Responder func(req *Request) Reply
 
-// Server is a running fake endpoint.
+// Server is a running fake endpoint. Exported fields must be set before the
+// first request.
 type Server struct {
 	*httptest.Server
 	// Model is the model id the server reports.
 	Model string
 	// Latency is added before each reply.
 	Latency time.Duration
+	// NoLog stops the server from keeping every request for Requests
+	// (benchmarks: the log grows with every request).
+	NoLog bool
 
 	respond  Responder
 	requests atomic.Int64
 	mu       sync.Mutex
 	log      []Request
+	quit     chan struct{}
+	quitOnce sync.Once
 }
 
 // New starts a server answering with respond (nil: AnswerBySeed(nil)).
@@ -66,7 +112,7 @@ func New(respond Responder) *Server {
 	if respond == nil {
 		respond = AnswerBySeed(nil)
 	}
-	s := &Server{Model: "fake/policy-1", respond: respond}
+	s := &Server{Model: "fake/policy-1", respond: respond, quit: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/chat/completions", s.chat)
 	mux.HandleFunc("GET /v1/models", func(w http.ResponseWriter, r *http.Request) {
@@ -74,6 +120,13 @@ func New(respond Responder) *Server {
 	})
 	s.Server = httptest.NewServer(mux)
 	return s
+}
+
+// Close releases hanging and delayed handlers, then shuts the server down and
+// waits for every handler to return. It is safe to call more than once.
+func (s *Server) Close() {
+	s.quitOnce.Do(func() { close(s.quit) })
+	s.Server.Close()
 }
 
 // BaseURL is the OpenAI base URL (ending in /v1).
@@ -89,26 +142,110 @@ func (s *Server) Requests() []Request {
 // Count is the number of chat requests received.
 func (s *Server) Count() int64 { return s.requests.Load() }
 
+// wait sleeps for d unless the client goes away or the server closes first;
+// it reports whether the full delay elapsed.
+func (s *Server) wait(r *http.Request, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.Context().Done():
+	case <-s.quit:
+	}
+	return false
+}
+
+type logprobEntry struct {
+	Token       string   `json:"token"`
+	Logprob     float64  `json:"logprob"`
+	Bytes       []int    `json:"bytes"`
+	TopLogprobs []string `json:"top_logprobs"`
+}
+
+type message struct {
+	Role             string   `json:"role"`
+	Content          string   `json:"content"`
+	ReasoningContent *string  `json:"reasoning_content"`
+	ToolCalls        []string `json:"tool_calls"`
+}
+
+type choice struct {
+	Index    int     `json:"index"`
+	Message  message `json:"message"`
+	Logprobs *struct {
+		Content []logprobEntry `json:"content"`
+	} `json:"logprobs"`
+	FinishReason string  `json:"finish_reason"`
+	StopReason   *string `json:"stop_reason"`
+}
+
+type usage struct {
+	PromptTokens        int             `json:"prompt_tokens"`
+	CompletionTokens    int             `json:"completion_tokens"`
+	TotalTokens         int             `json:"total_tokens"`
+	PromptTokensDetails json.RawMessage `json:"prompt_tokens_details"`
+}
+
+type completion struct {
+	ID             string          `json:"id"`
+	Object         string          `json:"object"`
+	Created        int64           `json:"created"`
+	Model          string          `json:"model"`
+	Choices        []choice        `json:"choices"`
+	Usage          usage           `json:"usage"`
+	PromptLogprobs json.RawMessage `json:"prompt_logprobs"`
+}
+
+var null = json.RawMessage("null")
+
 func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
-	s.requests.Add(1)
+	n := s.requests.Add(1)
 	var req Request
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
 		return
 	}
-	s.mu.Lock()
-	s.log = append(s.log, req)
-	s.mu.Unlock()
-	if s.Latency > 0 {
-		select {
-		case <-time.After(s.Latency):
-		case <-r.Context().Done():
-			return
-		}
+	req.Authorization = r.Header.Get("Authorization")
+	if !s.NoLog {
+		s.mu.Lock()
+		s.log = append(s.log, req)
+		s.mu.Unlock()
+	}
+	if !s.wait(r, s.Latency) {
+		return
 	}
 	rep := s.respond(&req)
+	if !s.wait(r, rep.Delay) {
+		return
+	}
+	switch rep.Fault {
+	case Hang:
+		select {
+		case <-r.Context().Done():
+		case <-s.quit:
+		}
+		return
+	case Reset:
+		hijackAndClose(w, nil)
+		return
+	case Malformed:
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"id": "chatcmpl-x", "choices": [{"index": 0, "message": <html>bad gateway</html>`))
+		return
+	}
+	if rep.RetryAfter != "" {
+		w.Header().Set("Retry-After", rep.RetryAfter)
+	}
 	if rep.Status != 0 && rep.Status != http.StatusOK {
-		writeError(w, rep.Status, "injected failure")
+		msg := rep.Message
+		if msg == "" {
+			msg = "injected failure"
+		}
+		writeError(w, rep.Status, msg)
 		return
 	}
 	words := strings.Fields(rep.Text)
@@ -116,37 +253,76 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if req.MaxTokens != nil && len(words) > *req.MaxTokens {
 		words, finish = words[:*req.MaxTokens], "length"
 	}
-	text := strings.Join(words, " ")
 	prompt := 0
 	for _, m := range req.Messages {
 		prompt += len(strings.Fields(m.Content)) + 4 // role markers, as chat templates add
 	}
-	msg := map[string]any{"role": "assistant", "content": text, "tool_calls": []any{}}
+	ch := choice{
+		Message:      message{Role: "assistant", Content: strings.Join(words, " "), ToolCalls: []string{}},
+		FinishReason: finish,
+	}
 	if rep.Reasoning != "" {
-		msg["reasoning_content"] = rep.Reasoning
-	} else {
-		msg["reasoning_content"] = nil
+		ch.Message.ReasoningContent = &rep.Reasoning
 	}
-	choice := map[string]any{"index": 0, "message": msg, "logprobs": nil, "finish_reason": finish, "stop_reason": nil}
 	if req.Logprobs {
-		content := make([]any, len(words))
+		content := make([]logprobEntry, len(words))
 		for i, wd := range words {
-			content[i] = map[string]any{"token": wd, "logprob": TokenLogprob(wd), "bytes": []byte(wd), "top_logprobs": []any{}}
+			b := make([]int, len(wd))
+			for j := range len(wd) {
+				b[j] = int(wd[j])
+			}
+			content[i] = logprobEntry{Token: wd, Logprob: TokenLogprob(wd), Bytes: b, TopLogprobs: []string{}}
 		}
-		choice["logprobs"] = map[string]any{"content": content}
+		ch.Logprobs = &struct {
+			Content []logprobEntry `json:"content"`
+		}{content}
 	}
-	json.NewEncoder(w).Encode(map[string]any{
-		"id":      fmt.Sprintf("chatcmpl-%d", s.requests.Load()),
-		"object":  "chat.completion",
-		"created": 1700000000,
-		"model":   s.Model,
-		"choices": []any{choice},
-		"usage": map[string]any{
-			"prompt_tokens": prompt, "completion_tokens": len(words), "total_tokens": prompt + len(words),
-			"prompt_tokens_details": nil,
-		},
-		"prompt_logprobs": nil,
-	})
+	body := completion{
+		ID: "chatcmpl-" + strconv.FormatInt(n, 10), Object: "chat.completion", Created: 1700000000, Model: s.Model,
+		Choices: []choice{ch},
+		Usage: usage{PromptTokens: prompt, CompletionTokens: len(words), TotalTokens: prompt + len(words),
+			PromptTokensDetails: null},
+		PromptLogprobs: null,
+	}
+	if rep.Fault == EmptyChoices {
+		body.Choices = []choice{}
+	}
+	raw, err := json.Marshal(body)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	if rep.Fault == Truncated {
+		hijackAndClose(w, raw[:len(raw)/2])
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
+	w.Write(raw)
+}
+
+// hijackAndClose takes over the connection and closes it. With a partial
+// body it first writes a 200 whose Content-Length promises the whole body,
+// so the client sees the connection drop mid-body.
+func hijackAndClose(w http.ResponseWriter, partial []byte) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("fakeserver: connection cannot be hijacked")
+	}
+	conn, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if partial != nil {
+		writeTruncated(buf, partial)
+	}
+}
+
+func writeTruncated(buf *bufio.ReadWriter, partial []byte) {
+	fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n", 2*len(partial)+1)
+	buf.Write(partial)
+	buf.Flush()
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
@@ -164,15 +340,18 @@ func TokenLogprob(tok string) float64 {
 }
 
 // AnswerBySeed answers "... The answer is N." where N is the reference answer
-// from answers (keyed by the last user message) when the seed is even, and
+// from answers (keyed by the first user message) when the seed is even, and
 // the reference plus one when it is odd, so a group of samples mixes correct
 // and wrong answers predictably. Unknown prompts get the answer 0.
 func AnswerBySeed(answers map[string]int) Responder {
 	return func(req *Request) Reply {
+		// The question is the first user message: later ones are feedback
+		// in a correction episode.
 		q := ""
 		for _, m := range req.Messages {
 			if m.Role == "user" {
 				q = m.Content
+				break
 			}
 		}
 		ans := answers[q]

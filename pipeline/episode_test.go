@@ -1,0 +1,180 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rollout"
+	"github.com/redraft/redraft/rollout/fakeserver"
+)
+
+func episodeConfig(t *testing.T, srv *fakeserver.Server, tasks, extra string) *Config {
+	t.Helper()
+	cfg, err := ParseConfig("ep.yaml", strings.NewReader(fmt.Sprintf(`
+name: episode-test
+seed: 7
+source: {kind: tasks, path: %s}
+endpoint: {base_url: %s, model: policy, max_in_flight: 8}
+sampling: {n: 4, temperature: 1.0, max_tokens: 64}
+output: {dir: %s}
+%s`, tasks, srv.BaseURL(), t.TempDir(), extra)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// SCoRe: two turns, the fixed instruction after every first attempt, the
+// bonus alpha*(r2 - r1) on revisions, transitions on turn-1 rows, and the
+// SCL pairs from flips.
+func TestSCoReEpisodes(t *testing.T) {
+	tasks, answers := writeTasks(t, 12)
+	srv := fakeserver.New(fakeserver.AnswerBySeed(answers))
+	defer srv.Close()
+	cfg := episodeConfig(t, srv, tasks, `
+episode: {turns: 2, feedback: fixed, pairs: true}
+reward: {weights: {verifiable: 1, score_bonus: 1}, score_bonus: {alpha: 10}}
+`)
+	m, err := Execute(context.Background(), cfg, JobOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkManifest(t, cfg.Output.Dir, m)
+	if srv.Count() != 12*4*2 {
+		t.Errorf("%d requests, want %d", srv.Count(), 12*4*2)
+	}
+	rows := readAll(t, cfg.Output.Dir)
+	if len(rows) != 96 || m.Datasets["rl"].Groups != 24 {
+		t.Fatalf("%d rows in %d groups", len(rows), m.Datasets["rl"].Groups)
+	}
+	first := map[string]export.RLRow{}
+	flips := 0
+	for i, r := range rows {
+		// Groups alternate (task, turn 0), (task, turn 1).
+		wantTurn := (i / 4) % 2
+		if int(r.Turn) != wantTurn || r.GroupID != fmt.Sprintf("%s#t%d", r.TaskID, wantTurn) {
+			t.Fatalf("row %d: turn %d group %s", i, r.Turn, r.GroupID)
+		}
+		seed := rollout.DeriveSeed(7, r.TaskID, int(r.SampleIndex), int(r.Turn))
+		if *r.Seed != seed || *r.Correct != fakeserver.IsCorrectSeed(seed) {
+			t.Fatalf("row %d: seed %d correct %v", i, *r.Seed, *r.Correct)
+		}
+		key := fmt.Sprintf("%s/%d", r.TaskID, r.SampleIndex)
+		if r.Turn == 0 {
+			if len(r.Prompt) != 1 || r.Transition != nil || len(r.RewardComponents) != 1 {
+				t.Fatalf("turn 0 row: prompt %d msgs, transition %v, components %d", len(r.Prompt), r.Transition, len(r.RewardComponents))
+			}
+			first[key] = r
+			continue
+		}
+		prev := first[key]
+		// The exact history sent: question, first attempt, instruction.
+		if len(r.Prompt) != 3 || r.Prompt[1].Content != prev.Response || r.Prompt[2].Content != rollout.SCoReInstruction {
+			t.Fatalf("turn 1 prompt: %+v", r.Prompt)
+		}
+		want := mark(*prev.Correct) + "->" + mark(*r.Correct)
+		if r.Transition == nil || *r.Transition != want {
+			t.Errorf("row %d: transition %v, want %s", i, r.Transition, want)
+		}
+		r1, r2 := b2f(*prev.Correct), b2f(*r.Correct)
+		bonus := r.RewardComponents[1]
+		if bonus.Name != "score_bonus" || *bonus.Value != 10*(r2-r1) || *r.Reward != r2+10*(r2-r1) {
+			t.Errorf("row %d: bonus %+v reward %v for r1=%v r2=%v", i, bonus, *r.Reward, r1, r2)
+		}
+		if r1 != r2 {
+			flips++
+		}
+	}
+	pairs := readPairs(t, cfg.Output.Dir)
+	if flips == 0 || len(pairs) != flips || m.Datasets["pairs"].Rows != int64(flips) {
+		t.Fatalf("%d flips, %d pairs", flips, len(pairs))
+	}
+	for _, p := range pairs {
+		if len(p.Prompt) != 1 || !strings.HasPrefix(p.Prompt[0].Content, "What is") {
+			t.Errorf("pair prompt is not the original question: %+v", p.Prompt)
+		}
+		if strings.Contains(p.Chosen, "answer is") && p.Chosen == p.Rejected {
+			t.Errorf("pair %s: chosen == rejected", p.ID)
+		}
+		if (NumericGradeOK(p.Chosen, p.Prompt[0].Content) != true) || NumericGradeOK(p.Rejected, p.Prompt[0].Content) {
+			t.Errorf("pair %s (%s): chosen must be right and rejected wrong", p.ID, p.Transition)
+		}
+	}
+}
+
+// RISE: feedback only after a wrong attempt, so an episode stops at its first
+// correct answer and later turns' groups hold only the episodes still going.
+func TestRISEEpisodes(t *testing.T) {
+	tasks, answers := writeTasks(t, 10)
+	srv := fakeserver.New(fakeserver.AnswerBySeed(answers))
+	defer srv.Close()
+	cfg := episodeConfig(t, srv, tasks, "episode: {turns: 3, feedback: retry_if_wrong}\n")
+	if _, err := Execute(context.Background(), cfg, JobOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rows := readAll(t, cfg.Output.Dir)
+	byEpisode := map[string][]export.RLRow{}
+	for _, r := range rows {
+		k := fmt.Sprintf("%s/%d", r.TaskID, r.SampleIndex)
+		byEpisode[k] = append(byEpisode[k], r)
+	}
+	if len(byEpisode) != 40 || int64(len(rows)) != srv.Count() {
+		t.Fatalf("%d episodes, %d rows, %d requests", len(byEpisode), len(rows), srv.Count())
+	}
+	sawThird := false
+	for k, ep := range byEpisode {
+		for i, r := range ep {
+			if int(r.Turn) != i {
+				t.Fatalf("%s: turn %d at position %d", k, r.Turn, i)
+			}
+			last := i == len(ep)-1
+			if !last && *r.Correct {
+				t.Errorf("%s: continued after a correct attempt", k)
+			}
+			if last && !*r.Correct && len(ep) < 3 {
+				t.Errorf("%s: stopped after a wrong attempt at turn %d", k, i)
+			}
+			if i > 0 && r.Prompt[len(r.Prompt)-1].Content != rollout.RISEFeedback {
+				t.Errorf("%s: feedback %q", k, r.Prompt[len(r.Prompt)-1].Content)
+			}
+		}
+		sawThird = sawThird || len(ep) == 3
+	}
+	if !sawThird {
+		t.Error("no episode reached the third turn; the test data does not exercise it")
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// NumericGradeOK grades a fake-server response against the toy question
+// "What is i+i?".
+func NumericGradeOK(response, question string) bool {
+	var i int
+	fmt.Sscanf(question, "What is %d+", &i)
+	ok := verifier{g: defaultGrader()}.Verify(rollout.Task{Reference: fmt.Sprint(2 * i)}, response)
+	return ok != nil && *ok
+}
+
+func readPairs(t *testing.T, dir string) []export.PairRow {
+	t.Helper()
+	paths, _ := filepath.Glob(filepath.Join(dir, "data", "pairs", "*.parquet"))
+	var out []export.PairRow
+	for _, p := range paths {
+		rows, err := export.ReadRows[export.PairRow](context.Background(), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, rows...)
+	}
+	return out
+}

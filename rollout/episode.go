@@ -1,0 +1,208 @@
+package rollout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+)
+
+// Verifier says whether a response to a task is correct, for feedback that
+// depends on it; nil means it cannot tell (no reference, no answer stated
+// counts as wrong). It must be safe for concurrent use.
+type Verifier interface {
+	Verify(task Task, response string) *bool
+}
+
+// Feedback decides what the user says after an attempt. Next returns the
+// feedback message, or ok=false to end the episode there.
+type Feedback interface {
+	Next(ctx context.Context, task Task, attempt Sample, correct *bool, turn int) (msg string, ok bool, err error)
+}
+
+// SCoReInstruction is the fixed second-turn instruction of SCoRe (Kumar et
+// al., 2024), as quoted in the paper.
+const SCoReInstruction = "There might be an error in the solution above because of lack of understanding of the question. Please correct the error, if any, and rewrite the solution."
+
+// RISEFeedback is RISE's feedback to a wrong attempt.
+const RISEFeedback = "Your answer is incorrect. Try again."
+
+// FixedInstruction always answers with Text (SCoRe).
+type FixedInstruction struct{ Text string }
+
+// Next implements Feedback.
+func (f FixedInstruction) Next(_ context.Context, _ Task, _ Sample, _ *bool, _ int) (string, bool, error) {
+	return f.Text, true, nil
+}
+
+// RetryIfWrong answers with Text only when the verifier says the attempt is
+// wrong, and ends the episode when it is right or cannot be graded (RISE).
+type RetryIfWrong struct{ Text string }
+
+// Next implements Feedback.
+func (f RetryIfWrong) Next(_ context.Context, _ Task, _ Sample, correct *bool, _ int) (string, bool, error) {
+	if correct == nil || *correct {
+		return "", false, nil
+	}
+	return f.Text, true, nil
+}
+
+// EpisodeGenerator is a Producer of multi-turn correction episodes: for each
+// task it runs Samples independent episodes of up to Turns turns (attempt,
+// feedback, revision, ...) and emits one group per turn, (task, turn), with
+// every sample carrying the exact messages it was sent. A turn's group holds
+// the episodes still running at that turn; it may be empty (an empty group
+// writes no rows).
+type EpisodeGenerator struct {
+	Tasks       TaskSource
+	Policy      Policy
+	Samples     int
+	Turns       int
+	Sampling    Sampling
+	RunSeed     int64
+	MaxInFlight int
+	Model       string
+	Feedback    Feedback
+	Verifier    Verifier
+}
+
+// Produce implements Producer. It takes Turns window slots per task, one per
+// group it will emit.
+func (e *EpisodeGenerator) Produce(ctx context.Context, w *Window, out chan<- *Group) error {
+	if e.Samples < 1 || e.Turns < 1 {
+		return fmt.Errorf("episodes: samples (%d) and turns (%d) must be at least 1", e.Samples, e.Turns)
+	}
+	sem := make(chan struct{}, max(e.MaxInFlight, 1))
+	// A failing task cancels the others and the loop below, which could
+	// otherwise wait forever for the window slots the failed task holds.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for seq := int64(0); ; seq += int64(e.Turns) {
+		for range e.Turns {
+			if err := w.Acquire(ctx); err != nil {
+				return context.Cause(ctx)
+			}
+		}
+		task, err := e.Tasks.Next(ctx)
+		if err != nil {
+			for range e.Turns {
+				w.Release()
+			}
+			if errors.Is(err, io.EOF) {
+				wg.Wait()
+				return context.Cause(ctx) // nil unless a task failed or ctx ended
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			groups, err := e.task(ctx, sem, task, seq)
+			if err != nil {
+				cancel(err)
+				return
+			}
+			for _, g := range groups {
+				select {
+				case out <- g:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+}
+
+// task runs every episode of one task and returns its groups, turn by turn.
+func (e *EpisodeGenerator) task(ctx context.Context, sem chan struct{}, task Task, seq int64) ([]*Group, error) {
+	turns := make([][]*Sample, e.Turns) // [turn][episode]
+	for t := range turns {
+		turns[t] = make([]*Sample, e.Samples)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range e.Samples {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := e.episode(ctx, sem, task, i, turns); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	groups := make([]*Group, e.Turns)
+	for t := range turns {
+		g := &Group{Seq: seq + int64(t), Task: task, Turn: t}
+		for _, s := range turns[t] {
+			if s != nil {
+				g.Samples = append(g.Samples, *s)
+			}
+		}
+		groups[t] = g
+	}
+	return groups, nil
+}
+
+// episode runs episode i of a task, filling turns[t][i] for each turn taken.
+func (e *EpisodeGenerator) episode(ctx context.Context, sem chan struct{}, task Task, i int, turns [][]*Sample) error {
+	history := append([]Message(nil), task.Messages...)
+	var prev *bool
+	for t := range e.Turns {
+		seed := DeriveSeed(e.RunSeed, task.ID, i, t)
+		settings := e.Sampling
+		s := &Sample{Index: i, Model: e.Model, Seed: &seed, Sampling: &settings, PrevCorrect: prev}
+		if t > 0 {
+			s.Prompt = append([]Message(nil), history...)
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		start := time.Now()
+		resp, err := e.Policy.Sample(ctx, Request{Messages: history, Sampling: e.Sampling, Seed: seed})
+		<-sem
+		s.Latency = time.Since(start)
+		turns[t][i] = s
+		if err != nil {
+			// A failed turn ends the episode; the sample stays, with the error.
+			s.Err = err.Error()
+			return nil
+		}
+		s.Text, s.Reasoning, s.FinishReason = resp.Text, resp.Reasoning, resp.FinishReason
+		s.Usage, s.Logprobs = resp.Usage, resp.Logprobs
+		if resp.Model != "" {
+			s.Model = resp.Model
+		}
+		if t == e.Turns-1 {
+			return nil
+		}
+		var correct *bool
+		if e.Verifier != nil {
+			correct = e.Verifier.Verify(task, s.Text)
+		}
+		msg, ok, err := e.Feedback.Next(ctx, task, *s, correct, t)
+		if err != nil {
+			return fmt.Errorf("feedback for task %q turn %d: %w", task.ID, t, err)
+		}
+		if !ok {
+			return nil
+		}
+		history = append(history, Message{Role: "assistant", Content: s.Text}, Message{Role: "user", Content: msg})
+		prev = correct
+	}
+	return nil
+}
