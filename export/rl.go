@@ -80,6 +80,8 @@ type RLRow struct {
 	PromptTokens     *int32         `parquet:"prompt_tokens,optional" json:"prompt_tokens"`
 	CompletionTokens *int32         `parquet:"completion_tokens,optional" json:"completion_tokens"`
 	LatencyMS        *float64       `parquet:"latency_ms,optional" json:"latency_ms"`
+	Endpoint         *string        `parquet:"endpoint,optional,dict" json:"endpoint"`
+	Attempts         *int32         `parquet:"attempts,optional" json:"attempts"`
 	Seed             *int64         `parquet:"seed,optional" json:"seed"`
 	Sampling         *Sampling      `parquet:"sampling,optional" json:"sampling"`
 	Logprobs         []TokenLogprob `parquet:"logprobs,list" json:"logprobs"`

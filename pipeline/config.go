@@ -498,13 +498,24 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Identity returns the configuration as canonical JSON and its sha256. The
-// output directory and the pool sizes are left out: they change where and how
-// fast rows are written, not what they are.
+// Identity returns the configuration as canonical JSON and its sha256. Only
+// what decides the rows is in it: the output directory, pool sizes, server
+// URLs, concurrency, timeouts, retries and breakers change where and how fast
+// rows are made, not what they are, and are left out. The model and every
+// generation setting are in.
 func (c *Config) Identity() (json.RawMessage, string, error) {
 	id := *c
 	id.Output.Dir = ""
 	id.Pipeline = PipelineConfig{}
+	if c.Endpoint != nil {
+		id.Endpoint = &EndpointConfig{Model: c.Endpoint.Model}
+	}
+	if len(c.Reward.Judges) > 0 {
+		id.Reward.Judges = make([]JudgeConfig, len(c.Reward.Judges))
+		for i, j := range c.Reward.Judges {
+			id.Reward.Judges[i] = JudgeConfig{Name: j.Name, Model: j.Model, Template: j.Template}
+		}
+	}
 	b, err := json.Marshal(id)
 	if err != nil {
 		return nil, "", err

@@ -47,6 +47,23 @@ func TestConfigIdentity(t *testing.T) {
 	if id("a", 100, 1) != id("b", 100, 4) {
 		t.Error("output dir or workers changed the run identity")
 	}
+	parse := func(y string) string {
+		c, err := ParseConfig("c.yaml", strings.NewReader(y))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, h, _ := c.Identity()
+		return h
+	}
+	a := parse("source: {kind: tasks, path: t.jsonl}\nendpoint: {base_url: http://a/v1, model: m}\noutput: {dir: o}\n")
+	b := parse("source: {kind: tasks, path: t.jsonl}\nendpoint: {base_urls: [http://b/v1, http://c/v1], model: m, retries: 2, max_in_flight: 8}\noutput: {dir: o}\n")
+	c := parse("source: {kind: tasks, path: t.jsonl}\nendpoint: {base_url: http://a/v1, model: other}\noutput: {dir: o}\n")
+	if a != b {
+		t.Error("servers, concurrency or retries changed the run identity")
+	}
+	if a == c {
+		t.Error("the model did not change the run identity")
+	}
 	if id("a", 100, 1) == id("a", 200, 1) {
 		t.Error("max_tokens did not change the run identity")
 	}

@@ -18,7 +18,7 @@ func episodeConfig(t *testing.T, srv *fakeserver.Server, tasks, extra string) *C
 name: episode-test
 seed: 7
 source: {kind: tasks, path: %s}
-endpoint: {base_url: %s, model: policy, max_in_flight: 8}
+endpoint: {base_url: %s, model: policy, max_in_flight: 8, retries: 2, backoff_initial: 1ms, backoff_max: 2ms}
 sampling: {n: 4, temperature: 1.0, max_tokens: 64}
 output: {dir: %s}
 %s`, tasks, srv.BaseURL(), t.TempDir(), extra)))

@@ -40,7 +40,7 @@ func generationConfig(t *testing.T, srv *fakeserver.Server, tasks string) *Confi
 name: gen-test
 seed: 42
 source: {kind: tasks, path: %s}
-endpoint: {base_url: %s, model: policy, max_in_flight: 8, api_key_env: REDRAFT_TEST_KEY}
+endpoint: {base_url: %s, model: policy, max_in_flight: 8, api_key_env: REDRAFT_TEST_KEY, retries: 2, backoff_initial: 1ms, backoff_max: 2ms}
 sampling: {n: 4, temperature: 0, top_p: 0.95, max_tokens: 64, logprobs: true}
 output: {dir: %s}
 `, tasks, srv.BaseURL(), t.TempDir())))
@@ -93,6 +93,9 @@ func TestGenerateEndToEnd(t *testing.T) {
 		}
 		if len(r.Logprobs) != words || r.Logprobs[0].Logprob != fakeserver.TokenLogprob(r.Logprobs[0].Token) {
 			t.Errorf("row %d: %d logprobs for %d tokens", i, len(r.Logprobs), words)
+		}
+		if r.Endpoint == nil || *r.Endpoint != srv.BaseURL() || r.Attempts == nil || *r.Attempts != 1 {
+			t.Errorf("row %d: endpoint %v attempts %v", i, r.Endpoint, r.Attempts)
 		}
 		if r.Model != "fake/policy-1" || r.FinishReason == nil || *r.FinishReason != "stop" || r.LatencyMS == nil || r.DataSource != "toy" {
 			t.Errorf("row %d: model %q finish %v latency %v", i, r.Model, r.FinishReason, r.LatencyMS)

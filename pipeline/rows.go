@@ -63,6 +63,10 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		if u := smp.Usage; u != nil {
 			r.PromptTokens, r.CompletionTokens = int32Ptr(u.PromptTokens), int32Ptr(u.CompletionTokens)
 		}
+		r.Endpoint = strPtr(smp.Endpoint)
+		if smp.Attempts > 0 {
+			r.Attempts = int32Ptr(smp.Attempts)
+		}
 		if smp.Latency > 0 {
 			ms := float64(smp.Latency.Microseconds()) / 1000
 			r.LatencyMS = &ms

