@@ -188,6 +188,14 @@ type RewardConfig struct {
 	ScoreBonus struct {
 		Alpha float64 `yaml:"alpha" json:"alpha,omitempty"`
 	} `yaml:"score_bonus" json:"score_bonus"`
+	// SRPO configures the reflection-aware term on revisions (component
+	// srpo): flip_bonus for wrong->right (negated for right->wrong), and
+	// length_weight * exp(-|L - length_target| / length_target).
+	SRPO struct {
+		FlipBonus    float64 `yaml:"flip_bonus" json:"flip_bonus,omitempty"`
+		LengthWeight float64 `yaml:"length_weight" json:"length_weight,omitempty"`
+		LengthTarget int     `yaml:"length_target" json:"length_target,omitempty"`
+	} `yaml:"srpo" json:"srpo"`
 	// Overlong configures DAPO's overlong penalty.
 	Overlong struct {
 		MaxTokens int `yaml:"max_tokens" json:"max_tokens,omitempty"`
@@ -212,6 +220,9 @@ func (r RewardConfig) Parts(g rewards.Grader) []rewards.Part {
 	}
 	if _, ok := r.Weights["score_bonus"]; ok {
 		parts = append(parts, rewards.ScoreShaping{Alpha: r.ScoreBonus.Alpha})
+	}
+	if _, ok := r.Weights["srpo"]; ok {
+		parts = append(parts, rewards.SRPOReflection{FlipBonus: r.SRPO.FlipBonus, LengthWeight: r.SRPO.LengthWeight, LengthTarget: r.SRPO.LengthTarget})
 	}
 	return parts
 }
@@ -385,6 +396,9 @@ func (c *Config) applyDefaults() {
 			c.Episode.Instruction = rollout.RISEFeedback
 		}
 	}
+	if _, ok := c.Reward.Weights["srpo"]; ok && c.Reward.SRPO.FlipBonus == 0 {
+		c.Reward.SRPO.FlipBonus = 0.5
+	}
 	if _, ok := c.Reward.Weights["score_bonus"]; ok && c.Reward.ScoreBonus.Alpha == 0 {
 		c.Reward.ScoreBonus.Alpha = 10
 	}
@@ -470,6 +484,10 @@ func (c *Config) Validate() error {
 	for k, w := range c.Reward.Weights {
 		switch k {
 		case "verifiable", "consensus", "format", "score_bonus":
+		case "srpo":
+			if c.Reward.SRPO.LengthWeight != 0 && c.Reward.SRPO.LengthTarget < 1 {
+				return errors.New("reward.srpo.length_target: must be at least 1 when length_weight is set")
+			}
 		case "judge":
 			if len(c.Reward.Judges) == 0 {
 				return errors.New("reward.weights.judge needs reward.judges")
@@ -480,7 +498,7 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("reward.%w", err)
 			}
 		default:
-			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format, overlong, score_bonus or judge)", k)
+			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format, overlong, score_bonus, srpo or judge)", k)
 		}
 		if math.IsNaN(w) || math.IsInf(w, 0) {
 			return fmt.Errorf("reward.weights.%s: not a finite number", k)

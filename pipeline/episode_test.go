@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,10 +18,10 @@ func episodeConfig(t *testing.T, srv *fakeserver.Server, tasks, extra string) *C
 	cfg, err := ParseConfig("ep.yaml", strings.NewReader(fmt.Sprintf(`
 name: episode-test
 seed: 7
-source: {kind: tasks, path: %s}
+source: {kind: tasks, path: %q}
 endpoint: {base_url: %s, model: policy, max_in_flight: 8, retries: 2, backoff_initial: 1ms, backoff_max: 2ms}
 sampling: {n: 4, temperature: 1.0, max_tokens: 64}
-output: {dir: %s}
+output: {dir: %q}
 %s`, tasks, srv.BaseURL(), t.TempDir(), extra)))
 	if err != nil {
 		t.Fatal(err)
@@ -177,4 +178,55 @@ func readPairs(t *testing.T, dir string) []export.PairRow {
 		out = append(out, rows...)
 	}
 	return out
+}
+
+// Trajectory-level advantages: an episode's return is the sum of its turn
+// rewards, compared across the task's episodes; every turn row of an episode
+// carries the episode's advantage and the task's "#traj" group.
+func TestTrajectoryAdvantages(t *testing.T) {
+	tasks, answers := writeTasks(t, 8)
+	srv := fakeserver.New(fakeserver.AnswerBySeed(answers))
+	defer srv.Close()
+	cfg := episodeConfig(t, srv, tasks, "episode: {turns: 3, feedback: retry_if_wrong}\nadvantage: {estimator: dr_grpo, group_by: trajectory}\nreward: {weights: {verifiable: 1, srpo: 1}}\n")
+	if _, err := Execute(context.Background(), cfg, JobOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rows := readAll(t, cfg.Output.Dir)
+	type ep struct {
+		ret  float64
+		advs []float64
+	}
+	byTask := map[string]map[int32]*ep{}
+	for _, r := range rows {
+		if r.GroupID != r.TaskID+"#traj" {
+			t.Fatalf("group id %s", r.GroupID)
+		}
+		if byTask[r.TaskID] == nil {
+			byTask[r.TaskID] = map[int32]*ep{}
+		}
+		e := byTask[r.TaskID][r.SampleIndex]
+		if e == nil {
+			e = &ep{}
+			byTask[r.TaskID][r.SampleIndex] = e
+		}
+		e.ret += *r.Reward
+		e.advs = append(e.advs, *r.Advantage)
+		if r.Turn > 0 && r.RewardComponents[1].Name != "srpo" {
+			t.Fatalf("turn %d row lacks srpo: %+v", r.Turn, r.RewardComponents)
+		}
+	}
+	for task, eps := range byTask {
+		var mean float64
+		for _, e := range eps {
+			mean += e.ret
+		}
+		mean /= float64(len(eps))
+		for i, e := range eps {
+			for _, a := range e.advs {
+				if math.Abs(a-(e.ret-mean)) > 1e-12 {
+					t.Errorf("%s episode %d: advantage %v, want return %v - mean %v", task, i, a, e.ret, mean)
+				}
+			}
+		}
+	}
 }

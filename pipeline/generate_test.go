@@ -39,10 +39,10 @@ func generationConfig(t *testing.T, srv *fakeserver.Server, tasks string) *Confi
 	cfg, err := ParseConfig("test.yaml", strings.NewReader(fmt.Sprintf(`
 name: gen-test
 seed: 42
-source: {kind: tasks, path: %s}
+source: {kind: tasks, path: %q}
 endpoint: {base_url: %s, model: policy, max_in_flight: 8, api_key_env: REDRAFT_TEST_KEY, retries: 2, backoff_initial: 1ms, backoff_max: 2ms}
 sampling: {n: 4, temperature: 0, top_p: 0.95, max_tokens: 64, logprobs: true}
-output: {dir: %s}
+output: {dir: %q}
 `, tasks, srv.BaseURL(), t.TempDir())))
 	if err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 	summary, runErr := Run(ctx, prod, scorer, sink, Options{
 		Workers: cfg.Pipeline.Workers, Window: cfg.Pipeline.Window,
-		Advantage: cfg.Advantage, OnGroup: opts.OnGroup,
+		Advantage: cfg.Advantage, TurnsPerTask: cfg.Episode.Turns, OnGroup: opts.OnGroup,
 	})
 	m.Datasets = map[string]export.DatasetInfo{}
 	var closeErr error

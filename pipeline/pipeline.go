@@ -34,6 +34,9 @@ type Options struct {
 	// Window is the number of groups in flight (0: 64 per worker).
 	Window    int
 	Advantage rewards.AdvantageConfig
+	// TurnsPerTask is the number of groups a producer emits per task (1, or
+	// the episode's turns), so the window can hold a whole task.
+	TurnsPerTask int
 	// OnGroup, when set, is called after each group is written, from the
 	// writing goroutine.
 	OnGroup func(written int64, rows int)
@@ -69,6 +72,10 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 		// A batch is held until complete, so the window must fit it and
 		// still keep every worker busy.
 		window = max(window, opts.Advantage.BatchGroups+2*workers)
+	}
+	if opts.Advantage.GroupBy == rewards.GroupByTrajectory {
+		// A task's turn groups are held until the task is complete.
+		window += opts.TurnsPerTask
 	}
 	win := rollout.NewWindow(window)
 	groups := make(chan *rollout.Group, workers)
@@ -113,7 +120,7 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 		// an estimator that whitens over a batch.
 		pending := map[int64]*Scored{}
 		var next, written int64
-		var batch []*Scored
+		var batch, task []*Scored
 		var batches int64
 		flush := func() error {
 			if opts.Advantage.BatchLevel() && len(batch) > 0 {
@@ -156,7 +163,18 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 				}
 				delete(pending, next)
 				next++
-				batch = append(batch, s)
+				if opts.Advantage.GroupBy == rewards.GroupByTrajectory {
+					// A task's turn groups are consecutive; hold them until
+					// the task is complete, then give each episode the
+					// advantage of its return.
+					if len(task) > 0 && task[0].Group.Task.ID != s.Group.Task.ID {
+						trajectoryAdvantages(task, opts.Advantage)
+						batch, task = append(batch, task...), task[:0]
+					}
+					task = append(task, s)
+				} else {
+					batch = append(batch, s)
+				}
 				if len(batch) >= size {
 					if err := flush(); err != nil {
 						return err
@@ -170,11 +188,61 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 		if len(pending) > 0 {
 			return fmt.Errorf("internal error: %d groups never became writable (next seq %d)", len(pending), next)
 		}
+		if len(task) > 0 {
+			trajectoryAdvantages(task, opts.Advantage)
+			batch = append(batch, task...)
+		}
 		return flush()
 	})
 	// errgroup returns the first error, the one that cancelled the others.
 	err := eg.Wait()
 	return acc.summary(), err
+}
+
+// trajectoryAdvantages replaces the per-turn advantages of one task's groups
+// with trajectory-level ones: episode i's return is the sum of its rewards
+// over the turns it took (nil when any is nil), advantages are computed over
+// the returns of the task's episodes, and every turn row of episode i gets
+// episode i's advantage. Each group's Stats then describe the returns.
+func trajectoryAdvantages(groups []*Scored, cfg rewards.AdvantageConfig) {
+	returns := map[int]*float64{}
+	var order []int
+	for _, s := range groups {
+		for i, smp := range s.Group.Samples {
+			r := s.Scores[i].Reward.Total
+			prev, seen := returns[smp.Index]
+			if !seen {
+				order = append(order, smp.Index)
+				if r != nil {
+					v := *r
+					returns[smp.Index] = &v
+				} else {
+					returns[smp.Index] = nil
+				}
+				continue
+			}
+			if prev == nil || r == nil {
+				returns[smp.Index] = nil
+				continue
+			}
+			*prev += *r
+		}
+	}
+	vals := make([]*float64, len(order))
+	for k, idx := range order {
+		vals[k] = returns[idx]
+	}
+	adv, st := rewards.GroupAdvantages(cfg, vals)
+	byIndex := map[int]*float64{}
+	for k, idx := range order {
+		byIndex[idx] = adv[k]
+	}
+	for _, s := range groups {
+		s.Stats = st
+		for i, smp := range s.Group.Samples {
+			s.Advantages[i] = byIndex[smp.Index]
+		}
+	}
 }
 
 // whiten applies batch whitening to the group-centred advantages of a batch

@@ -71,6 +71,26 @@ func TestPyarrowReadsShards(t *testing.T) {
 		}
 		check(t, cfg.Output.Dir)
 	})
+	t.Run("rise episodes, trajectory advantages", func(t *testing.T) {
+		tasks, answers := writeTasks(t, 20)
+		srv := fakeserver.New(fakeserver.AnswerBySeed(answers))
+		defer srv.Close()
+		cfg := episodeConfig(t, srv, tasks, "episode: {turns: 3, feedback: retry_if_wrong}\nadvantage: {estimator: grpo, group_by: trajectory}\n")
+		if _, err := Execute(context.Background(), cfg, JobOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, cfg.Output.Dir)
+	})
+	t.Run("rise episodes, turn groups", func(t *testing.T) {
+		tasks, answers := writeTasks(t, 20)
+		srv := fakeserver.New(fakeserver.AnswerBySeed(answers))
+		defer srv.Close()
+		cfg := episodeConfig(t, srv, tasks, "episode: {turns: 3, feedback: retry_if_wrong}\nadvantage: {estimator: rloo}\n")
+		if _, err := Execute(context.Background(), cfg, JobOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, cfg.Output.Dir)
+	})
 	t.Run("quickstart reinforce_pp_baseline sequence", func(t *testing.T) {
 		cfg := quickstartConfig(t)
 		cfg.Advantage = rewards.AdvantageConfig{Estimator: rewards.ReinforcePPBaseline, Eps: 1e-8, Whiten: rewards.WhitenSequence, BatchGroups: 100}

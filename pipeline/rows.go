@@ -11,6 +11,16 @@ import (
 // GroupID names a (task, turn) group.
 func GroupID(taskID string, turn int) string { return fmt.Sprintf("%s#t%d", taskID, turn) }
 
+// groupID names the group a row's advantage was computed in: the (task,
+// turn) group, or the task's episodes ("<task_id>#traj") with trajectory
+// grouping.
+func groupID(g *rollout.Group, adv rewards.AdvantageConfig) string {
+	if adv.GroupBy == rewards.GroupByTrajectory {
+		return g.Task.ID + "#traj"
+	}
+	return GroupID(g.Task.ID, g.Turn)
+}
+
 func strPtr(s string) *string {
 	if s == "" {
 		return nil
@@ -37,7 +47,7 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		sc := s.Scores[i]
 		r := export.RLRow{
 			TaskID:             g.Task.ID,
-			GroupID:            GroupID(g.Task.ID, g.Turn),
+			GroupID:            groupID(g, adv),
 			SampleIndex:        int32(smp.Index),
 			Turn:               int32(g.Turn),
 			DataSource:         g.Task.DataSource,

@@ -51,7 +51,18 @@ type AdvantageConfig struct {
 	// min < mean < max, which is the same set). They are still counted in
 	// frac_reward_zero_std.
 	DropZeroVariance bool `yaml:"drop_zero_variance" json:"drop_zero_variance,omitempty"`
+	// GroupBy is "turn" (groups are (task, turn), the default) or
+	// "trajectory" (an episode's return, the sum of its turn rewards, is
+	// compared with the task's other episodes, and every turn of the
+	// episode gets that advantage).
+	GroupBy string `yaml:"group_by" json:"group_by,omitempty"`
 }
+
+// Grouping of multi-turn episodes.
+const (
+	GroupByTurn       = "turn"
+	GroupByTrajectory = "trajectory"
+)
 
 // BatchLevel reports whether the estimator needs a batch of groups.
 func (c AdvantageConfig) BatchLevel() bool { return c.Estimator == ReinforcePPBaseline }
@@ -69,6 +80,9 @@ func (c AdvantageConfig) Validate() error {
 		}
 	default:
 		return fmt.Errorf("unknown advantage estimator %q (want grpo, dr_grpo, rloo, reinforce_pp_baseline or passk)", c.Estimator)
+	}
+	if c.GroupBy != "" && c.GroupBy != GroupByTurn && c.GroupBy != GroupByTrajectory {
+		return fmt.Errorf("group_by: %q is neither turn nor trajectory", c.GroupBy)
 	}
 	if c.Eps < 0 || math.IsNaN(c.Eps) || math.IsInf(c.Eps, 0) {
 		return fmt.Errorf("advantage eps must be a finite number >= 0, got %v", c.Eps)

@@ -2,6 +2,7 @@ package rewards
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/redraft/redraft/rollout"
@@ -123,5 +124,37 @@ func TestFormatAndOverlong(t *testing.T) {
 	}
 	if ScoreBonus(10, 0, 1) != 10 || ScoreBonus(10, 1, 0) != -10 {
 		t.Error("ScoreBonus")
+	}
+}
+
+func TestSRPOReflection(t *testing.T) {
+	tr, fa := true, false
+	g := groupOf("4", "#### 4", "#### 5", "#### 4", "#### 5", "#### 4")
+	g.Turn = 1
+	prev := []*bool{&fa, &tr, &tr, &fa, nil}
+	for i := range g.Samples {
+		g.Samples[i].PrevCorrect = prev[i]
+		g.Samples[i].Usage = &rollout.Usage{CompletionTokens: 100 * (i + 1)}
+	}
+	p := SRPOReflection{FlipBonus: 0.5, LengthWeight: 0.2, LengthTarget: 200}
+	c := &Composite{Grader: testGrader, Parts: []Part{p}, Weights: map[string]float64{"srpo": 1}}
+	scores, err := c.Score(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	length := func(l float64) float64 { return 0.2 * math.Exp(-math.Abs(l-200)/200) }
+	want := []float64{0.5 + length(100), -0.5 + length(200), 0 + length(300), 0 + length(400)}
+	for i, w := range want {
+		if got := *component(scores[i], "srpo").Value; math.Abs(got-w) > 1e-15 {
+			t.Errorf("sample %d: %v, want %v", i, got, w)
+		}
+	}
+	if c := component(scores[4], "srpo"); c.Value != nil || c.Reason == "" {
+		t.Errorf("ungraded previous attempt: %+v", c)
+	}
+	g.Turn = 0
+	scores, _ = c.Score(context.Background(), g)
+	if len(scores[0].Reward.Components) != 0 {
+		t.Errorf("first attempts get no srpo component: %+v", scores[0].Reward.Components)
 	}
 }

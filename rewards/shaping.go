@@ -3,6 +3,7 @@ package rewards
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/redraft/redraft/rollout"
@@ -110,6 +111,56 @@ func (p ScoreShaping) Score(_ context.Context, g *rollout.Group, scores []Score)
 				r2 = 1
 			}
 			appendComponent(s, "score_bonus", f64(ScoreBonus(p.Alpha, r1, r2)), "")
+		}
+	}
+	return nil
+}
+
+// SRPOReflection is a reflection-aware shaping term in the spirit of SRPO
+// (component "srpo") on a revision (turn >= 1): +FlipBonus when the revision
+// turns a wrong attempt right, -FlipBonus when it turns a right one wrong, 0
+// when correctness does not change; plus LengthWeight * exp(-|L - T| / T) for
+// a revision of L completion tokens against the target length T, which
+// rewards reflections of about the intended length (off when LengthWeight is
+// 0). Every constant is a setting; first attempts get no component.
+type SRPOReflection struct {
+	FlipBonus    float64
+	LengthWeight float64
+	LengthTarget int
+}
+
+// Name implements Part.
+func (SRPOReflection) Name() string { return "srpo" }
+
+// Score implements Part.
+func (p SRPOReflection) Score(_ context.Context, g *rollout.Group, scores []Score) error {
+	if g.Turn == 0 {
+		return nil
+	}
+	for i, smp := range g.Samples {
+		s := &scores[i]
+		switch {
+		case smp.Err != "":
+			appendComponent(s, "srpo", nil, noResponse(smp))
+		case s.Verdict == nil:
+			appendComponent(s, "srpo", nil, "the task has no reference answer")
+		case smp.PrevCorrect == nil:
+			appendComponent(s, "srpo", nil, "the previous attempt was not graded")
+		case p.LengthWeight != 0 && smp.Usage == nil:
+			appendComponent(s, "srpo", nil, "completion token count unknown")
+		default:
+			v := 0.0
+			switch {
+			case !*smp.PrevCorrect && s.Verdict.Correct:
+				v = p.FlipBonus
+			case *smp.PrevCorrect && !s.Verdict.Correct:
+				v = -p.FlipBonus
+			}
+			if p.LengthWeight != 0 {
+				t := float64(p.LengthTarget)
+				v += p.LengthWeight * math.Exp(-math.Abs(float64(smp.Usage.CompletionTokens)-t)/t)
+			}
+			appendComponent(s, "srpo", f64(v), "")
 		}
 	}
 	return nil

@@ -176,7 +176,7 @@ def check_dataset(args, manifest, dataset, ds, fail):
         assert adv.dtype == np.float64 and rew.dtype == np.float64
         if np.isnan(adv).sum() != table.column("advantage").null_count:
             fail("%s: NaN advantages that are not nulls" % path)
-        cols = table.select(["group_id", "sample_index", "reward", "advantage", "group_size",
+        cols = table.select(["group_id", "sample_index", "turn", "reward", "advantage", "group_size",
                              "completion_tokens", "advantage_batch"]).to_pylist()
         for r in cols:
             groups.setdefault(r["group_id"], []).append(r)
@@ -187,44 +187,67 @@ def check_dataset(args, manifest, dataset, ds, fail):
         return "pairs: %d shard(s), %d rows, schema %s: columns, checksums, counts verified" % (len(ds["shards"]), rows, version)
     if dataset == "sft":
         return "sft: %d shard(s), %d rows, schema %s: columns, checksums, counts and every segment span verified" % (len(ds["shards"]), rows, version)
-    if len(groups) != ds["groups"]:
-        fail("%d groups in shards, manifest says %d" % (len(groups), ds["groups"]))
+    # The manifest counts the (task, turn) groups written; with trajectory
+    # grouping, several of them share one advantage group_id.
+    written = len({(gid, m["turn"]) for gid, members in groups.items() for m in members})
+    if written != ds["groups"]:
+        fail("%d (task, turn) groups in shards, manifest says %d" % (written, ds["groups"]))
     estimator = config["advantage"]["estimator"]
     eps = config["advantage"]["eps"]
     checked = 0
     expected = {}
+    sizes = {}
     batches = OrderedDict()
+    trajectory = config["advantage"].get("group_by") == "trajectory"
     for gid, members in groups.items():
-        idx = [m["sample_index"] for m in members]
-        if idx != list(range(len(members))):
-            fail("group %s: sample indices %s" % (gid, idx))
-        rewards = [m["reward"] for m in members]
-        ref, zero = advantages(rewards, estimator, eps)
+        keys = [(m["turn"], m["sample_index"]) for m in members]
+        if keys != sorted(set(keys)):
+            fail("group %s: (turn, sample_index) not unique and ordered: %s" % (gid, keys))
+        if trajectory:
+            # An episode's return is the sum of its turn rewards (null if any
+            # is null); every turn row of the episode gets its advantage.
+            returns = OrderedDict()
+            for m in members:
+                k = m["sample_index"]
+                if k not in returns:
+                    returns[k] = m["reward"]
+                elif returns[k] is None or m["reward"] is None:
+                    returns[k] = None
+                else:
+                    returns[k] += m["reward"]
+            per, zero = advantages(list(returns.values()), estimator, eps)
+            by_index = dict(zip(returns.keys(), per))
+            ref = [by_index[m["sample_index"]] for m in members]
+            group_n = sum(r is not None for r in returns.values())
+        else:
+            rewards = [m["reward"] for m in members]
+            ref, zero = advantages(rewards, estimator, eps)
+            group_n = sum(r is not None for r in rewards)
         if zero and config["advantage"].get("drop_zero_variance"):
             fail("group %s has zero variance but drop_zero_variance is on" % gid)
         expected[gid] = ref
+        sizes[gid] = group_n
         if estimator == "reinforce_pp_baseline":
-            for m, a in zip(members, ref):
+            for pos, (m, a) in enumerate(zip(members, ref)):
                 if a is not None:
-                    batches.setdefault(m["advantage_batch"], []).append((gid, m, a))
+                    batches.setdefault(m["advantage_batch"], []).append((gid, pos, m, a))
     if estimator == "reinforce_pp_baseline":
         token = config["advantage"].get("whiten") == "token"
         for b, items in batches.items():
             if b is None:
                 fail("a row with an advantage has no advantage_batch")
                 continue
-            vals = whiten([a for _, _, a in items], [m["completion_tokens"] if token else 1 for _, m, _ in items], eps)
-            for (gid, m, _), v in zip(items, vals):
-                expected[gid][m["sample_index"]] = v
+            vals = whiten([a for _, _, _, a in items], [m["completion_tokens"] if token else 1 for _, _, m, _ in items], eps)
+            for (gid, pos, _, _), v in zip(items, vals):
+                expected[gid][pos] = v
     for gid, members in groups.items():
-        rewards = [m["reward"] for m in members]
         ref = expected[gid]
         for m, a in zip(members, ref):
             got = m["advantage"]
             if (a is None) != (got is None) or (a is not None and abs(a - got) > 1e-9 * max(1.0, abs(a))):
                 fail("group %s sample %d: advantage %r, reference %r" % (gid, m["sample_index"], got, a))
-            if m["group_size"] != sum(r is not None for r in rewards):
-                fail("group %s: group_size %d" % (gid, m["group_size"]))
+            if m["group_size"] != sizes[gid]:
+                fail("group %s: group_size %d, want %d" % (gid, m["group_size"], sizes[gid]))
         checked += 1
 
     return "rl: %d shard(s), %d rows, %d groups, schema %s: columns, checksums, counts and %d groups' %s advantages verified" % (
