@@ -76,6 +76,7 @@ type RLRow struct {
 	Reasoning    *string   `parquet:"reasoning,optional" json:"reasoning"`
 	FinishReason *string   `parquet:"finish_reason,optional,dict" json:"finish_reason"`
 	Error        *string   `parquet:"error,optional" json:"error"`
+	OffPolicy    bool      `parquet:"off_policy" json:"off_policy"`
 
 	PromptTokens     *int32         `parquet:"prompt_tokens,optional" json:"prompt_tokens"`
 	CompletionTokens *int32         `parquet:"completion_tokens,optional" json:"completion_tokens"`

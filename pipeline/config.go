@@ -34,6 +34,7 @@ type Config struct {
 	Reward    RewardConfig            `yaml:"reward" json:"reward"`
 	Advantage rewards.AdvantageConfig `yaml:"advantage" json:"advantage"`
 	Episode   EpisodeConfig           `yaml:"episode" json:"episode"`
+	Critique  *CritiqueConfig         `yaml:"critique" json:"critique,omitempty"`
 	Pipeline  PipelineConfig          `yaml:"pipeline" json:"pipeline"`
 	Output    OutputConfig            `yaml:"output" json:"output"`
 }
@@ -256,6 +257,24 @@ type EpisodeConfig struct {
 	Pairs bool `yaml:"pairs" json:"pairs,omitempty"`
 }
 
+// CritiqueConfig turns sampling into Critique-GRPO groups: sampling.n - 1
+// initial responses and one critique-guided refinement.
+type CritiqueConfig struct {
+	// Mode is verdict_gt (verdict with the ground truth), verdict (verdict
+	// only) or cot (a critic model's critique against the reference).
+	Mode string `yaml:"mode" json:"mode"`
+	// Critic is the critic model for mode cot.
+	Critic *CriticConfig `yaml:"critic" json:"critic,omitempty"`
+}
+
+// CriticConfig is the critic model's endpoint.
+type CriticConfig struct {
+	BaseURL   string   `yaml:"base_url" json:"base_url"`
+	Model     string   `yaml:"model" json:"model"`
+	APIKeyEnv string   `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
 // PipelineConfig sizes the worker pool and the window of groups in flight.
 type PipelineConfig struct {
 	Workers int `yaml:"workers" json:"workers"`
@@ -455,6 +474,34 @@ func (c *Config) Validate() error {
 	if c.Episode.Turns < 1 {
 		return errors.New("episode.turns: must be at least 1")
 	}
+	if cr := c.Critique; cr != nil {
+		switch {
+		case c.Source.Kind != "tasks":
+			return errors.New("critique needs source.kind tasks")
+		case c.Episode.Turns > 1:
+			return errors.New("critique and episode.turns > 1 cannot be combined")
+		case c.Sampling.N < 2:
+			return errors.New("critique needs sampling.n >= 2 (n-1 initial responses and one refinement)")
+		case cr.Mode != rollout.CritiqueVerdictGT && cr.Mode != rollout.CritiqueVerdict && cr.Mode != rollout.CritiqueCoT:
+			return fmt.Errorf("critique.mode: %q is not verdict_gt, verdict or cot", cr.Mode)
+		case cr.Mode == rollout.CritiqueCoT && (cr.Critic == nil || cr.Critic.BaseURL == "" || cr.Critic.Model == ""):
+			return errors.New("critique.critic: base_url and model are required for mode cot")
+		}
+	}
+	if cr := c.Critique; cr != nil {
+		switch {
+		case c.Source.Kind != "tasks":
+			return errors.New("critique needs source.kind tasks")
+		case c.Episode.Turns > 1:
+			return errors.New("critique and episode.turns > 1 cannot be combined")
+		case c.Sampling.N < 2:
+			return errors.New("critique needs sampling.n >= 2 (n-1 initial responses and one refinement)")
+		case cr.Mode != rollout.CritiqueVerdictGT && cr.Mode != rollout.CritiqueVerdict && cr.Mode != rollout.CritiqueCoT:
+			return fmt.Errorf("critique.mode: %q is not verdict_gt, verdict or cot", cr.Mode)
+		case cr.Mode == rollout.CritiqueCoT && (cr.Critic == nil || cr.Critic.BaseURL == "" || cr.Critic.Model == ""):
+			return errors.New("critique.critic: base_url and model are required for mode cot")
+		}
+	}
 	for i, j := range c.Reward.Judges {
 		if j.BaseURL == "" || j.Model == "" {
 			return fmt.Errorf("reward.judges[%d]: base_url and model are required", i)
@@ -527,6 +574,9 @@ func (c *Config) Identity() (json.RawMessage, string, error) {
 	id.Pipeline = PipelineConfig{}
 	if c.Endpoint != nil {
 		id.Endpoint = &EndpointConfig{Model: c.Endpoint.Model}
+	}
+	if cr := c.Critique; cr != nil && cr.Critic != nil {
+		id.Critique = &CritiqueConfig{Mode: cr.Mode, Critic: &CriticConfig{Model: cr.Critic.Model}}
 	}
 	if len(c.Reward.Judges) > 0 {
 		id.Reward.Judges = make([]JudgeConfig, len(c.Reward.Judges))

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -228,5 +229,73 @@ func TestTrajectoryAdvantages(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// Critique-GRPO: G-1 initial responses, one refinement placed as a response
+// to the original prompt, flagged off-policy, with the critique in its
+// metadata; dr_grpo advantages over all G.
+func TestCritiqueGRPO(t *testing.T) {
+	for _, mode := range []string{"verdict_gt", "verdict", "cot"} {
+		t.Run(mode, func(t *testing.T) {
+			tasks, answers := writeTasks(t, 10)
+			srv := fakeserver.New(fakeserver.AnswerBySeed(answers))
+			defer srv.Close()
+			critic := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply {
+				return fakeserver.Reply{Text: "Step 1 adds wrongly. Conclusion: incorrect"}
+			})
+			defer critic.Close()
+			extra := fmt.Sprintf("critique: {mode: %s, critic: {base_url: %s, model: critic-m}}\nadvantage: {estimator: dr_grpo}\n", mode, critic.BaseURL())
+			cfg := episodeConfig(t, srv, tasks, extra)
+			if _, err := Execute(context.Background(), cfg, JobOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			rows := readAll(t, cfg.Output.Dir)
+			if len(rows) != 40 {
+				t.Fatalf("%d rows", len(rows))
+			}
+			for i, r := range rows {
+				refinement := r.SampleIndex == 3
+				if r.OffPolicy != refinement || len(r.Prompt) != 1 || r.Turn != 0 {
+					t.Fatalf("row %d: off_policy %v, prompt %d msgs, turn %d", i, r.OffPolicy, len(r.Prompt), r.Turn)
+				}
+				if !refinement {
+					continue
+				}
+				var meta struct {
+					Critique string
+					From     int               `json:"refined_from"`
+					Prompt   []rollout.Message `json:"refinement_prompt"`
+				}
+				if err := json.Unmarshal([]byte(*r.ResponseMetadata), &meta); err != nil {
+					t.Fatal(err)
+				}
+				if meta.From < 0 || meta.From > 2 || len(meta.Prompt) != 3 || !strings.HasPrefix(meta.Critique, "Critique:") ||
+					meta.Prompt[1].Content != rows[i-3+meta.From].Response {
+					t.Fatalf("refinement metadata %+v", meta)
+				}
+				switch mode {
+				case "verdict_gt":
+					if strings.Contains(meta.Critique, "incorrect") && !strings.Contains(meta.Critique, *r.Reference) {
+						t.Errorf("verdict_gt critique lacks the reference: %q", meta.Critique)
+					}
+				case "cot":
+					if !strings.Contains(meta.Critique, "Conclusion: incorrect") {
+						t.Errorf("cot critique not from the critic: %q", meta.Critique)
+					}
+				}
+				// dr_grpo: A = r - mean over all 4 samples.
+				var mean float64
+				for _, o := range rows[i-3 : i+1] {
+					mean += *o.Reward / 4
+				}
+				if math.Abs(*r.Advantage-(*r.Reward-mean)) > 1e-12 {
+					t.Errorf("advantage %v, reward %v, mean %v", *r.Advantage, *r.Reward, mean)
+				}
+			}
+			if mode == "cot" && critic.Count() == 0 {
+				t.Error("the critic was never called")
+			}
+		})
 	}
 }

@@ -262,6 +262,22 @@ func buildProducer(cfg *Config, grader rewards.Grader) (rollout.Producer, func()
 	}
 	// The policy owns the HTTP connections; closing releases them.
 	closeAll := func() { tasks.Close(); policy.Close() }
+	if cr := cfg.Critique; cr != nil {
+		gen := &rollout.CritiqueGenerator{
+			Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Sampling: cfg.Sampling.Sampling,
+			RunSeed: cfg.Seed, MaxInFlight: cfg.Endpoint.MaxInFlight, Model: cfg.Endpoint.Model,
+			Mode: cr.Mode, Verifier: verifier{grader},
+		}
+		if c := cr.Critic; c != nil {
+			keyEnv := c.APIKeyEnv
+			if keyEnv == "" {
+				keyEnv = "OPENAI_API_KEY"
+			}
+			gen.Critic = rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: c.BaseURL, Model: c.Model, APIKey: os.Getenv(keyEnv), Timeout: time.Duration(c.Timeout)})
+			gen.CriticModel = c.Model
+		}
+		return gen, closeAll, nil
+	}
 	if episode := cfg.Episode; episode.Turns > 1 {
 		var fb rollout.Feedback = rollout.FixedInstruction{Text: episode.Instruction}
 		if episode.Feedback == "retry_if_wrong" {

@@ -294,3 +294,60 @@ func TestLlamaServerGRPO(t *testing.T) {
 		}
 	})
 }
+
+// SCoRe episodes and Critique-GRPO (the same server as the critic, cot mode)
+// through the real server: every row is there with its history, the
+// refinement is off-policy with the critic's critique in its metadata, and
+// token counts equal the logprobs the server returned.
+func TestLlamaServerRecipes(t *testing.T) {
+	url := llamaURL(t)
+	dir := t.TempDir()
+	tasks := filepath.Join(dir, "tasks.jsonl")
+	var recs []any
+	for _, tk := range gsm8kTasks(t, 2) {
+		recs = append(recs, tk)
+	}
+	writeJSONL(t, tasks, recs)
+	for _, tc := range []struct{ name, extra string }{
+		{"score", "episode: {turns: 2, feedback: fixed, pairs: true}\nreward: {weights: {verifiable: 1, score_bonus: 1}}\n"},
+		{"critique-grpo", fmt.Sprintf("critique: {mode: cot, critic: {base_url: %s, model: %s}}\nadvantage: {estimator: dr_grpo}\n", url, llamaModel)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := llamaConfig(t, url, tasks)
+			extra, err := ParseConfig("x.yaml", strings.NewReader(fmt.Sprintf("source: {kind: tasks, path: %q}\nendpoint: {base_url: %s, model: m}\nsampling: {n: 4}\noutput: {dir: x}\n%s", tasks, url, tc.extra)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Episode, cfg.Critique, cfg.Reward, cfg.Advantage = extra.Episode, extra.Critique, extra.Reward, extra.Advantage
+			m, err := Execute(context.Background(), cfg, JobOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkManifest(t, cfg.Output.Dir, m)
+			rows := readAll(t, cfg.Output.Dir)
+			wantRows := 2 * 4
+			if cfg.Episode.Turns == 2 {
+				wantRows = 2 * 4 * 2
+			}
+			if len(rows) != wantRows {
+				t.Fatalf("%d rows, want %d", len(rows), wantRows)
+			}
+			for _, r := range rows {
+				if r.Error != nil {
+					t.Fatalf("row %s/%d: %s", r.TaskID, r.SampleIndex, *r.Error)
+				}
+				if r.CompletionTokens == nil || int(*r.CompletionTokens) != len(r.Logprobs) {
+					t.Errorf("row %s/%d turn %d: %v completion tokens, %d logprobs", r.TaskID, r.SampleIndex, r.Turn, r.CompletionTokens, len(r.Logprobs))
+				}
+				if r.Turn == 1 && (len(r.Prompt) != 3 || r.Transition == nil) {
+					t.Errorf("revision row: %d prompt messages, transition %v", len(r.Prompt), r.Transition)
+				}
+				if r.OffPolicy {
+					if r.SampleIndex != 3 || len(r.Prompt) != 1 || r.ResponseMetadata == nil || !strings.Contains(*r.ResponseMetadata, `"critique_mode":"cot"`) {
+						t.Errorf("refinement row: %+v", r)
+					}
+				}
+			}
+		})
+	}
+}

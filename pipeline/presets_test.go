@@ -32,8 +32,15 @@ func TestPresetsRun(t *testing.T) {
 			}
 			checkManifest(t, cfg.Output.Dir, m)
 			rows := readAll(t, cfg.Output.Dir)
-			if len(rows) == 0 || int64(len(rows)) != srv.Count() {
-				t.Fatalf("%d rows for %d requests", len(rows), srv.Count())
+			// Every request is a row, except Critique-GRPO's refinements: one
+			// per initial response is sampled, one per group is kept.
+			wantRequests := int64(len(rows))
+			if cfg.Critique != nil {
+				n := int64(cfg.Sampling.N)
+				wantRequests = int64(len(rows)) / n * (2*n - 2)
+			}
+			if len(rows) == 0 || srv.Count() != wantRequests {
+				t.Fatalf("%d rows for %d requests, want %d requests", len(rows), srv.Count(), wantRequests)
 			}
 			for _, r := range rows {
 				for name := range cfg.Reward.Weights {

@@ -57,6 +57,7 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 			Reasoning:          strPtr(smp.Reasoning),
 			FinishReason:       strPtr(smp.FinishReason),
 			Error:              strPtr(smp.Err),
+			OffPolicy:          smp.OffPolicy,
 			Seed:               smp.Seed,
 			Reference:          strPtr(g.Task.Reference),
 			Reward:             sc.Reward.Total,

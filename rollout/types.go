@@ -80,6 +80,10 @@ type Sample struct {
 	// PrevCorrect is whether the same episode's previous attempt was
 	// correct: nil at turn 0 or when it was not graded.
 	PrevCorrect *bool
+	// OffPolicy marks a response that the policy did not sample for this
+	// prompt (Critique-GRPO's refinement, generated with a critique in the
+	// context and placed as a response to the original prompt).
+	OffPolicy bool
 	// Err is why the sample has no response ("" when it has one). The sample
 	// still flows through the pipeline so that nothing is dropped silently.
 	Err string
