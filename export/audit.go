@@ -28,47 +28,6 @@ type Slice struct {
 	RewardStd   *float64 `json:"reward_std"`
 	Graded      int64    `json:"graded"`
 	Accuracy    *float64 `json:"accuracy"`
-
-	n, mean, m2 float64
-	correct     int64
-	lastGroup   string
-}
-
-func (s *Slice) add(group string, reward *float64, correct *bool) {
-	s.Rows++
-	if group != s.lastGroup || s.Groups == 0 {
-		s.Groups++
-		s.lastGroup = group
-	}
-	if correct != nil {
-		s.Graded++
-		if *correct {
-			s.correct++
-		}
-	}
-	if reward == nil {
-		s.NullRewards++
-		return
-	}
-	s.n++
-	d := *reward - s.mean
-	s.mean += d / s.n
-	s.m2 += d * (*reward - s.mean)
-}
-
-func (s *Slice) finish() {
-	if s.n > 0 {
-		m := s.mean
-		s.RewardMean = &m
-	}
-	if s.n > 1 {
-		sd := math.Sqrt(s.m2 / (s.n - 1))
-		s.RewardStd = &sd
-	}
-	if s.Graded > 0 {
-		a := float64(s.correct) / float64(s.Graded)
-		s.Accuracy = &a
-	}
 }
 
 // Audit summarises an rl dataset read back from its shards.
@@ -84,8 +43,16 @@ type Audit struct {
 	ZeroStdGroups int64    `json:"zero_std_groups"`
 	FracZeroStd   *float64 `json:"frac_reward_zero_std"`
 	Histogram     []Bin    `json:"reward_histogram"`
-
-	rewards []float64
+	// Recipe names the run (the manifest's config name, else its source).
+	Recipe string `json:"recipe"`
+	// ByTurn is the summary per turn of a correction episode, TurnDeltas
+	// the change between consecutive turns.
+	ByTurn     []*Slice    `json:"by_turn"`
+	TurnDeltas []TurnDelta `json:"turn_deltas"`
+	// MetricGroups names the metric groups of each slice; Slices holds them
+	// for all rows, then per data source, turn and model.
+	MetricGroups []string      `json:"metric_groups"`
+	Slices       []SliceReport `json:"slices"`
 }
 
 // Bin is one bar of the reward histogram: rewards in [Lo, Hi) (the last bin
@@ -108,119 +75,7 @@ func RLShards(dir string) ([]string, error) {
 
 // AuditDir reads every rl shard under dir with Arrow and summarises it.
 func AuditDir(ctx context.Context, dir string) (*Audit, error) {
-	paths, err := RLShards(dir)
-	if err != nil {
-		return nil, err
-	}
-	if len(paths) == 0 {
-		return nil, fmt.Errorf("%s: no rl shards under data/rl/", dir)
-	}
-	a := &Audit{Dir: dir, Shards: len(paths)}
-	sources, models := map[string]*Slice{}, map[string]*Slice{}
-	g := groupTracker{}
-	for _, p := range paths {
-		schema, err := ScanColumns(ctx, p, []string{"group_id", "data_source", "model", "reward", "correct"}, func(rec arrow.Record) error {
-			gid := rec.Column(0).(*array.String)
-			src := rec.Column(1).(*array.String)
-			mdl := rec.Column(2).(*array.String)
-			rew := rec.Column(3).(*array.Float64)
-			cor := rec.Column(4).(*array.Boolean)
-			for i := 0; i < int(rec.NumRows()); i++ {
-				var reward *float64
-				if rew.IsValid(i) {
-					v := rew.Value(i)
-					reward = &v
-					a.rewards = append(a.rewards, v)
-				}
-				var correct *bool
-				if cor.IsValid(i) {
-					v := cor.Value(i)
-					correct = &v
-				}
-				group := gid.Value(i)
-				a.Overall.add(group, reward, correct)
-				slice(sources, src.Value(i)).add(group, reward, correct)
-				slice(models, mdl.Value(i)).add(group, reward, correct)
-				g.add(group, reward)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if a.Schema == "" {
-			a.Schema = schema
-		} else if schema != a.Schema {
-			return nil, fmt.Errorf("%s: schema %s differs from %s in earlier shards", p, schema, a.Schema)
-		}
-	}
-	g.flush()
-	a.Overall.finish()
-	a.BySource, a.ByModel = sorted(sources), sorted(models)
-	a.ZeroStdGroups = g.zero
-	if g.groups > 0 {
-		f := float64(g.zero) / float64(g.groups)
-		a.FracZeroStd = &f
-	}
-	a.Histogram = histogram(a.rewards, 10)
-	return a, nil
-}
-
-func slice(m map[string]*Slice, key string) *Slice {
-	s, ok := m[key]
-	if !ok {
-		s = &Slice{Key: key}
-		m[key] = s
-	}
-	return s
-}
-
-func sorted(m map[string]*Slice) []*Slice {
-	out := make([]*Slice, 0, len(m))
-	for _, s := range m {
-		s.finish()
-		out = append(out, s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-	return out
-}
-
-// groupTracker counts zero-variance groups; rows of a group are contiguous
-// because groups are written whole.
-type groupTracker struct {
-	cur          string
-	started      bool
-	n            int
-	lo, hi       float64
-	groups, zero int64
-}
-
-func (g *groupTracker) add(group string, reward *float64) {
-	if !g.started || group != g.cur {
-		g.flush()
-		g.cur, g.started, g.n = group, true, 0
-	}
-	if reward == nil {
-		return
-	}
-	if g.n == 0 || *reward < g.lo {
-		g.lo = *reward
-	}
-	if g.n == 0 || *reward > g.hi {
-		g.hi = *reward
-	}
-	g.n++
-}
-
-func (g *groupTracker) flush() {
-	if !g.started {
-		return
-	}
-	g.groups++
-	if g.n < 2 || g.lo == g.hi {
-		g.zero++
-	}
-	g.started = false
+	return AuditPath(ctx, dir, AuditOptions{})
 }
 
 // histogram bins values: one bin per value when there are at most bins
@@ -354,6 +209,7 @@ func (a *Audit) WriteText(w io.Writer) {
 		bar := strings.Repeat("█", int(math.Round(40*float64(b.Count)/float64(max))))
 		fmt.Fprintf(w, "%16s | %-40s %d (%.1f%%)\n", label, bar, b.Count, 100*float64(b.Count)/float64(total))
 	}
+	a.writeDetails(w)
 }
 
 func fmtF(v *float64, f string) string {

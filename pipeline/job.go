@@ -89,6 +89,9 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 			return nil, err
 		}
 	}
+	if sink.verl, err = export.NewVerlPrompts(shardOpts(export.VerlDataset, export.VerlSchema), cfg.Reward.Grader); err != nil {
+		return nil, err
+	}
 	summary, runErr := Run(ctx, prod, scorer, sink, Options{
 		Workers: cfg.Pipeline.Workers, Window: cfg.Pipeline.Window,
 		Advantage: cfg.Advantage, TurnsPerTask: cfg.Episode.Turns, OnGroup: opts.OnGroup,
@@ -101,6 +104,8 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		m.Datasets["pairs"], closeErr = finishShards(sink.pairs, export.PairsSchema, runErr)
 		runErr = errors.Join(runErr, closeErr)
 	}
+	m.Datasets[export.VerlDataset], closeErr = finishShards(sink.verl.Writer(), export.VerlSchema, runErr)
+	runErr = errors.Join(runErr, closeErr)
 	m.Rewards = summary
 	m.Finished = time.Now().UTC()
 	switch {
@@ -114,6 +119,9 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if err := export.WriteManifest(dir, m); err != nil {
 		return m, errors.Join(runErr, err)
 	}
+	if err := export.WriteCard(dir, m); err != nil {
+		return m, errors.Join(runErr, err)
+	}
 	return m, runErr
 }
 
@@ -125,11 +133,18 @@ func defaultGrader() rewards.Grader { return rewards.NewMathGrader(mathgrade.Opt
 type jobSink struct {
 	rl    *export.ShardWriter[export.RLRow]
 	pairs *export.ShardWriter[export.PairRow]
+	// verl receives each task's prompt once, as verl's prompt set.
+	verl *export.VerlPrompts
 }
 
 func (s *jobSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
 	if err := s.rl.WriteGroup(ctx, rows); err != nil {
 		return err
+	}
+	if s.verl != nil {
+		if err := s.verl.WriteRLGroup(ctx, rows); err != nil {
+			return err
+		}
 	}
 	if s.pairs != nil {
 		if p := Pairs(rows); len(p) > 0 {

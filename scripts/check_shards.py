@@ -164,6 +164,8 @@ def check_dataset(args, manifest, dataset, ds, fail):
         if dataset == "sft":
             check_sft(path, table, fail)
             continue
+        if dataset == "verl":
+            continue
         if dataset == "pairs":
             for r in table.select(["id", "chosen", "rejected", "transition"]).to_pylist():
                 if r["chosen"] == r["rejected"] or r["transition"] not in ("i->c", "c->i"):
@@ -183,6 +185,8 @@ def check_dataset(args, manifest, dataset, ds, fail):
 
     if rows != ds["rows"]:
         fail("%d rows in shards, manifest says %d" % (rows, ds["rows"]))
+    if dataset == "verl":
+        return "verl: %d shard(s), %d rows, schema %s: columns, checksums, counts verified" % (len(ds["shards"]), rows, version)
     if dataset == "pairs":
         return "pairs: %d shard(s), %d rows, schema %s: columns, checksums, counts verified" % (len(ds["shards"]), rows, version)
     if dataset == "sft":

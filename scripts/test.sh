@@ -48,6 +48,9 @@ scripts/llama-server.sh stop
 rm -rf "$REDRAFT_LLAMA_RUN_DIR"
 trap - EXIT
 
+step "audit report in a real browser (headless chromium)"
+scripts/browser-test.sh
+
 step "fuzz (short, bounded)"
 # Every parser of untrusted text: JSONL input, answer extraction and grading,
 # judge output, judge prompt rendering, injection detection.
@@ -65,6 +68,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 go run ./cmd/redraft run --config configs/quickstart.yaml --out "$out/quickstart" --progress off
 "$REDRAFT_PYTHON" scripts/check_shards.py "$out/quickstart"
+go run ./cmd/redraft validate "$out/quickstart"
 
 echo
 echo "all checks passed"

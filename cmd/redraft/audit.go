@@ -1,32 +1,108 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
+	"os"
 
 	"github.com/redraft/redraft/export"
 )
 
+// redraft audit PATH [--html FILE] [--json FILE] [--workers N]
+// redraft audit --compare A B [--html FILE] [--json FILE]
+//
+// Flags may come before or after the paths. `--json -` writes the JSON to
+// stdout instead of the summary; so does the older form `--json DIR`.
 func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print the audit as JSON")
-	if err := fs.Parse(args); err != nil {
-		return err
+	jsonOut := fs.String("json", "", "write every metric group as JSON to `FILE` (- for stdout)")
+	htmlOut := fs.String("html", "", "write a self-contained HTML report to `FILE`")
+	compare := fs.Bool("compare", false, "compare two runs: redraft audit --compare A B")
+	workers := fs.Int("workers", 0, "row groups read in parallel (default: GOMAXPROCS)")
+	var paths []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		paths = append(paths, fs.Arg(0))
+		args = fs.Args()[1:]
 	}
-	if fs.NArg() != 1 {
-		return usageError{"want exactly one output directory"}
+	// The older `redraft audit --json DIR`: the flag was a switch.
+	if len(paths) == 0 && *jsonOut != "" && *jsonOut != "-" {
+		if st, err := os.Stat(*jsonOut); err == nil && st.IsDir() {
+			paths, *jsonOut = []string{*jsonOut}, "-"
+		}
 	}
-	a, err := export.AuditDir(ctx, fs.Arg(0))
+	opts := export.AuditOptions{Workers: *workers}
+	if *compare {
+		if len(paths) != 2 {
+			return usageError{"--compare wants exactly two runs: A B"}
+		}
+		a, err := export.AuditPath(ctx, paths[0], opts)
+		if err != nil {
+			return err
+		}
+		b, err := export.AuditPath(ctx, paths[1], opts)
+		if err != nil {
+			return err
+		}
+		if a.Recipe == b.Recipe {
+			a.Recipe, b.Recipe = a.Recipe+" (A)", b.Recipe+" (B)"
+		}
+		c := export.Compare(a, b)
+		if *jsonOut != "-" {
+			c.WriteText(stdout)
+		}
+		return writeOutputs(stdout, *jsonOut, *htmlOut, c, func(w io.Writer) error { return c.WriteHTML(w, a, b) })
+	}
+	if len(paths) != 1 {
+		return usageError{"want exactly one output directory (or --compare A B)"}
+	}
+	a, err := export.AuditPath(ctx, paths[0], opts)
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(a)
+	if *jsonOut != "-" {
+		a.WriteText(stdout)
 	}
-	a.WriteText(stdout)
+	return writeOutputs(stdout, *jsonOut, *htmlOut, a, a.WriteHTML)
+}
+
+func writeOutputs(stdout io.Writer, jsonOut, htmlOut string, v any, html func(io.Writer) error) error {
+	if jsonOut != "" {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		b = append(b, '\n')
+		if jsonOut == "-" {
+			if _, err := stdout.Write(b); err != nil {
+				return err
+			}
+		} else if err := os.WriteFile(jsonOut, b, 0o644); err != nil {
+			return err
+		} else {
+			fmt.Fprintf(stdout, "\nwrote %s\n", jsonOut)
+		}
+	}
+	if htmlOut != "" {
+		var buf bytes.Buffer
+		if err := html(&buf); err != nil {
+			return err
+		}
+		if err := os.WriteFile(htmlOut, buf.Bytes(), 0o644); err != nil {
+			return err
+		}
+		if jsonOut != "-" {
+			fmt.Fprintf(stdout, "wrote %s\n", htmlOut)
+		}
+	}
 	return nil
 }

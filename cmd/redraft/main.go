@@ -27,6 +27,7 @@ Commands:
   audit DIR             summarise the rewards of a run's shards
   tokenize --tokenizer FILE
                         token ids of each text line on stdin
+  validate DIR          check an output directory against its manifest and schemas
   grade                 grade JSON lines {"gold", "prediction"} on stdin
   advantages            group advantages for JSON lines {"rewards": [..]} on stdin
   splice --format prm800k --input FILE --out DIR
@@ -56,6 +57,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdAudit(ctx, args[1:], stdout)
 	case "advantages":
 		err = cmdAdvantages(args[1:], stdin, stdout)
+	case "validate":
+		err = cmdValidate(ctx, args[1:], stdout)
 	case "grade":
 		err = cmdGrade(args[1:], stdin, stdout)
 	case "tokenize":

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/pipeline"
 	"github.com/redraft/redraft/pipeline/splice"
 )
@@ -22,6 +23,8 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 	input := fs.String("input", "", "input `file` (JSONL, optionally .gz)")
 	out := fs.String("out", "", "output `directory`")
 	overwrite := fs.Bool("overwrite", false, "replace a previous output in the directory")
+	tokPath := fs.String("tokenizer", "", "Hugging Face tokenizer.json `file`: also write input_ids, labels and attention_mask (sft/2)")
+	chatFormat := fs.String("chat-format", "chatml", "chat format for the token track: chatml, qwen3 or llama3")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -37,7 +40,14 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 	} else if _, err := os.Stat(filepath.Join(*out, export.ManifestName)); err == nil {
 		return fmt.Errorf("%s already holds a run; pass --overwrite to replace it", *out)
 	}
-	w, err := export.NewShardWriter[export.SFTRow](export.ShardOptions{Dir: *out, Dataset: "sft", Schema: export.SFTSchema})
+	var track *export.TokenTrackConfig
+	if *tokPath != "" {
+		var err error
+		if track, err = export.LoadTokenTrack(*tokPath, tokenizer.Format(*chatFormat)); err != nil {
+			return err
+		}
+	}
+	w, err := export.NewSFTWriter(export.ShardOptions{Dir: *out}, track)
 	if err != nil {
 		return err
 	}
@@ -52,7 +62,7 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 	} else if shards, runErr = w.Close(); runErr != nil {
 		shards = w.Abort()
 	}
-	ds := export.DatasetInfo{Schema: export.SFTSchema, Shards: shards}
+	ds := export.DatasetInfo{Schema: w.Schema(), Shards: shards}
 	for _, s := range shards {
 		ds.Rows += s.Rows
 		ds.Groups += s.Groups
@@ -67,6 +77,9 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 		m.Status, m.Error = export.StatusFailed, runErr.Error()
 	}
 	if err := export.WriteManifest(*out, m); err != nil {
+		return err
+	}
+	if err := export.WriteCard(*out, m); err != nil {
 		return err
 	}
 	if runErr != nil {

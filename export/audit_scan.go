@@ -1,0 +1,510 @@
+package export
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/apache/arrow/go/v17/parquet/metadata"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+)
+
+// The audit reads shards in units of one row group. Units are scanned by a
+// pool of workers; their results are merged in (shard, row group) order, so
+// the audit is the same for any number of workers.
+
+// auditUnit is one row group of one shard.
+type auditUnit struct {
+	path string
+	rg   int
+	rows int64
+}
+
+// valueRange is the [min, max] of a numeric leaf column over every row group,
+// from the Parquet statistics when each row group has them.
+type valueRange struct {
+	lo, hi float64
+	seen   bool // some row group had a value
+	known  bool // every row group with values had statistics
+}
+
+func (r *valueRange) widen(lo, hi float64) {
+	if !r.seen || lo < r.lo {
+		r.lo = lo
+	}
+	if !r.seen || hi > r.hi {
+		r.hi = hi
+	}
+	r.seen = true
+}
+
+// auditPlan is what the footers say: the units, the schema version and the
+// ranges of the histogrammed columns.
+type auditPlan struct {
+	shards  []string
+	units   []auditUnit
+	schema  string
+	columns map[string]bool // top-level columns present in every shard
+	ranges  map[string]*valueRange
+	maxTurn int32
+	turnOK  bool
+}
+
+// Leaf columns whose ranges fix the histogram bins.
+const (
+	leafReward    = "reward"
+	leafAdvantage = "advantage"
+	leafComponent = "reward_components.list.element.value"
+	leafLogprob   = "logprobs.list.element.logprob"
+	leafTurn      = "turn"
+)
+
+// auditPaths resolves what `redraft audit PATH` names: an output directory
+// (its data/rl shards), a directory of Parquet files, or one Parquet file.
+func auditPaths(path string) ([]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return []string{path}, nil
+	}
+	paths, err := RLShards(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		paths, _ = filepath.Glob(filepath.Join(path, "*.parquet"))
+		sort.Strings(paths)
+	}
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("%s: no rl shards under data/rl/", path)
+	}
+	return paths, nil
+}
+
+func planAudit(paths []string) (*auditPlan, error) {
+	p := &auditPlan{shards: paths, ranges: map[string]*valueRange{}}
+	for _, l := range []string{leafReward, leafAdvantage, leafComponent, leafLogprob} {
+		p.ranges[l] = &valueRange{known: true}
+	}
+	p.turnOK = true
+	for i, path := range paths {
+		pf, err := file.OpenParquetFile(path, false)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		md := pf.MetaData()
+		schema := ""
+		if kv := md.KeyValueMetadata().FindValue("redraft.schema"); kv != nil {
+			schema = *kv
+		}
+		if i == 0 {
+			p.schema = schema
+		} else if schema != p.schema {
+			pf.Close()
+			return nil, fmt.Errorf("%s: schema %s differs from %s in earlier shards", path, schema, p.schema)
+		}
+		cols := map[string]bool{}
+		for f := 0; f < md.Schema.Root().NumFields(); f++ {
+			cols[md.Schema.Root().Field(f).Name()] = true
+		}
+		if i == 0 {
+			p.columns = cols
+		} else {
+			for c := range p.columns {
+				if !cols[c] {
+					delete(p.columns, c)
+				}
+			}
+		}
+		for rg := 0; rg < pf.NumRowGroups(); rg++ {
+			rgm := md.RowGroup(rg)
+			p.units = append(p.units, auditUnit{path: path, rg: rg, rows: rgm.NumRows()})
+			for c := 0; c < rgm.NumColumns(); c++ {
+				cc, err := rgm.ColumnChunk(c)
+				if err != nil {
+					continue
+				}
+				leaf := md.Schema.Column(c).Path()
+				r := p.ranges[leaf]
+				if r == nil && leaf != leafTurn {
+					continue
+				}
+				stats, _ := cc.Statistics()
+				switch s := stats.(type) {
+				case *metadata.Float64Statistics:
+					if r == nil {
+						continue
+					}
+					if s.HasMinMax() {
+						r.widen(s.Min(), s.Max())
+					} else if s.NullCount() < cc.NumValues() || !s.HasNullCount() {
+						r.known = false
+					}
+				case *metadata.Int32Statistics:
+					if leaf == leafTurn && s.HasMinMax() {
+						p.maxTurn = max(p.maxTurn, s.Max())
+					} else if leaf == leafTurn {
+						p.turnOK = false
+					}
+				default:
+					if r != nil {
+						r.known = false
+					} else if leaf == leafTurn {
+						p.turnOK = false
+					}
+				}
+			}
+		}
+		pf.Close()
+	}
+	return p, nil
+}
+
+// scanUnits reads the given top-level columns (and, for nested columns, the
+// listed leaves only) of every unit with workers goroutines and calls fn for
+// every record of a unit, in order within the unit. fn for different units
+// runs concurrently.
+func scanUnits(ctx context.Context, units []auditUnit, leaves func(path string) bool, workers int, fn func(unit int, rec arrow.Record) error) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(units))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	errs := make([]error, len(units))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := scanUnit(ctx, units[i], leaves, func(rec arrow.Record) error { return fn(i, rec) }); err != nil {
+					errs[i] = err
+					cancel()
+				}
+			}
+		}()
+	}
+feed:
+	for i := range units {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func scanUnit(ctx context.Context, u auditUnit, leaves func(path string) bool, fn func(arrow.Record) error) error {
+	pf, err := file.OpenParquetFile(u.path, false)
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.path, err)
+	}
+	defer pf.Close()
+	var idx []int
+	for c := 0; c < pf.MetaData().Schema.NumColumns(); c++ {
+		if leaves(pf.MetaData().Schema.Column(c).Path()) {
+			idx = append(idx, c)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.path, err)
+	}
+	rr, err := fr.GetRecordReader(ctx, idx, []int{u.rg})
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.path, err)
+	}
+	defer rr.Release()
+	for rr.Next() {
+		if err := fn(rr.Record()); err != nil {
+			return err
+		}
+	}
+	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("%s row group %d: %w", u.path, u.rg, err)
+	}
+	return nil
+}
+
+// auditColumns are the top-level columns the audit reads; of logprobs and
+// judge_scores only the numbers.
+var auditColumns = []string{
+	"task_id", "group_id", "sample_index", "turn", "data_source", "model", "response",
+	"finish_reason", "completion_tokens", "logprobs", "extracted_answer", "correct",
+	"transition", "reward", "reward_reason", "reward_components", "consensus_ratio",
+	"consensus_label_correct", "judge_scores", "judge_flagged", "advantage",
+}
+
+func auditLeaves(present map[string]bool) func(string) bool {
+	want := map[string]bool{}
+	for _, c := range auditColumns {
+		if present[c] {
+			want[c] = true
+		}
+	}
+	return func(path string) bool {
+		top, _, _ := strings.Cut(path, ".")
+		if !want[top] {
+			return false
+		}
+		switch top {
+		case "logprobs":
+			return path == leafLogprob
+		case "judge_scores":
+			return path == "judge_scores.list.element.score"
+		}
+		return true
+	}
+}
+
+// auditRow is one row as the audit sees it.
+type auditRow struct {
+	task, group, source, model string
+	sample, turn               int32
+	length                     int64 // completion tokens, else response characters
+	lengthTokens               bool
+	finish                     string // "" when null
+	nlpSum                     float64
+	nlpN                       int32
+	answer                     *string
+	correct                    int8 // -1 null, 0, 1
+	transition                 string
+	reward                     float64
+	hasReward                  bool
+	rewardReason               string
+	comps                      []auditComp
+	consRatio                  float64
+	hasConsRatio               bool
+	consCorrect                int8
+	judge                      float64
+	hasJudge                   bool
+	flagged                    int8
+	adv                        float64
+	hasAdv                     bool
+}
+
+type auditComp struct {
+	name, reason string
+	value, w     float64
+	has          bool
+}
+
+// clone copies the strings a row shares with Arrow buffers, for rows kept
+// beyond their batch.
+func (r *auditRow) clone() {
+	r.task, r.group = strings.Clone(r.task), strings.Clone(r.group)
+	r.source, r.model = strings.Clone(r.source), strings.Clone(r.model)
+	r.finish, r.transition, r.rewardReason = strings.Clone(r.finish), strings.Clone(r.transition), strings.Clone(r.rewardReason)
+	if r.answer != nil {
+		a := strings.Clone(*r.answer)
+		r.answer = &a
+	}
+	comps := make([]auditComp, len(r.comps))
+	for i, c := range r.comps {
+		c.name, c.reason = strings.Clone(c.name), strings.Clone(c.reason)
+		comps[i] = c
+	}
+	r.comps = comps
+}
+
+// recordDecoder pulls audit rows out of one record.
+type recordDecoder struct {
+	str  map[string]*array.String
+	i32  map[string]*array.Int32
+	f64  map[string]*array.Float64
+	bl   map[string]*array.Boolean
+	comp *array.List
+	// reward_components struct children
+	cName, cReason *array.String
+	cValue, cW     *array.Float64
+	lp             *array.List
+	lpV            *array.Float64
+	js             *array.List
+	jsV            *array.Float64
+}
+
+func newRecordDecoder(rec arrow.Record) (*recordDecoder, error) {
+	d := &recordDecoder{str: map[string]*array.String{}, i32: map[string]*array.Int32{}, f64: map[string]*array.Float64{}, bl: map[string]*array.Boolean{}}
+	for i, f := range rec.Schema().Fields() {
+		col := rec.Column(i)
+		switch c := col.(type) {
+		case *array.String:
+			d.str[f.Name] = c
+		case *array.Int32:
+			d.i32[f.Name] = c
+		case *array.Float64:
+			d.f64[f.Name] = c
+		case *array.Boolean:
+			d.bl[f.Name] = c
+		case *array.List:
+			st, ok := c.ListValues().(*array.Struct)
+			if !ok {
+				continue
+			}
+			field := func(name string) arrow.Array {
+				if j, ok := st.DataType().(*arrow.StructType).FieldIdx(name); ok {
+					return st.Field(j)
+				}
+				return nil
+			}
+			switch f.Name {
+			case "reward_components":
+				d.comp = c
+				d.cName, _ = field("name").(*array.String)
+				d.cReason, _ = field("reason").(*array.String)
+				d.cValue, _ = field("value").(*array.Float64)
+				d.cW, _ = field("weight").(*array.Float64)
+				if d.cName == nil || d.cValue == nil || d.cW == nil {
+					return nil, fmt.Errorf("reward_components: unexpected type %s", c.DataType())
+				}
+			case "logprobs":
+				if v, ok := field("logprob").(*array.Float64); ok {
+					d.lp, d.lpV = c, v
+				}
+			case "judge_scores":
+				if v, ok := field("score").(*array.Float64); ok {
+					d.js, d.jsV = c, v
+				}
+			}
+		}
+	}
+	for _, c := range []string{"task_id", "group_id", "data_source", "model", "response"} {
+		if d.str[c] == nil {
+			return nil, fmt.Errorf("column %s missing or not a string", c)
+		}
+	}
+	for _, c := range []string{"sample_index", "turn"} {
+		if d.i32[c] == nil {
+			return nil, fmt.Errorf("column %s missing or not int32", c)
+		}
+	}
+	return d, nil
+}
+
+func optStr(a *array.String, i int) string {
+	if a == nil || a.IsNull(i) {
+		return ""
+	}
+	return a.Value(i)
+}
+
+func (d *recordDecoder) row(i int, r *auditRow) {
+	*r = auditRow{
+		task:    d.str["task_id"].Value(i),
+		group:   d.str["group_id"].Value(i),
+		source:  d.str["data_source"].Value(i),
+		model:   d.str["model"].Value(i),
+		sample:  d.i32["sample_index"].Value(i),
+		turn:    d.i32["turn"].Value(i),
+		correct: -1, consCorrect: -1, flagged: -1,
+	}
+	if ct := d.i32["completion_tokens"]; ct != nil && ct.IsValid(i) {
+		r.length, r.lengthTokens = int64(ct.Value(i)), true
+	} else {
+		r.length = int64(utf8.RuneCountInString(d.str["response"].Value(i)))
+	}
+	r.finish = optStr(d.str["finish_reason"], i)
+	if a := d.str["extracted_answer"]; a != nil && a.IsValid(i) {
+		v := a.Value(i)
+		r.answer = &v
+	}
+	if b := d.bl["correct"]; b != nil && b.IsValid(i) {
+		r.correct = b2i(b.Value(i))
+	}
+	r.transition = optStr(d.str["transition"], i)
+	if f := d.f64["reward"]; f != nil && f.IsValid(i) {
+		r.reward, r.hasReward = f.Value(i), true
+	}
+	r.rewardReason = optStr(d.str["reward_reason"], i)
+	if d.comp != nil && d.comp.IsValid(i) {
+		s, e := d.comp.ValueOffsets(i)
+		for j := int(s); j < int(e); j++ {
+			c := auditComp{name: d.cName.Value(j), w: d.cW.Value(j)}
+			if d.cValue.IsValid(j) {
+				c.value, c.has = d.cValue.Value(j), true
+			} else {
+				c.reason = optStr(d.cReason, j)
+			}
+			r.comps = append(r.comps, c)
+		}
+	}
+	if f := d.f64["consensus_ratio"]; f != nil && f.IsValid(i) {
+		r.consRatio, r.hasConsRatio = f.Value(i), true
+	}
+	if b := d.bl["consensus_label_correct"]; b != nil && b.IsValid(i) {
+		r.consCorrect = b2i(b.Value(i))
+	}
+	if b := d.bl["judge_flagged"]; b != nil && b.IsValid(i) {
+		r.flagged = b2i(b.Value(i))
+	}
+	if f := d.f64["advantage"]; f != nil && f.IsValid(i) {
+		r.adv, r.hasAdv = f.Value(i), true
+	}
+	if d.lp != nil && d.lp.IsValid(i) {
+		s, e := d.lp.ValueOffsets(i)
+		for j := int(s); j < int(e); j++ {
+			if d.lpV.IsValid(j) && !math.IsInf(d.lpV.Value(j), 0) {
+				r.nlpSum -= d.lpV.Value(j)
+				r.nlpN++
+			}
+		}
+	}
+	// The judge score is the judge component when the reward has one (the
+	// aggregate over judges), else the mean of the judges' scores.
+	for _, c := range r.comps {
+		if c.name == "judge" && c.has {
+			r.judge, r.hasJudge = c.value, true
+		}
+	}
+	if !r.hasJudge && d.js != nil && d.js.IsValid(i) {
+		s, e := d.js.ValueOffsets(i)
+		n := 0
+		for j := int(s); j < int(e); j++ {
+			if d.jsV.IsValid(j) {
+				r.judge += d.jsV.Value(j)
+				n++
+			}
+		}
+		if n > 0 {
+			r.judge /= float64(n)
+			r.hasJudge = true
+		} else {
+			r.judge = 0
+		}
+	}
+}
+
+func b2i(b bool) int8 {
+	if b {
+		return 1
+	}
+	return 0
+}

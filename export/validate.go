@@ -1,0 +1,870 @@
+package export
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow/go/v17/arrow"
+	"github.com/apache/arrow/go/v17/arrow/array"
+	"github.com/apache/arrow/go/v17/arrow/memory"
+	"github.com/apache/arrow/go/v17/parquet/file"
+	"github.com/apache/arrow/go/v17/parquet/pqarrow"
+
+	"github.com/redraft/redraft/export/tokenizer"
+	"github.com/redraft/redraft/schemas"
+)
+
+// Violation is one way an output directory breaks its contract. Shard is the
+// shard's path relative to the directory (empty for a dataset-level
+// violation), Row the 0-based row within the shard (-1 when the violation is
+// not about one row).
+type Violation struct {
+	Dataset string `json:"dataset"`
+	Shard   string `json:"shard,omitempty"`
+	Row     int64  `json:"row"`
+	// ID names the row: its id, or group and sample for rl rows.
+	ID  string `json:"id,omitempty"`
+	Msg string `json:"message"`
+}
+
+func (v Violation) String() string {
+	var b strings.Builder
+	b.WriteString(v.Dataset)
+	if v.Shard != "" {
+		b.WriteString(": " + v.Shard)
+	}
+	if v.Row >= 0 {
+		fmt.Fprintf(&b, ": row %d", v.Row)
+		if v.ID != "" {
+			fmt.Fprintf(&b, " (%s)", v.ID)
+		}
+	}
+	return b.String() + ": " + v.Msg
+}
+
+// ValidateOptions tunes Validate.
+type ValidateOptions struct {
+	// Tokens, when set, re-renders every sft/2 row with this tokenizer and
+	// format and requires exactly the stored token track; the tokenizer's
+	// sha256 must match the shard's metadata, and its Format the shard's
+	// (an empty Format takes the shard's). Without it, sft/2 rows are
+	// checked for shape only (lengths, labels equal to ids or -100).
+	Tokens *TokenTrackConfig
+	// MaxViolations stops the row checks of a shard after this many
+	// violations (default 100); shard-level checks always run.
+	MaxViolations int
+}
+
+// DatasetCheck summarises what Validate read of one dataset.
+type DatasetCheck struct {
+	Dataset string `json:"dataset"`
+	Schema  string `json:"schema"`
+	Shards  int    `json:"shards"`
+	Rows    int64  `json:"rows"`
+	Groups  int64  `json:"groups"`
+}
+
+// ValidateReport is the result of Validate. The directory is valid when
+// Violations is empty.
+type ValidateReport struct {
+	Dir        string         `json:"dir"`
+	Status     string         `json:"status"`
+	Datasets   []DatasetCheck `json:"datasets"`
+	Violations []Violation    `json:"violations"`
+	// Notes are facts worth knowing that are not violations (a run that
+	// did not complete, token tracks checked for shape only).
+	Notes []string `json:"notes,omitempty"`
+}
+
+// OK reports whether no violation was found.
+func (r *ValidateReport) OK() bool { return len(r.Violations) == 0 }
+
+// WriteText prints the report, one line per violation.
+func (r *ValidateReport) WriteText(w io.Writer) {
+	for _, v := range r.Violations {
+		fmt.Fprintln(w, v.String())
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, "note: "+n)
+	}
+	var parts []string
+	for _, d := range r.Datasets {
+		parts = append(parts, fmt.Sprintf("%s (%s): %d shard(s), %d rows", d.Dataset, d.Schema, d.Shards, d.Rows))
+	}
+	verdict := "valid"
+	if !r.OK() {
+		verdict = fmt.Sprintf("INVALID: %d violation(s)", len(r.Violations))
+	}
+	fmt.Fprintf(w, "%s: %s; %s\n", r.Dir, verdict, strings.Join(parts, "; "))
+}
+
+// runConfig is the part of a manifest's configuration the checks need.
+type runConfig struct {
+	Advantage advConfig `json:"advantage"`
+	Reward    struct {
+		Weights map[string]float64 `json:"weights"`
+	} `json:"reward"`
+}
+
+type advConfig struct {
+	Estimator        string  `json:"estimator"`
+	Eps              float64 `json:"eps"`
+	DropZeroVariance bool    `json:"drop_zero_variance"`
+}
+
+// Validate reads dir's manifest and every shard it lists and checks the
+// output contract: the shards on disk are exactly those listed, with their
+// bytes, sha256 and row counts; each shard's schema version (metadata
+// redraft.schema) is the manifest's and its columns are those of schemas/;
+// sft segments tile their content, loss_mask agrees with them and a token
+// track is well formed (or, with opts.Tokens, exactly reproducible); rl
+// rewards are finite and equal the weighted sum of their components,
+// groups are whole, their statistics recompute from their rewards, and every
+// advantage recomputes from them under the manifest's estimator and eps.
+// The error is for a directory that cannot be validated at all (no
+// manifest); everything else is a violation in the report.
+func Validate(ctx context.Context, dir string, opts ValidateOptions) (*ValidateReport, error) {
+	if opts.MaxViolations <= 0 {
+		opts.MaxViolations = 100
+	}
+	m, err := ReadManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	rep := &ValidateReport{Dir: dir, Status: m.Status}
+	if m.Status != StatusComplete {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("run status is %s (%s): the shards listed are the ones it finished", m.Status, m.Error))
+	}
+	var cfg runConfig
+	if len(m.Config) > 0 {
+		if err := json.Unmarshal(m.Config, &cfg); err != nil {
+			rep.add(Violation{Dataset: "manifest", Row: -1, Msg: "config: " + err.Error()})
+		}
+	}
+	names := make([]string, 0, len(m.Datasets))
+	for n := range m.Datasets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		rep.add(Violation{Dataset: "manifest", Row: -1, Msg: "lists no dataset"})
+	}
+	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		v := &validator{ctx: ctx, dir: dir, dataset: name, ds: m.Datasets[name], cfg: cfg, opts: opts, rep: rep}
+		v.run()
+	}
+	return rep, nil
+}
+
+func (r *ValidateReport) add(v Violation) { r.Violations = append(r.Violations, v) }
+
+type validator struct {
+	ctx     context.Context
+	dir     string
+	dataset string
+	ds      DatasetInfo
+	cfg     runConfig
+	opts    ValidateOptions
+	rep     *ValidateReport
+	desc    *schemas.Description
+
+	shard string
+	count int // violations in the current shard's rows
+
+	// rl state across shards: groups already closed.
+	seenGroups map[string]string
+	rlGroups   int64
+	verlIndex  int64
+}
+
+func (v *validator) fail(row int64, id, format string, args ...any) {
+	v.rep.add(Violation{Dataset: v.dataset, Shard: v.shard, Row: row, ID: id, Msg: fmt.Sprintf(format, args...)})
+	if row >= 0 {
+		v.count++
+	}
+}
+
+// full reports whether the current shard has used up its row violations.
+func (v *validator) full() bool { return v.count >= v.opts.MaxViolations }
+
+func (v *validator) run() {
+	check := DatasetCheck{Dataset: v.dataset, Schema: v.ds.Schema, Shards: len(v.ds.Shards)}
+	defer func() { v.rep.Datasets = append(v.rep.Datasets, check) }()
+	ds, _, ok := strings.Cut(v.ds.Schema, "/")
+	if !ok || ds != v.dataset {
+		v.fail(-1, "", "manifest schema %q is not a version of %s", v.ds.Schema, v.dataset)
+	}
+	desc, err := schemas.Load(v.ds.Schema)
+	if err != nil {
+		v.fail(-1, "", "%v", err)
+	}
+	v.desc = desc
+
+	// The shards on disk are exactly the ones listed, with no temporary
+	// leftovers.
+	var listed []string
+	var rows, groups int64
+	for _, s := range v.ds.Shards {
+		listed = append(listed, s.Path)
+		rows += s.Rows
+		groups += s.Groups
+	}
+	entries, err := os.ReadDir(filepath.Join(v.dir, "data", v.dataset))
+	if err != nil && !(os.IsNotExist(err) && len(listed) == 0) {
+		v.fail(-1, "", "reading shard directory: %v", err)
+	}
+	var onDisk []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".parquet") || strings.HasSuffix(e.Name(), ".tmp") {
+			onDisk = append(onDisk, "data/"+v.dataset+"/"+e.Name())
+		}
+	}
+	for _, p := range onDisk {
+		if !slices.Contains(listed, p) {
+			v.fail(-1, "", "%s is on disk but not in the manifest", p)
+		}
+	}
+	if rows != v.ds.Rows || groups != v.ds.Groups {
+		v.fail(-1, "", "manifest totals %d rows, %d groups; its shards sum to %d rows, %d groups", v.ds.Rows, v.ds.Groups, rows, groups)
+	}
+	v.seenGroups = map[string]string{}
+	for _, s := range v.ds.Shards {
+		v.shard, v.count = s.Path, 0
+		n := v.checkShard(s)
+		check.Rows += n
+	}
+	v.shard = ""
+	check.Groups = groups
+	if v.dataset == "rl" && v.rlGroups != v.ds.Groups {
+		v.fail(-1, "", "%d groups in the shards, manifest says %d", v.rlGroups, v.ds.Groups)
+	}
+}
+
+// checkShard checks one shard and returns the rows it read.
+func (v *validator) checkShard(s ShardInfo) int64 {
+	path := filepath.Join(v.dir, filepath.FromSlash(s.Path))
+	if filepath.IsAbs(s.Path) || strings.Contains(s.Path, "..") || !strings.HasPrefix(s.Path, "data/"+v.dataset+"/") {
+		v.fail(-1, "", "shard path is not under data/%s/", v.dataset)
+		return 0
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		v.fail(-1, "", "%v", err)
+		return 0
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		v.fail(-1, "", "reading: %v", err)
+		return 0
+	}
+	intact := true
+	if n != s.Bytes {
+		v.fail(-1, "", "%d bytes on disk, manifest says %d", n, s.Bytes)
+		intact = false
+	}
+	if sum := hex.EncodeToString(h.Sum(nil)); sum != s.SHA256 {
+		v.fail(-1, "", "sha256 %s, manifest says %s", sum, s.SHA256)
+		intact = false
+	}
+	md, err := shardMetadata(path)
+	if err != nil {
+		v.fail(-1, "", "not a readable Parquet file: %v", err)
+		return 0
+	}
+	if md.schema != v.ds.Schema {
+		v.fail(-1, "", "metadata redraft.schema %q, manifest says %q", md.schema, v.ds.Schema)
+	}
+	if md.dataset != v.dataset {
+		v.fail(-1, "", "metadata redraft.dataset %q", md.dataset)
+	}
+	if md.rows != s.Rows {
+		v.fail(-1, "", "%d rows in the footer, manifest says %d", md.rows, s.Rows)
+	}
+	if !intact {
+		// A damaged file is not decoded: Arrow's column readers run in
+		// goroutines of their own, and a panic there on corrupt pages
+		// cannot be recovered from here.
+		v.fail(-1, "", "rows not checked: the file is not the one the manifest describes")
+		return 0
+	}
+	if v.desc != nil {
+		v.checkColumns(path)
+	}
+	var read int64
+	var err2 error
+	switch v.dataset {
+	case "rl":
+		read, err2 = readAndCheck(v, path, v.checkRL)
+	case "sft":
+		if v.ds.Schema == SFTTokensSchema {
+			read, err2 = readAndCheck(v, path, func(rows []SFTTokensRow) { v.checkSFTTokens(rows, md) })
+		} else {
+			read, err2 = readAndCheck(v, path, func(rows []SFTRow) {
+				for i, r := range rows {
+					v.checkSFT(int64(i), r)
+				}
+			})
+		}
+	case "pairs":
+		read, err2 = readAndCheck(v, path, v.checkPairs)
+	case VerlDataset:
+		read, err2 = readAndCheck(v, path, v.checkVerl)
+	default:
+		v.fail(-1, "", "unknown dataset: rows not checked")
+	}
+	if err2 != nil {
+		v.fail(-1, "", "reading rows: %v", err2)
+		// Rows holding NaN or an infinity cannot be decoded into Go
+		// values: find them column by column.
+		for _, nf := range nonFinite(v.ctx, path) {
+			v.fail(nf.row, "", "%s is %v, not a finite number", nf.column, nf.value)
+			if v.full() {
+				break
+			}
+		}
+		return read
+	}
+	if read != s.Rows {
+		v.fail(-1, "", "%d rows read, manifest says %d", read, s.Rows)
+	}
+	if (v.dataset == "sft" || v.dataset == VerlDataset) && s.Groups != s.Rows {
+		// Both are written one row per group.
+		v.fail(-1, "", "%d groups for %d rows", s.Groups, s.Rows)
+	}
+	return read
+}
+
+// readAndCheck reads a shard's rows and hands them to check. It recovers
+// from a reader that panics in this goroutine; shards are decoded only once
+// their checksum matched.
+func readAndCheck[T any](v *validator, path string, check func([]T)) (n int64, err error) {
+	var rows []T
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("reader failed: %v", r)
+			}
+		}()
+		rows, err = ReadRows[T](v.ctx, path)
+	}()
+	if err != nil {
+		return 0, err
+	}
+	check(rows)
+	return int64(len(rows)), nil
+}
+
+type shardMD struct {
+	schema, dataset string
+	rows            int64
+	kv              map[string]string
+}
+
+func shardMetadata(path string) (md shardMD, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("reader failed: %v", r)
+		}
+	}()
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return md, err
+	}
+	defer pf.Close()
+	md.rows = pf.NumRows()
+	md.kv = map[string]string{}
+	kv := pf.MetaData().KeyValueMetadata()
+	for i, k := range kv.Keys() {
+		md.kv[k] = kv.Values()[i]
+	}
+	md.schema, md.dataset = md.kv["redraft.schema"], md.kv["redraft.dataset"]
+	return md, nil
+}
+
+func (v *validator) checkColumns(path string) {
+	var got []Column
+	var err error
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("reader failed: %v", r)
+			}
+		}()
+		got, err = DescribeFile(path)
+	}()
+	if err != nil {
+		v.fail(-1, "", "columns: %v", err)
+		return
+	}
+	want := v.desc.Columns
+	if len(got) != len(want) {
+		v.fail(-1, "", "%d columns, schema %s has %d", len(got), v.ds.Schema, len(want))
+	}
+	for i := range min(len(got), len(want)) {
+		g, w := got[i], want[i]
+		if g.Name != w.Name || g.Type != w.Type || g.Nullable != w.Nullable {
+			v.fail(-1, "", "column %d is %s %s nullable=%v, schema %s says %s %s nullable=%v", i, g.Name, g.Type, g.Nullable, v.ds.Schema, w.Name, w.Type, w.Nullable)
+		}
+	}
+}
+
+// close enough: the same float64 computation in another order differs in
+// its last bits.
+func near(a, b float64) bool {
+	return a == b || math.Abs(a-b) <= 1e-9*math.Max(1, math.Max(math.Abs(a), math.Abs(b)))
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+func (v *validator) checkRL(rows []RLRow) {
+	adv := v.cfg.Advantage
+	for start := 0; start < len(rows); {
+		end := start + 1
+		for end < len(rows) && rows[end].GroupID == rows[start].GroupID {
+			end++
+		}
+		g := rows[start:end]
+		gid := g[0].GroupID
+		if prev, ok := v.seenGroups[gid]; ok {
+			v.fail(int64(start), gid, "group %s appears again (first in %s): a group must be whole and contiguous", gid, prev)
+		}
+		v.seenGroups[gid] = v.shard
+		v.rlGroups++
+		v.checkRLGroup(int64(start), g, adv)
+		if v.full() {
+			v.fail(-1, "", "stopped after %d row violations", v.count)
+			return
+		}
+		start = end
+	}
+}
+
+func (v *validator) checkRLGroup(first int64, g []RLRow, adv advConfig) {
+	id := func(i int) string { return fmt.Sprintf("group %s sample %d", g[i].GroupID, g[i].SampleIndex) }
+	// Rewards: finite, and the weighted sum of the components that count.
+	var present []float64
+	allEqual := true
+	for i, r := range g {
+		row := first + int64(i)
+		if int(r.SampleIndex) != i {
+			v.fail(row, id(i), "sample_index %d at position %d of its group", r.SampleIndex, i)
+		}
+		if r.TaskID != g[0].TaskID || r.Turn != g[0].Turn {
+			v.fail(row, id(i), "task %s turn %d in a group of task %s turn %d", r.TaskID, r.Turn, g[0].TaskID, g[0].Turn)
+		}
+		if r.AdvantageEstimator != adv.Estimator && adv.Estimator != "" {
+			v.fail(row, id(i), "advantage_estimator %q, the run's is %q", r.AdvantageEstimator, adv.Estimator)
+		}
+		var sum float64
+		missing := ""
+		for _, c := range r.RewardComponents {
+			if !finite(c.Weight) {
+				v.fail(row, id(i), "component %s has weight %v", c.Name, c.Weight)
+			}
+			if c.Value != nil && !finite(*c.Value) {
+				v.fail(row, id(i), "component %s has value %v", c.Name, *c.Value)
+			}
+			if c.Value == nil && c.Reason == nil {
+				v.fail(row, id(i), "component %s is null without a reason", c.Name)
+			}
+			if w, ok := v.cfg.Reward.Weights[c.Name]; ok && w != c.Weight {
+				v.fail(row, id(i), "component %s has weight %v, the run's is %v", c.Name, c.Weight, w)
+			}
+			if c.Weight == 0 {
+				continue
+			}
+			if c.Value == nil {
+				if missing == "" {
+					missing = c.Name
+				}
+				continue
+			}
+			sum += c.Weight * *c.Value
+		}
+		switch {
+		case r.Reward == nil:
+			if r.RewardReason == nil {
+				v.fail(row, id(i), "null reward without a reward_reason")
+			}
+			if missing == "" && r.Error == nil && len(r.RewardComponents) > 0 {
+				v.fail(row, id(i), "null reward, but every weighted component is present (weighted sum %v)", sum)
+			}
+			if r.Advantage != nil {
+				v.fail(row, id(i), "null reward with advantage %v", *r.Advantage)
+			}
+		case !finite(*r.Reward):
+			v.fail(row, id(i), "reward %v is not finite", *r.Reward)
+		case missing != "":
+			v.fail(row, id(i), "reward %v, but the weighted component %s is null", *r.Reward, missing)
+		case !near(*r.Reward, sum):
+			v.fail(row, id(i), "reward %v is not the weighted sum of its components (%v)", *r.Reward, sum)
+		}
+		if r.Reward != nil && finite(*r.Reward) {
+			if len(present) > 0 && *r.Reward != present[0] {
+				allEqual = false
+			}
+			present = append(present, *r.Reward)
+		}
+		if r.Advantage != nil && !finite(*r.Advantage) {
+			v.fail(row, id(i), "advantage %v is not finite", *r.Advantage)
+		}
+	}
+	// Group statistics from the rewards.
+	n := len(present)
+	zero := n < 2 || allEqual
+	var mean, std, sum float64
+	for _, x := range present {
+		sum += x
+	}
+	if n > 0 {
+		mean = sum / float64(n)
+		if allEqual {
+			mean = present[0]
+		}
+	}
+	if !zero {
+		var ss float64
+		for _, x := range present {
+			ss += (x - mean) * (x - mean)
+		}
+		std = math.Sqrt(ss / float64(n-1))
+	}
+	if zero && n > 0 && adv.DropZeroVariance {
+		v.fail(first, id(0), "zero-variance group written although advantage.drop_zero_variance is on")
+	}
+	for i, r := range g {
+		row := first + int64(i)
+		if int(r.GroupSize) != n {
+			v.fail(row, id(i), "group_size %d, the group has %d present rewards", r.GroupSize, n)
+		}
+		if n == 0 {
+			continue
+		}
+		if r.GroupRewardMean == nil || r.GroupRewardStd == nil {
+			v.fail(row, id(i), "group statistics are null for a group with %d rewards", n)
+			continue
+		}
+		if !near(*r.GroupRewardMean, mean) || !near(*r.GroupRewardStd, std) {
+			v.fail(row, id(i), "group_reward_mean %v / std %v, the rewards give %v / %v", *r.GroupRewardMean, *r.GroupRewardStd, mean, std)
+		}
+	}
+	if n == 0 {
+		return
+	}
+	// Advantages from the stored statistics, under the run's estimator.
+	gm, gs := *g[0].GroupRewardMean, *g[0].GroupRewardStd
+	best, second := -1, math.Inf(-1)
+	if adv.Estimator == "passk" && !zero {
+		for i, r := range g {
+			if r.Reward != nil && (best < 0 || *r.Reward > *g[best].Reward) {
+				best = i
+			}
+		}
+		for i, r := range g {
+			if r.Reward != nil && i != best && *r.Reward > second {
+				second = *r.Reward
+			}
+		}
+	}
+	for i, r := range g {
+		if r.Reward == nil {
+			continue
+		}
+		row := first + int64(i)
+		if r.Advantage == nil {
+			v.fail(row, id(i), "reward %v but a null advantage", *r.Reward)
+			continue
+		}
+		var want float64
+		known := true
+		if adv.Estimator == "reinforce_pp_baseline" {
+			// The group's advantages (0 in a zero-variance group) are
+			// whitened over their batch afterwards.
+			raw := 0.0
+			if !zero {
+				raw = *r.Reward - gm
+			}
+			want, known = v.whitened(row, id(i), r, raw, adv.Eps)
+		} else if !zero {
+			x := *r.Reward
+			switch adv.Estimator {
+			case "grpo":
+				want = (x - gm) / (gs + adv.Eps)
+			case "dr_grpo":
+				want = x - gm
+			case "rloo":
+				want = x - (sum-x)/float64(n-1)
+			case "passk":
+				if i == best {
+					want = x - second
+				}
+			default:
+				known = false
+			}
+		}
+		if !known {
+			continue
+		}
+		if zero && adv.Estimator != "reinforce_pp_baseline" && *r.Advantage != 0 {
+			v.fail(row, id(i), "advantage %v in a zero-variance group (must be exactly 0)", *r.Advantage)
+		} else if !near(*r.Advantage, want) {
+			v.fail(row, id(i), "advantage %v, the group statistics give %v under %s eps %v", *r.Advantage, want, adv.Estimator, adv.Eps)
+		}
+	}
+	if adv.Estimator != "" && !slices.Contains([]string{"grpo", "dr_grpo", "rloo", "passk", "reinforce_pp_baseline"}, adv.Estimator) {
+		v.fail(first, id(0), "unknown advantage estimator %q: advantages not checked", adv.Estimator)
+	}
+}
+
+// whitened is a reinforce_pp_baseline advantage from the row's batch
+// statistics: (a - mean) / sqrt(std^2 + eps), and exactly 0 for a batch
+// whose values were all equal (std 0).
+func (v *validator) whitened(row int64, id string, r RLRow, a, eps float64) (float64, bool) {
+	if r.AdvantageBatch == nil || r.AdvantageBatchMean == nil || r.AdvantageBatchStd == nil {
+		v.fail(row, id, "reinforce_pp_baseline row without advantage_batch statistics")
+		return 0, false
+	}
+	if *r.AdvantageBatchStd == 0 {
+		return 0, true
+	}
+	return (a - *r.AdvantageBatchMean) / math.Sqrt(*r.AdvantageBatchStd**r.AdvantageBatchStd+eps), true
+}
+
+// checkSFT checks that every message's segments tile its content in code
+// points and that loss_mask says whether any of it is trained.
+func (v *validator) checkSFT(row int64, r SFTRow) {
+	if v.full() {
+		return
+	}
+	if r.ID == "" {
+		v.fail(row, r.ID, "empty id")
+	}
+	if len(r.Messages) == 0 {
+		v.fail(row, r.ID, "no messages")
+	}
+	for mi, m := range r.Messages {
+		if !utf8.ValidString(m.Content) {
+			v.fail(row, r.ID, "message %d: content is not valid UTF-8", mi)
+			continue
+		}
+		n := int32(utf8.RuneCountInString(m.Content))
+		pos := int32(0)
+		trained := false
+		for si, s := range m.Segments {
+			if s.Start != pos || s.End < s.Start {
+				v.fail(row, r.ID, "message %d segment %d (%s): [%d, %d) does not continue at %d", mi, si, s.Role, s.Start, s.End, pos)
+				break
+			}
+			pos = s.End
+			trained = trained || (s.Trainable && s.End > s.Start)
+		}
+		if pos != n && len(m.Segments) > 0 {
+			v.fail(row, r.ID, "message %d: segments end at %d, content has %d code points", mi, pos, n)
+		}
+		want := int32(0)
+		if trained {
+			want = 1
+		}
+		if m.LossMask != want {
+			v.fail(row, r.ID, "message %d: loss_mask %d, but its trainable segments say %d", mi, m.LossMask, want)
+		}
+	}
+}
+
+func (v *validator) checkSFTTokens(rows []SFTTokensRow, md shardMD) {
+	tok := v.opts.Tokens
+	if tok != nil && tok.Format == "" {
+		// The format the shard says it was rendered with.
+		c := *tok
+		c.Format = tokenizer.Format(md.kv["redraft.chat_format"])
+		tok = &c
+	}
+	if tok != nil {
+		if sha := md.kv["redraft.tokenizer_sha256"]; sha != tok.SHA256 {
+			v.fail(-1, "", "token track made with tokenizer sha256 %s, --tokenizer is %s: tokens not re-rendered", sha, tok.SHA256)
+			tok = nil
+		} else if f := md.kv["redraft.chat_format"]; f != string(tok.Format) {
+			v.fail(-1, "", "token track made with chat format %q, validating with %q: tokens not re-rendered", f, tok.Format)
+			tok = nil
+		}
+	} else if len(rows) > 0 {
+		note := fmt.Sprintf("%s: token track checked for shape only (pass the tokenizer to re-render it)", v.shard)
+		v.rep.Notes = append(v.rep.Notes, note)
+	}
+	for i, r := range rows {
+		row := int64(i)
+		v.checkSFT(row, r.SFT())
+		if v.full() {
+			return
+		}
+		if len(r.InputIDs) == 0 || len(r.Labels) != len(r.InputIDs) || len(r.AttentionMask) != len(r.InputIDs) {
+			v.fail(row, r.ID, "token track lengths: %d input_ids, %d labels, %d attention_mask", len(r.InputIDs), len(r.Labels), len(r.AttentionMask))
+			continue
+		}
+		trained := 0
+		for k, id := range r.InputIDs {
+			if l := r.Labels[k]; l != -100 && l != id {
+				v.fail(row, r.ID, "token %d: label %d is neither -100 nor its id %d", k, l, id)
+				break
+			}
+			if r.Labels[k] != -100 {
+				trained++
+			}
+			if r.AttentionMask[k] != 1 {
+				v.fail(row, r.ID, "token %d: attention_mask %d in an unpadded row", k, r.AttentionMask[k])
+				break
+			}
+		}
+		anyTrainable := false
+		for _, m := range r.Messages {
+			anyTrainable = anyTrainable || m.LossMask == 1
+		}
+		if anyTrainable && trained == 0 {
+			v.fail(row, r.ID, "trainable text but no trained token")
+		}
+		if !anyTrainable && trained > 0 {
+			v.fail(row, r.ID, "%d trained tokens but no trainable text", trained)
+		}
+		if tok == nil {
+			continue
+		}
+		ids, labels, attn, err := TokenTrack(tok.Tok, tok.Format, r.SFT())
+		switch {
+		case err != nil:
+			v.fail(row, r.ID, "re-rendering: %v", err)
+		case !slices.Equal(ids, r.InputIDs):
+			v.fail(row, r.ID, "input_ids differ from the messages rendered with %s (first difference at token %d)", tok.Format, firstDiff(ids, r.InputIDs))
+		case !slices.Equal(labels, r.Labels):
+			v.fail(row, r.ID, "labels do not match the trainable spans of the text (first difference at token %d)", firstDiff(labels, r.Labels))
+		case !slices.Equal(attn, r.AttentionMask):
+			v.fail(row, r.ID, "attention_mask differs from a re-render")
+		}
+	}
+}
+
+func firstDiff(a, b []int32) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func (v *validator) checkPairs(rows []PairRow) {
+	for i, r := range rows {
+		if v.full() {
+			return
+		}
+		row := int64(i)
+		if len(r.Prompt) == 0 {
+			v.fail(row, r.ID, "empty prompt")
+		}
+		if r.Chosen == r.Rejected {
+			v.fail(row, r.ID, "chosen equals rejected")
+		}
+		if r.Transition != "i->c" && r.Transition != "c->i" {
+			v.fail(row, r.ID, "transition %q is not a flip (i->c or c->i)", r.Transition)
+		}
+	}
+}
+
+func (v *validator) checkVerl(rows []VerlRow) {
+	for i, r := range rows {
+		if v.full() {
+			return
+		}
+		row := int64(i)
+		id := r.ExtraInfo.TaskID
+		if len(r.Prompt) == 0 {
+			v.fail(row, id, "empty prompt")
+		}
+		for mi, m := range r.Prompt {
+			if m.Role == "" || m.Content == "" {
+				v.fail(row, id, "prompt message %d has role %q and %d bytes of content", mi, m.Role, len(m.Content))
+			}
+		}
+		if r.Ability == "" || r.DataSource == "" {
+			v.fail(row, id, "empty ability or data_source")
+		}
+		switch {
+		case r.RewardModel.Style == "rule" && r.RewardModel.GroundTruth == nil:
+			v.fail(row, id, "reward_model style rule without a ground_truth")
+		case r.RewardModel.Style != "rule" && r.RewardModel.Style != "model":
+			v.fail(row, id, "reward_model style %q", r.RewardModel.Style)
+		}
+		if id == "" {
+			v.fail(row, id, "extra_info.task_id is empty")
+		}
+		if prev, ok := v.seenGroups[id]; ok && id != "" {
+			v.fail(row, id, "task %s has a prompt already (in %s)", id, prev)
+		}
+		v.seenGroups[id] = v.shard
+		if r.ExtraInfo.Index != v.verlIndex {
+			v.fail(row, id, "extra_info.index %d, expected %d (0-based, in order)", r.ExtraInfo.Index, v.verlIndex)
+		}
+		v.verlIndex++
+	}
+}
+
+type nonFiniteValue struct {
+	row    int64
+	column string
+	value  float64
+}
+
+// nonFinite lists the rows whose top-level double columns hold NaN or an
+// infinity.
+func nonFinite(ctx context.Context, path string) (out []nonFiniteValue) {
+	defer func() {
+		if recover() != nil {
+			out = nil
+		}
+	}()
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil
+	}
+	defer pf.Close()
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 4096}, memory.DefaultAllocator)
+	if err != nil {
+		return nil
+	}
+	tbl, err := fr.ReadTable(ctx)
+	if err != nil {
+		return nil
+	}
+	defer tbl.Release()
+	for i, f := range tbl.Schema().Fields() {
+		if f.Type.ID() != arrow.FLOAT64 {
+			continue
+		}
+		var base int64
+		for _, chunk := range tbl.Column(i).Data().Chunks() {
+			a := chunk.(*array.Float64)
+			for k := 0; k < a.Len(); k++ {
+				if x := a.Value(k); a.IsValid(k) && !finite(x) {
+					out = append(out, nonFiniteValue{row: base + int64(k), column: f.Name, value: x})
+				}
+			}
+			base += int64(a.Len())
+		}
+	}
+	return out
+}

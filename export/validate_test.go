@@ -1,0 +1,252 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/redraft/redraft/export/tokenizer"
+)
+
+// fixture is a small output directory: rl groups, sft rows with a token
+// track, pairs and the verl prompt set.
+type fixture struct {
+	rl    [][]RLRow
+	sft   []SFTRow
+	pairs []PairRow
+	// rlMaxBytes rotates rl shards (1: one group per shard).
+	rlMaxBytes int64
+	// sftRows edits the sft/2 rows after their token track is computed.
+	sftRows func([]SFTTokensRow)
+}
+
+func grpoGroup(task string, rewards ...float64) []RLRow {
+	n := float64(len(rewards))
+	var mean, ss float64
+	for _, r := range rewards {
+		mean += r / n
+	}
+	for _, r := range rewards {
+		ss += (r - mean) * (r - mean)
+	}
+	std := math.Sqrt(ss / (n - 1))
+	rows := make([]RLRow, len(rewards))
+	for i, r := range rewards {
+		a := (r - mean) / (std + 1e-6)
+		if std == 0 {
+			a = 0
+		}
+		c := r == 1
+		rows[i] = RLRow{TaskID: task, GroupID: task + "#t0", SampleIndex: int32(i), DataSource: "toy", Model: "m",
+			Prompt: []Message{{Role: "user", Content: "q " + task}}, Response: "A: 1", Reward: f64(r), Correct: &c,
+			RewardComponents:   []RewardComponent{{Name: "verifiable", Value: f64(r), Weight: 1}},
+			AdvantageEstimator: "grpo", GroupSize: int32(len(rewards)), GroupRewardMean: f64(mean), GroupRewardStd: f64(std), Advantage: f64(a)}
+	}
+	return rows
+}
+
+func newFixture() *fixture {
+	return &fixture{
+		rl: [][]RLRow{grpoGroup("a", 1, 0, 1, 0), grpoGroup("b", 1, 1, 1), grpoGroup("c", 0.5, 0, 1)},
+		sft: []SFTRow{
+			sftRow("s1", []any{"user", "Add 3 and 5.", false}, []any{"assistant", "3 + 5 = 9.", false, "\nWait, that is wrong.", true, "\n3 + 5 = 8.", true}),
+			sftRow("s2", []any{"user", "Q", false}, []any{"assistant", "It is 4.", true}),
+		},
+		pairs: []PairRow{{ID: "a#s0#t1", TaskID: "a", DataSource: "toy", Prompt: []Message{{Role: "user", Content: "q a"}}, Chosen: "A: 1", Rejected: "A: 2", Transition: "i->c", Turn: 1}},
+	}
+}
+
+func (fx *fixture) write(t *testing.T, dir string, track *TokenTrackConfig) {
+	t.Helper()
+	ctx := context.Background()
+	m := &Manifest{Status: StatusComplete, Source: "test", Datasets: map[string]DatasetInfo{},
+		Config: json.RawMessage(`{"name": "fixture", "advantage": {"estimator": "grpo", "eps": 1e-6}, "reward": {"weights": {"verifiable": 1}}}`)}
+	info := func(schema string, shards []ShardInfo, err error) DatasetInfo {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ds := DatasetInfo{Schema: schema, Shards: shards}
+		for _, s := range shards {
+			ds.Rows += s.Rows
+			ds.Groups += s.Groups
+		}
+		return ds
+	}
+	rl, _ := NewShardWriter[RLRow](ShardOptions{Dir: dir, Dataset: "rl", Schema: RLSchema, MaxBytes: fx.rlMaxBytes})
+	verl, _ := NewVerlPrompts(ShardOptions{Dir: dir}, "math")
+	for _, g := range fx.rl {
+		if err := rl.WriteGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+		if err := verl.WriteRLGroup(ctx, g); err != nil {
+			t.Fatal(err)
+		}
+	}
+	shards, err := rl.Close()
+	m.Datasets["rl"] = info(RLSchema, shards, err)
+	shards, err = verl.Close()
+	m.Datasets[VerlDataset] = info(VerlSchema, shards, err)
+	if track != nil && fx.sftRows != nil {
+		// Rows edited after their token track: written directly.
+		var rows []SFTTokensRow
+		for _, r := range fx.sft {
+			tr, err := track.Row(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows = append(rows, tr)
+		}
+		fx.sftRows(rows)
+		w, _ := NewShardWriter[SFTTokensRow](ShardOptions{Dir: dir, Dataset: "sft", Schema: SFTTokensSchema, Metadata: track.Metadata()})
+		for _, r := range rows {
+			if err := w.WriteGroup(ctx, []SFTTokensRow{r}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		shards, err = w.Close()
+		m.Datasets["sft"] = info(SFTTokensSchema, shards, err)
+	} else {
+		w, _ := NewSFTWriter(ShardOptions{Dir: dir}, track)
+		for _, r := range fx.sft {
+			if err := w.WriteGroup(ctx, []SFTRow{r}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		shards, err = w.Close()
+		m.Datasets["sft"] = info(w.Schema(), shards, err)
+	}
+	pw, _ := NewShardWriter[PairRow](ShardOptions{Dir: dir, Dataset: "pairs", Schema: PairsSchema})
+	if err := pw.WriteGroup(ctx, fx.pairs); err != nil {
+		t.Fatal(err)
+	}
+	shards, err = pw.Close()
+	m.Datasets["pairs"] = info(PairsSchema, shards, err)
+	if err := WriteManifest(dir, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func editManifest(t *testing.T, dir string, f func(*Manifest)) {
+	t.Helper()
+	m, err := ReadManifest(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f(m)
+	if err := WriteManifest(dir, m); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	track := func(t *testing.T) *TokenTrackConfig { return syntheticTrack(t, tokenizer.FormatChatML) }
+	for _, tc := range []struct {
+		name string
+		// fixture edits before writing, directory edits after.
+		before func(*fixture)
+		after  func(t *testing.T, dir string)
+		// validate with the tokenizer
+		withTok bool
+		// write sft/1 (no token track)
+		noTrack bool
+		want    string // substring of a violation; empty: valid
+	}{
+		{name: "valid"},
+		{name: "valid, token track re-rendered", withTok: true},
+		{name: "valid, groups one per shard", before: func(fx *fixture) { fx.rlMaxBytes = 1 }},
+		{name: "flipped byte", after: func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "data/rl/train-00000.parquet")
+			b, _ := os.ReadFile(p)
+			b[len(b)/3] ^= 1
+			os.WriteFile(p, b, 0o644)
+		}, want: "rl: data/rl/train-00000.parquet: sha256"},
+		{name: "truncated file", after: func(t *testing.T, dir string) {
+			p := filepath.Join(dir, "data/sft/train-00000.parquet")
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, b[:len(b)-100], 0o644)
+		}, want: "sft: data/sft/train-00000.parquet: "},
+		{name: "labels do not match the text", withTok: true, before: func(fx *fixture) {
+			fx.sftRows = func(rows []SFTTokensRow) {
+				// Train the first token of the masked erroneous step.
+				for i, l := range rows[0].Labels {
+					if l == -100 && i > 8 {
+						rows[0].Labels[i] = rows[0].InputIDs[i]
+						break
+					}
+				}
+			}
+		}, want: "row 0 (s1): labels do not match the trainable spans"},
+		{name: "label that is not its token", before: func(fx *fixture) {
+			fx.sftRows = func(rows []SFTTokensRow) { rows[1].Labels[len(rows[1].Labels)-2] = 7 }
+		}, want: "row 1 (s2): token"},
+		{name: "loss_mask does not match the segments", before: func(fx *fixture) { fx.sft[1].Messages[1].LossMask = 0 }, want: "row 1 (s2): message 1: loss_mask 0"},
+		{name: "segments do not tile the content", noTrack: true, before: func(fx *fixture) { fx.sft[0].Messages[1].Segments[1].Start++ }, want: "row 0 (s1): message 1 segment 1"},
+		{name: "reward not the weighted sum", before: func(fx *fixture) {
+			fx.rl[0][1].RewardComponents[0].Weight = 2
+			fx.rl[0][1].RewardComponents[0].Value = f64(0.5)
+		}, want: "not the weighted sum"},
+		{name: "reward not finite", before: func(fx *fixture) { fx.rl[1][0].Reward = f64(math.Inf(1)) }, want: "rl: data/rl/train-00000.parquet: row 4: reward is +Inf, not a finite number"},
+		{name: "advantage off", before: func(fx *fixture) { *fx.rl[2][2].Advantage += 1e-3 }, want: "row 9 (group c#t0 sample 2): advantage"},
+		{name: "zero-variance group with an advantage", before: func(fx *fixture) { fx.rl[1][1].Advantage = f64(1e-12) }, want: "zero-variance group"},
+		{name: "group statistics off", before: func(fx *fixture) { fx.rl[0][0].GroupRewardStd = f64(0.5) }, want: "group_reward_mean"},
+		{name: "group split across shards", before: func(fx *fixture) {
+			fx.rlMaxBytes = 1
+			g := fx.rl[0]
+			fx.rl = append([][]RLRow{g[:2], g[2:]}, fx.rl[1:]...)
+		}, want: "appears again"},
+		{name: "schema version differs from the manifest", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { ds := m.Datasets["pairs"]; ds.Schema = "pairs/2"; m.Datasets["pairs"] = ds })
+		}, want: "no description for schema pairs/2"},
+		{name: "rows differ from the manifest", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { ds := m.Datasets["rl"]; ds.Shards[0].Rows++; m.Datasets["rl"] = ds })
+		}, want: "rows in the footer"},
+		{name: "shard not in the manifest", after: func(t *testing.T, dir string) {
+			b, _ := os.ReadFile(filepath.Join(dir, "data/pairs/train-00000.parquet"))
+			os.WriteFile(filepath.Join(dir, "data/pairs/train-00001.parquet"), b, 0o644)
+		}, want: "data/pairs/train-00001.parquet is on disk but not in the manifest"},
+		{name: "pair that is not a flip", before: func(fx *fixture) { fx.pairs[0].Transition = "c->c" }, want: "transition"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			fx := newFixture()
+			if tc.before != nil {
+				tc.before(fx)
+			}
+			tt := track(t)
+			if tc.noTrack {
+				tt = nil
+			}
+			fx.write(t, dir, tt)
+			if tc.after != nil {
+				tc.after(t, dir)
+			}
+			var opts ValidateOptions
+			if tc.withTok {
+				opts.Tokens = track(t)
+			}
+			rep, err := Validate(context.Background(), dir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var lines []string
+			for _, v := range rep.Violations {
+				lines = append(lines, v.String())
+			}
+			all := strings.Join(lines, "\n")
+			switch {
+			case tc.want == "" && !rep.OK():
+				t.Fatalf("valid output rejected:\n%s", all)
+			case tc.want != "" && !strings.Contains(all, tc.want):
+				t.Fatalf("want a violation containing %q, got:\n%s", tc.want, all)
+			}
+			if tc.want == "" && len(rep.Datasets) != 4 {
+				t.Errorf("datasets checked: %+v", rep.Datasets)
+			}
+		})
+	}
+}
