@@ -228,16 +228,32 @@ func (r RewardConfig) Parts(g rewards.Grader) []rewards.Part {
 	return parts
 }
 
-// JudgeConfig is one judge model behind an OpenAI-compatible endpoint.
+// ModelEndpoint is a helper model (judge, critic) behind an
+// OpenAI-compatible endpoint.
+type ModelEndpoint struct {
+	BaseURL   string   `yaml:"base_url" json:"base_url"`
+	Model     string   `yaml:"model" json:"model"`
+	APIKeyEnv string   `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty"`
+}
+
+// Policy returns the endpoint's policy; the key comes from APIKeyEnv
+// (default OPENAI_API_KEY).
+func (m ModelEndpoint) Policy() rollout.Policy {
+	keyEnv := m.APIKeyEnv
+	if keyEnv == "" {
+		keyEnv = "OPENAI_API_KEY"
+	}
+	return rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: m.BaseURL, Model: m.Model, APIKey: os.Getenv(keyEnv), Timeout: time.Duration(m.Timeout)})
+}
+
+// JudgeConfig is one judge model.
 type JudgeConfig struct {
-	Name      string `yaml:"name" json:"name"`
-	BaseURL   string `yaml:"base_url" json:"base_url"`
-	Model     string `yaml:"model" json:"model"`
-	APIKeyEnv string `yaml:"api_key_env" json:"api_key_env,omitempty"`
+	Name          string `yaml:"name" json:"name"`
+	ModelEndpoint `yaml:",inline" json:",inline"`
 	// Template is a built-in rubric: correctness (0-10), critique (0/1,
 	// needs the reference) or helpfulness (1-10).
-	Template string   `yaml:"template" json:"template"`
-	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Template string `yaml:"template" json:"template"`
 }
 
 // EpisodeConfig turns generation into multi-turn correction episodes:
@@ -264,15 +280,7 @@ type CritiqueConfig struct {
 	// only) or cot (a critic model's critique against the reference).
 	Mode string `yaml:"mode" json:"mode"`
 	// Critic is the critic model for mode cot.
-	Critic *CriticConfig `yaml:"critic" json:"critic,omitempty"`
-}
-
-// CriticConfig is the critic model's endpoint.
-type CriticConfig struct {
-	BaseURL   string   `yaml:"base_url" json:"base_url"`
-	Model     string   `yaml:"model" json:"model"`
-	APIKeyEnv string   `yaml:"api_key_env" json:"api_key_env,omitempty"`
-	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty"`
+	Critic *ModelEndpoint `yaml:"critic" json:"critic,omitempty"`
 }
 
 // PipelineConfig sizes the worker pool and the window of groups in flight.
@@ -576,12 +584,12 @@ func (c *Config) Identity() (json.RawMessage, string, error) {
 		id.Endpoint = &EndpointConfig{Model: c.Endpoint.Model}
 	}
 	if cr := c.Critique; cr != nil && cr.Critic != nil {
-		id.Critique = &CritiqueConfig{Mode: cr.Mode, Critic: &CriticConfig{Model: cr.Critic.Model}}
+		id.Critique = &CritiqueConfig{Mode: cr.Mode, Critic: &ModelEndpoint{Model: cr.Critic.Model}}
 	}
 	if len(c.Reward.Judges) > 0 {
 		id.Reward.Judges = make([]JudgeConfig, len(c.Reward.Judges))
 		for i, j := range c.Reward.Judges {
-			id.Reward.Judges[i] = JudgeConfig{Name: j.Name, Model: j.Model, Template: j.Template}
+			id.Reward.Judges[i] = JudgeConfig{Name: j.Name, ModelEndpoint: ModelEndpoint{Model: j.Model}, Template: j.Template}
 		}
 	}
 	b, err := json.Marshal(id)

@@ -190,17 +190,13 @@ func buildJudges(rc RewardConfig) (rewards.Part, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		keyEnv := jc.APIKeyEnv
-		if keyEnv == "" {
-			keyEnv = "OPENAI_API_KEY"
-		}
 		name := jc.Name
 		if name == "" {
 			name = jc.Model
 		}
 		panel.Judges = append(panel.Judges, &judge.Judge{
 			Name: name, Model: jc.Model, Template: tmpl, Cache: cache,
-			Policy: rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: jc.BaseURL, Model: jc.Model, APIKey: os.Getenv(keyEnv), Timeout: time.Duration(jc.Timeout)}),
+			Policy: jc.Policy(),
 		})
 	}
 	closeFn := func() {
@@ -284,12 +280,7 @@ func buildProducer(cfg *Config, grader rewards.Grader) (rollout.Producer, func()
 			Mode: cr.Mode, Verifier: verifier{grader},
 		}
 		if c := cr.Critic; c != nil {
-			keyEnv := c.APIKeyEnv
-			if keyEnv == "" {
-				keyEnv = "OPENAI_API_KEY"
-			}
-			gen.Critic = rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: c.BaseURL, Model: c.Model, APIKey: os.Getenv(keyEnv), Timeout: time.Duration(c.Timeout)})
-			gen.CriticModel = c.Model
+			gen.Critic, gen.CriticModel = c.Policy(), c.Model
 		}
 		return gen, closeAll, nil
 	}

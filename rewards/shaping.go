@@ -95,25 +95,34 @@ func (p ScoreShaping) Score(_ context.Context, g *rollout.Group, scores []Score)
 	}
 	for i, smp := range g.Samples {
 		s := &scores[i]
-		switch {
-		case smp.Err != "":
-			appendComponent(s, "score_bonus", nil, noResponse(smp))
-		case s.Verdict == nil:
-			appendComponent(s, "score_bonus", nil, "the task has no reference answer")
-		case smp.PrevCorrect == nil:
-			appendComponent(s, "score_bonus", nil, "the previous attempt was not graded")
-		default:
-			r1, r2 := 0.0, 0.0
-			if *smp.PrevCorrect {
-				r1 = 1
-			}
-			if s.Verdict.Correct {
-				r2 = 1
-			}
-			appendComponent(s, "score_bonus", f64(ScoreBonus(p.Alpha, r1, r2)), "")
+		if why := revisionUngraded(smp, s); why != "" {
+			appendComponent(s, "score_bonus", nil, why)
+			continue
 		}
+		r1, r2 := 0.0, 0.0
+		if *smp.PrevCorrect {
+			r1 = 1
+		}
+		if s.Verdict.Correct {
+			r2 = 1
+		}
+		appendComponent(s, "score_bonus", f64(ScoreBonus(p.Alpha, r1, r2)), "")
 	}
 	return nil
+}
+
+// revisionUngraded says why a revision's correctness transition is unknown,
+// or "" when both it and the previous attempt were graded.
+func revisionUngraded(smp rollout.Sample, s *Score) string {
+	switch {
+	case smp.Err != "":
+		return noResponse(smp)
+	case s.Verdict == nil:
+		return "the task has no reference answer"
+	case smp.PrevCorrect == nil:
+		return "the previous attempt was not graded"
+	}
+	return ""
 }
 
 // SRPOReflection is a reflection-aware shaping term in the spirit of SRPO
@@ -139,13 +148,9 @@ func (p SRPOReflection) Score(_ context.Context, g *rollout.Group, scores []Scor
 	}
 	for i, smp := range g.Samples {
 		s := &scores[i]
-		switch {
-		case smp.Err != "":
-			appendComponent(s, "srpo", nil, noResponse(smp))
-		case s.Verdict == nil:
-			appendComponent(s, "srpo", nil, "the task has no reference answer")
-		case smp.PrevCorrect == nil:
-			appendComponent(s, "srpo", nil, "the previous attempt was not graded")
+		switch why := revisionUngraded(smp, s); {
+		case why != "":
+			appendComponent(s, "srpo", nil, why)
 		case p.LengthWeight != 0 && smp.Usage == nil:
 			appendComponent(s, "srpo", nil, "completion token count unknown")
 		default:
