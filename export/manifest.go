@@ -41,6 +41,16 @@ type Manifest struct {
 	Rewards  RewardSummary          `json:"rewards"`
 	// Skipped lists input records that produced no output, with the reason.
 	Skipped []Skipped `json:"skipped,omitempty"`
+	// Failures is the file listing every sample whose request failed for
+	// good (each is also a row with its error); nil when none failed.
+	Failures *FailuresInfo `json:"failures,omitempty"`
+}
+
+// FailuresInfo locates the failures record of a run.
+type FailuresInfo struct {
+	Path   string `json:"path"`
+	Count  int64  `json:"count"`
+	SHA256 string `json:"sha256"`
 }
 
 // Skipped is one input record that produced no output.

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -159,6 +161,25 @@ func TestGenerateTruncationAndFailures(t *testing.T) {
 	}
 	if failed == 0 || m.Rewards.Failed != int64(failed) || m.Rewards.NullRewards != int64(failed) {
 		t.Errorf("failed %d, manifest failed %d null %d", failed, m.Rewards.Failed, m.Rewards.NullRewards)
+	}
+	// The failures record lists every failed sample with its reason.
+	if m.Failures == nil || m.Failures.Count != int64(failed) || m.Failures.Path != "failures.jsonl" {
+		t.Fatalf("manifest failures: %+v", m.Failures)
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.Output.Dir, m.Failures.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != failed || hex.EncodeToString(sum[:]) != m.Failures.SHA256 {
+		t.Errorf("failures.jsonl: %d lines for %d failures, checksum %v", len(lines), failed, hex.EncodeToString(sum[:]) == m.Failures.SHA256)
+	}
+	for _, l := range lines {
+		var f export.Failure
+		if err := json.Unmarshal([]byte(l), &f); err != nil || f.TaskID == "" || !strings.Contains(f.Error, "HTTP 500") || f.Attempts != 2 {
+			t.Errorf("failure line %q: %+v %v", l, f, err)
+		}
 	}
 }
 

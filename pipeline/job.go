@@ -83,7 +83,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if err != nil {
 		return nil, err
 	}
-	sink := &jobSink{rl: rl}
+	sink := &jobSink{rl: rl, failures: export.NewFailureLog(dir)}
 	if cfg.Episode.Pairs {
 		if sink.pairs, err = export.NewShardWriter[export.PairRow](shardOpts("pairs", export.PairsSchema)); err != nil {
 			return nil, err
@@ -105,6 +105,10 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		runErr = errors.Join(runErr, closeErr)
 	}
 	m.Datasets[export.VerlDataset], closeErr = finishShards(sink.verl.Writer(), export.VerlSchema, runErr)
+	runErr = errors.Join(runErr, closeErr)
+	// The failures record is kept also when the run fails: it lists the
+	// failed samples of the groups that were written.
+	m.Failures, closeErr = sink.failures.Close()
 	runErr = errors.Join(runErr, closeErr)
 	m.Rewards = summary
 	m.Finished = time.Now().UTC()
@@ -135,10 +139,15 @@ type jobSink struct {
 	pairs *export.ShardWriter[export.PairRow]
 	// verl receives each task's prompt once, as verl's prompt set.
 	verl *export.VerlPrompts
+	// failures lists the samples whose request failed for good.
+	failures *export.FailureLog
 }
 
 func (s *jobSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
 	if err := s.rl.WriteGroup(ctx, rows); err != nil {
+		return err
+	}
+	if err := s.failures.Add(rows); err != nil {
 		return err
 	}
 	if s.verl != nil {
@@ -221,7 +230,7 @@ func (v verifier) Verify(task rollout.Task, response string) *bool {
 // prepareOutput refuses to mix two runs in one directory.
 func prepareOutput(dir, hash string, overwrite bool) error {
 	if overwrite {
-		for _, p := range []string{filepath.Join(dir, "data"), filepath.Join(dir, export.ManifestName)} {
+		for _, p := range []string{filepath.Join(dir, "data"), filepath.Join(dir, export.ManifestName), filepath.Join(dir, export.FailuresName)} {
 			if err := os.RemoveAll(p); err != nil {
 				return fmt.Errorf("overwrite: %w", err)
 			}
