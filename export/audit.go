@@ -2,19 +2,12 @@ package export
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"path/filepath"
 	"sort"
 	"strings"
-
-	"github.com/apache/arrow/go/v17/arrow"
-	"github.com/apache/arrow/go/v17/arrow/array"
-	"github.com/apache/arrow/go/v17/arrow/memory"
-	"github.com/apache/arrow/go/v17/parquet/file"
-	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 )
 
 // Slice is the reward summary of the rows sharing one key (a data source, a
@@ -76,103 +69,6 @@ func RLShards(dir string) ([]string, error) {
 // AuditDir reads every rl shard under dir with Arrow and summarises it.
 func AuditDir(ctx context.Context, dir string) (*Audit, error) {
 	return AuditPath(ctx, dir, AuditOptions{})
-}
-
-// histogram bins values: one bin per value when there are at most bins
-// distinct values, else bins equal-width bins over [min, max].
-func histogram(values []float64, bins int) []Bin {
-	if len(values) == 0 {
-		return nil
-	}
-	distinct := map[float64]int64{}
-	for _, v := range values {
-		distinct[v]++
-		if len(distinct) > bins {
-			break
-		}
-	}
-	if len(distinct) <= bins {
-		out := make([]Bin, 0, len(distinct))
-		for v, n := range distinct {
-			out = append(out, Bin{Lo: v, Hi: v, Count: n})
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i].Lo < out[j].Lo })
-		return out
-	}
-	lo, hi := values[0], values[0]
-	for _, v := range values {
-		lo, hi = math.Min(lo, v), math.Max(hi, v)
-	}
-	out := make([]Bin, bins)
-	w := (hi - lo) / float64(bins)
-	for i := range out {
-		out[i].Lo, out[i].Hi = lo+float64(i)*w, lo+float64(i+1)*w
-	}
-	out[bins-1].Hi = hi
-	for _, v := range values {
-		i := int((v - lo) / w)
-		if i >= bins {
-			i = bins - 1
-		}
-		out[i].Count++
-	}
-	return out
-}
-
-// ScanColumns reads the named top-level columns of a Parquet file batch by
-// batch, in the order given, and returns the file's redraft schema version.
-func ScanColumns(ctx context.Context, path string, columns []string, fn func(arrow.Record) error) (string, error) {
-	pf, err := file.OpenParquetFile(path, false)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	defer pf.Close()
-	schema := ""
-	if kv := pf.MetaData().KeyValueMetadata().FindValue("redraft.schema"); kv != nil {
-		schema = *kv
-	}
-	idx := make([]int, len(columns))
-	for i, c := range columns {
-		idx[i] = pf.MetaData().Schema.ColumnIndexByName(c)
-		if idx[i] < 0 {
-			return schema, fmt.Errorf("%s: no column %q", path, c)
-		}
-	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
-	if err != nil {
-		return schema, fmt.Errorf("%s: %w", path, err)
-	}
-	rr, err := fr.GetRecordReader(ctx, idx, nil)
-	if err != nil {
-		return schema, fmt.Errorf("%s: %w", path, err)
-	}
-	defer rr.Release()
-	for rr.Next() {
-		rec := rr.Record()
-		// Leaf indices come back in file order; put them in the order asked.
-		cols := make([]arrow.Array, len(columns))
-		for i, c := range columns {
-			f := rec.Schema().FieldIndices(c)
-			if len(f) != 1 {
-				return schema, fmt.Errorf("%s: column %q not found in batch", path, c)
-			}
-			cols[i] = rec.Column(f[0])
-		}
-		fields := make([]arrow.Field, len(columns))
-		for i, c := range columns {
-			fields[i] = arrow.Field{Name: c, Type: cols[i].DataType(), Nullable: true}
-		}
-		ordered := array.NewRecord(arrow.NewSchema(fields, nil), cols, rec.NumRows())
-		err := fn(ordered)
-		ordered.Release()
-		if err != nil {
-			return schema, err
-		}
-	}
-	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return schema, fmt.Errorf("%s: %w", path, err)
-	}
-	return schema, nil
 }
 
 // WriteText prints the audit for a terminal.

@@ -162,17 +162,3 @@ func TestAudit(t *testing.T) {
 	}
 }
 
-func TestHistogramBins(t *testing.T) {
-	var vals []float64
-	for i := range 100 {
-		vals = append(vals, float64(i)/99)
-	}
-	h := histogram(vals, 10)
-	var n int64
-	for _, b := range h {
-		n += b.Count
-	}
-	if len(h) != 10 || n != 100 || h[0].Lo != 0 || h[9].Hi != 1 {
-		t.Errorf("bins: %+v", h)
-	}
-}

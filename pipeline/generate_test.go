@@ -175,9 +175,11 @@ func TestGenerateTruncationAndFailures(t *testing.T) {
 	if len(lines) != failed || hex.EncodeToString(sum[:]) != m.Failures.SHA256 {
 		t.Errorf("failures.jsonl: %d lines for %d failures, checksum %v", len(lines), failed, hex.EncodeToString(sum[:]) == m.Failures.SHA256)
 	}
+	// Attempts are bounded by retries (2); fewer when the circuit breaker
+	// opened and the wait for it used up the budget.
 	for _, l := range lines {
 		var f export.Failure
-		if err := json.Unmarshal([]byte(l), &f); err != nil || f.TaskID == "" || !strings.Contains(f.Error, "HTTP 500") || f.Attempts != 2 {
+		if err := json.Unmarshal([]byte(l), &f); err != nil || f.TaskID == "" || !strings.Contains(f.Error, "HTTP 500") || f.Attempts < 1 || f.Attempts > 2 {
 			t.Errorf("failure line %q: %+v %v", l, f, err)
 		}
 	}

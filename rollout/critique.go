@@ -103,24 +103,6 @@ func (c *CritiqueGenerator) call(ctx context.Context, sem chan struct{}, p Polic
 	return resp, time.Since(start), err
 }
 
-// fill copies a response onto a sample, or records the failure.
-func fill(s *Sample, resp Response, lat time.Duration, err error) {
-	s.Latency = lat
-	if err != nil {
-		s.Err = err.Error()
-		var rf *RequestFailure
-		if errors.As(err, &rf) {
-			s.Endpoint, s.Attempts = rf.Endpoint, rf.Attempts
-		}
-		return
-	}
-	s.Text, s.Reasoning, s.FinishReason = resp.Text, resp.Reasoning, resp.FinishReason
-	s.Usage, s.Logprobs, s.Endpoint, s.Attempts = resp.Usage, resp.Logprobs, resp.Endpoint, resp.Attempts
-	if resp.Model != "" {
-		s.Model = resp.Model
-	}
-}
-
 type refinement struct {
 	sample   Sample
 	from     int
@@ -144,7 +126,7 @@ func (c *CritiqueGenerator) group(ctx context.Context, sem chan struct{}, task T
 			settings := c.Sampling
 			s := Sample{Index: i, Model: c.Model, Seed: &seed, Sampling: &settings}
 			resp, lat, err := c.call(ctx, sem, c.Policy, Request{Messages: task.Messages, Sampling: c.Sampling, Seed: seed})
-			fill(&s, resp, lat, err)
+			s.record(resp, lat, err)
 			g.Samples[i] = s
 			if s.Err != "" {
 				return
@@ -167,7 +149,7 @@ func (c *CritiqueGenerator) group(ctx context.Context, sem chan struct{}, task T
 			rseed := DeriveSeed(c.RunSeed, task.ID, i, 1)
 			r := Sample{Index: n, Model: c.Model, Seed: &rseed, Sampling: &settings, OffPolicy: true}
 			resp, lat, err = c.call(ctx, sem, c.Policy, Request{Messages: prompt, Sampling: c.Sampling, Seed: rseed})
-			fill(&r, resp, lat, err)
+			r.record(resp, lat, err)
 			ref := &refinement{sample: r, from: i, critique: crit, prompt: prompt}
 			if r.Err == "" && c.Verifier != nil {
 				ref.correct = c.Verifier.Verify(task, r.Text)

@@ -175,18 +175,10 @@ func (e *EpisodeGenerator) episode(ctx context.Context, sem chan struct{}, task 
 		start := time.Now()
 		resp, err := e.Policy.Sample(ctx, Request{Messages: history, Sampling: e.Sampling, Seed: seed})
 		<-sem
-		s.Latency = time.Since(start)
+		s.record(resp, time.Since(start), err)
 		turns[t][i] = s
 		if err != nil {
-			// A failed turn ends the episode; the sample stays, with the error.
-			s.Err = err.Error()
-			return nil
-		}
-		s.Text, s.Reasoning, s.FinishReason = resp.Text, resp.Reasoning, resp.FinishReason
-		s.Usage, s.Logprobs = resp.Usage, resp.Logprobs
-		s.Endpoint, s.Attempts = resp.Endpoint, resp.Attempts
-		if resp.Model != "" {
-			s.Model = resp.Model
+			return nil // a failed turn ends the episode; the sample stays, with the error
 		}
 		if t == e.Turns-1 {
 			return nil

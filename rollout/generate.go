@@ -124,20 +124,25 @@ func (g *Generator) sample(ctx context.Context, task Task, i int) Sample {
 	s := Sample{Index: i, Model: g.Model, Seed: &seed, Sampling: &settings}
 	start := time.Now()
 	resp, err := g.Policy.Sample(ctx, Request{Messages: task.Messages, Sampling: g.Sampling, Seed: seed})
-	s.Latency = time.Since(start)
+	s.record(resp, time.Since(start), err)
+	return s
+}
+
+// record puts a policy's answer on the sample: the response, or the error
+// with the endpoint and attempts of the failed request.
+func (s *Sample) record(resp Response, latency time.Duration, err error) {
+	s.Latency = latency
 	if err != nil {
 		s.Err = err.Error()
 		var rf *RequestFailure
 		if errors.As(err, &rf) {
 			s.Endpoint, s.Attempts = rf.Endpoint, rf.Attempts
 		}
-		return s
+		return
 	}
-	s.Endpoint, s.Attempts = resp.Endpoint, resp.Attempts
 	s.Text, s.Reasoning, s.FinishReason = resp.Text, resp.Reasoning, resp.FinishReason
-	s.Usage, s.Logprobs = resp.Usage, resp.Logprobs
+	s.Usage, s.Logprobs, s.Endpoint, s.Attempts = resp.Usage, resp.Logprobs, resp.Endpoint, resp.Attempts
 	if resp.Model != "" {
 		s.Model = resp.Model
 	}
-	return s
 }
