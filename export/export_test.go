@@ -161,4 +161,3 @@ func TestAudit(t *testing.T) {
 		}
 	}
 }
-
