@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -34,10 +35,94 @@ type FailureLog struct {
 	bw    *bufio.Writer
 	h     hash.Hash
 	count int64
+	size  int64
+	// ckCount and ckSize are the record at the last Checkpoint.
+	ckCount, ckSize int64
 }
 
 // NewFailureLog prepares a failures record in dir.
 func NewFailureLog(dir string) *FailureLog { return &FailureLog{dir: dir} }
+
+// ResumeFailureLog reopens the record of a resumed run, keeping the count
+// lines (size bytes) that its last checkpoint covered and dropping anything
+// written after it.
+func ResumeFailureLog(dir string, count, size int64) (*FailureLog, error) {
+	l := &FailureLog{dir: dir}
+	if count == 0 {
+		os.Remove(l.tmpPath())
+		return l, nil
+	}
+	// A run that stopped renamed the record to its final name; take it back.
+	if _, err := os.Stat(l.tmpPath()); errors.Is(err, os.ErrNotExist) {
+		if err := os.Rename(filepath.Join(dir, FailuresName), l.tmpPath()); err != nil {
+			return nil, fmt.Errorf("resuming failures record: %w", err)
+		}
+	}
+	f, err := os.OpenFile(l.tmpPath(), os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("resuming failures record: %w", err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, size))
+	if err == nil && n != size {
+		err = fmt.Errorf("%s has %d bytes, the checkpoint recorded %d", f.Name(), n, size)
+	}
+	if err == nil {
+		err = f.Truncate(size)
+	}
+	if err == nil {
+		_, err = f.Seek(size, io.SeekStart)
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("resuming failures record: %w", err)
+	}
+	l.f, l.h, l.count, l.size = f, h, count, size
+	l.ckCount, l.ckSize = count, size
+	l.bw = bufio.NewWriter(io.MultiWriter(f, h))
+	return l, nil
+}
+
+func (l *FailureLog) tmpPath() string { return filepath.Join(l.dir, "."+FailuresName+".tmp") }
+
+// Checkpoint makes every line added so far durable and returns how many
+// lines and bytes the record holds.
+func (l *FailureLog) Checkpoint() (count, size int64, err error) {
+	if l.f == nil {
+		return 0, 0, nil
+	}
+	if err := l.bw.Flush(); err != nil {
+		return 0, 0, fmt.Errorf("failures record: %w", err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return 0, 0, fmt.Errorf("failures record: %w", err)
+	}
+	l.ckCount, l.ckSize = l.count, l.size
+	return l.count, l.size, nil
+}
+
+// Rollback drops the lines added since the last Checkpoint (or all of them
+// when there was none), for a run that stops where it cannot be resumed.
+func (l *FailureLog) Rollback() error {
+	if l.f == nil {
+		return nil
+	}
+	l.bw.Reset(io.Discard)
+	h := sha256.New()
+	err := l.f.Truncate(l.ckSize)
+	if err == nil {
+		_, err = l.f.Seek(0, io.SeekStart)
+	}
+	if err == nil {
+		_, err = io.Copy(h, io.LimitReader(l.f, l.ckSize))
+	}
+	if err != nil {
+		return fmt.Errorf("failures record: %w", err)
+	}
+	l.h, l.count, l.size = h, l.ckCount, l.ckSize
+	l.bw.Reset(io.MultiWriter(l.f, h))
+	return nil
+}
 
 // Add records the failed samples among rows.
 func (l *FailureLog) Add(rows []RLRow) error {
@@ -46,7 +131,7 @@ func (l *FailureLog) Add(rows []RLRow) error {
 			continue
 		}
 		if l.f == nil {
-			f, err := os.Create(filepath.Join(l.dir, "."+FailuresName+".tmp"))
+			f, err := os.Create(l.tmpPath())
 			if err != nil {
 				return fmt.Errorf("failures record: %w", err)
 			}
@@ -66,6 +151,7 @@ func (l *FailureLog) Add(rows []RLRow) error {
 		}
 		l.bw.Write(append(b, '\n'))
 		l.count++
+		l.size += int64(len(b)) + 1
 	}
 	return nil
 }
@@ -73,6 +159,11 @@ func (l *FailureLog) Add(rows []RLRow) error {
 // Close finishes the record and describes it; nil when nothing failed.
 func (l *FailureLog) Close() (*FailuresInfo, error) {
 	if l.f == nil {
+		return nil, nil
+	}
+	if l.count == 0 {
+		l.f.Close()
+		os.Remove(l.f.Name())
 		return nil, nil
 	}
 	err := l.bw.Flush()

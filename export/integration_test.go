@@ -34,55 +34,7 @@ func runOutput(t *testing.T, name, yaml string) output {
 	if _, err := pipeline.Execute(context.Background(), cfg, pipeline.JobOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	addVerlAndCard(t, cfg.Output.Dir)
 	return output{name: name, dir: cfg.Output.Dir}
-}
-
-// addVerlAndCard writes the verl prompt set from the rl shards (what the
-// pipeline hook does while it writes them) and the card.
-func addVerlAndCard(t *testing.T, dir string) {
-	t.Helper()
-	ctx := context.Background()
-	m, err := export.ReadManifest(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := export.NewVerlPrompts(export.ShardOptions{Dir: dir, RowGroupRows: 512}, "math")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range m.Datasets["rl"].Shards {
-		rows, err := export.ReadRL(ctx, filepath.Join(dir, s.Path))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for start := 0; start < len(rows); {
-			end := start + 1
-			for end < len(rows) && rows[end].GroupID == rows[start].GroupID {
-				end++
-			}
-			if err := v.WriteRLGroup(ctx, rows[start:end]); err != nil {
-				t.Fatal(err)
-			}
-			start = end
-		}
-	}
-	shards, err := v.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := export.DatasetInfo{Schema: export.VerlSchema, Shards: shards}
-	for _, s := range shards {
-		ds.Rows += s.Rows
-		ds.Groups += s.Groups
-	}
-	m.Datasets[export.VerlDataset] = ds
-	if err := export.WriteManifest(dir, m); err != nil {
-		t.Fatal(err)
-	}
-	if err := export.WriteCard(dir, m); err != nil {
-		t.Fatal(err)
-	}
 }
 
 func spliceOutput(t *testing.T, tokPath string) output {
@@ -229,8 +181,28 @@ func TestValidateTestOutputs(t *testing.T) {
 						tasks[r.TaskID] = true
 					}
 				}
-				if got := m.Datasets[export.VerlDataset].Rows; got != int64(len(tasks)) {
-					t.Errorf("verl prompts %d, tasks %d", got, len(tasks))
+				// Every task is in the prompt set once, also the tasks whose
+				// groups were all dropped for zero variance.
+				verl := map[string]bool{}
+				for _, s := range m.Datasets[export.VerlDataset].Shards {
+					rows, err := export.ReadRows[export.VerlRow](context.Background(), filepath.Join(o.dir, s.Path))
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range rows {
+						if verl[r.ExtraInfo.TaskID] {
+							t.Errorf("task %s twice in the verl prompt set", r.ExtraInfo.TaskID)
+						}
+						verl[r.ExtraInfo.TaskID] = true
+					}
+				}
+				for id := range tasks {
+					if !verl[id] {
+						t.Errorf("task %s has rl rows but no verl prompt", id)
+					}
+				}
+				if extra := int64(len(verl) - len(tasks)); extra < 0 || extra > m.Rewards.DroppedZeroStd {
+					t.Errorf("verl prompts %d, tasks with rows %d, dropped groups %d", len(verl), len(tasks), m.Rewards.DroppedZeroStd)
 				}
 			}
 		})

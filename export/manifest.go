@@ -17,6 +17,10 @@ const (
 	StatusComplete    = "complete"
 	StatusFailed      = "failed"
 	StatusInterrupted = "interrupted"
+	// StatusRunning is the manifest a run writes at each checkpoint: the
+	// shards listed are committed, and the run goes on (or was killed and
+	// resumes when started again).
+	StatusRunning = "running"
 )
 
 // Manifest records one run: what was asked, what code ran, what was written.

@@ -44,6 +44,11 @@ type ShardOptions struct {
 	Metadata map[string]string
 	// FirstIndex numbers the first shard (a resumed run continues numbering).
 	FirstIndex int
+	// ManualRotation leaves rotation to the caller (Close ends the current
+	// shard and the next write starts another), for a caller that must
+	// decide where shards end, such as a journal that commits every
+	// dataset's shards together.
+	ManualRotation bool
 }
 
 // ShardWriter writes rows of type T into rotated Parquet shards. Each shard is
@@ -91,7 +96,7 @@ func (w *ShardWriter[T]) WriteGroup(ctx context.Context, rows []T) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if w.cur != nil && w.cur.w.Size() >= w.opts.MaxBytes {
+	if !w.opts.ManualRotation && w.cur != nil && w.cur.w.Size() >= w.opts.MaxBytes {
 		if err := w.finish(); err != nil {
 			return err
 		}
@@ -166,7 +171,14 @@ func (w *ShardWriter[T]) finish() error {
 	return nil
 }
 
-// Close finishes the current shard and returns every shard written.
+// Shards returns the shards finished so far.
+func (w *ShardWriter[T]) Shards() []ShardInfo { return w.shards }
+
+// Full reports whether the current shard has reached MaxBytes.
+func (w *ShardWriter[T]) Full() bool { return w.cur != nil && w.cur.w.Size() >= w.opts.MaxBytes }
+
+// Close finishes the current shard and returns every shard written. Writing
+// after Close starts a new shard.
 func (w *ShardWriter[T]) Close() ([]ShardInfo, error) {
 	if w.cur != nil {
 		if err := w.finish(); err != nil {

@@ -195,7 +195,7 @@ func TestArrowRoundTrip(t *testing.T) {
 		t.Run(src, func(t *testing.T) {
 			var prod rollout.Producer
 			if src == "tasks" {
-				p, closeSrc, err := buildProducer(cfg, defaultGrader())
+				p, closeSrc, err := buildProducer(cfg, defaultGrader(), nil, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -203,7 +203,7 @@ func TestArrowRoundTrip(t *testing.T) {
 				prod = p
 			} else {
 				q := quickstartConfig(t)
-				p, closeSrc, err := buildProducer(q, defaultGrader())
+				p, closeSrc, err := buildProducer(q, defaultGrader(), nil, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -284,8 +284,33 @@ func TestBadInputMidStream(t *testing.T) {
 	if onDisk.Status != export.StatusFailed {
 		t.Errorf("manifest on disk: %s", onDisk.Status)
 	}
-	// Rerunning into the same directory refuses rather than mixing runs.
-	if _, err := Execute(context.Background(), cfg, JobOptions{}); err == nil || !strings.Contains(err.Error(), "--overwrite") {
+	// Rerunning resumes, and stops at the same line.
+	if _, err := Execute(context.Background(), cfg, JobOptions{}); !errors.As(err, &ie) || ie.Line != 701 {
 		t.Errorf("rerun: %v", err)
+	}
+	// Once the line is fixed, the run resumes to the end, and holds the
+	// same rows as a clean run of the fixed file.
+	os.WriteFile(p, []byte(strings.Join(lines[:700], "")+strings.Join(lines[700:], "")), 0o644)
+	resumed := 0
+	m, err = Execute(context.Background(), cfg, JobOptions{OnResume: func(ri ResumeInfo) { resumed = int(ri.Tasks) }})
+	if err != nil || m.Status != export.StatusComplete {
+		t.Fatalf("resume after the fix: %v", err)
+	}
+	// Groups in flight when the error stopped the run are redone.
+	if resumed < 600 || resumed > 700 {
+		t.Errorf("resumed after %d tasks, want most of the 700 before the bad line", resumed)
+	}
+	clean := quickstartConfig(t)
+	if _, err := Execute(context.Background(), clean, JobOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got, want := readAll(t, cfg.Output.Dir), readAll(t, clean.Output.Dir)
+	if len(got) != len(want) {
+		t.Fatalf("%d rows after resume, %d in a clean run", len(got), len(want))
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("row %d differs", i)
+		}
 	}
 }

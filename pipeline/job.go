@@ -21,10 +21,28 @@ import (
 // JobOptions are the per-invocation settings of Execute that are not part of
 // a run's identity.
 type JobOptions struct {
-	// Overwrite removes a previous run's shards and manifest first.
+	// Overwrite removes a previous run's output first (start over).
 	Overwrite bool
-	// OnGroup is called after each group is written.
+	// OnGroup is called after each group is written, with the number of
+	// groups written since the run started (across resumes).
 	OnGroup func(written int64, rows int)
+	// Stop, when set, ends the run early and cleanly once stopped: no new
+	// task is started, the tasks in flight are finished, the output is
+	// checkpointed and Execute returns an error wrapping ErrInterrupted.
+	// Cancelling ctx instead abandons the tasks in flight.
+	Stop *rollout.Stopper
+	// OnResume is called before generation starts when the run resumes a
+	// previous one.
+	OnResume func(ResumeInfo)
+}
+
+// ResumeInfo describes where a resumed run starts.
+type ResumeInfo struct {
+	// Tasks and Groups are already written (committed or replayed from the
+	// journal); Replayed of those groups came from the journal's log.
+	Tasks, Groups, Replayed int64
+	// Session numbers the process working on the run, from 1.
+	Session int
 }
 
 // ErrAlreadyComplete is returned when the output directory already holds a
@@ -32,32 +50,96 @@ type JobOptions struct {
 var ErrAlreadyComplete = errors.New("output already holds a complete run of this configuration")
 
 // Execute runs cfg end to end: read, generate or replay, score, write shards
-// and the manifest. The manifest is written whatever happens, with status
-// complete, failed or interrupted and the shards that were finished; a shard
-// being written when an error occurs is removed.
+// and the manifest.
+//
+// Every run keeps a journal in the output directory (see journal.go): when a
+// run was killed, interrupted or failed, running the same configuration on
+// the same directory resumes it, writing every group exactly once; a
+// different configuration is refused with the settings that changed. The
+// manifest is written at every checkpoint (status running) and at the end,
+// with status complete, failed or interrupted and the shards committed.
 func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifest, error) {
 	full, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encoding config: %w", err)
 	}
-	_, hash, err := cfg.Identity()
+	identity, hash, err := cfg.Identity()
 	if err != nil {
 		return nil, fmt.Errorf("hashing config: %w", err)
 	}
 	dir := cfg.Output.Dir
-	if err := prepareOutput(dir, hash, opts.Overwrite); err != nil {
+	started := time.Now().UTC()
+	j, prev, err := openRun(dir, identity, hash, started, opts.Overwrite)
+	if err != nil {
 		return nil, err
 	}
+	defer j.close()
 	m := &export.Manifest{
-		Started: time.Now().UTC(), CodeVersion: export.CodeVersion(), GoVersion: runtime.Version(),
+		Started: j.meta.Started, CodeVersion: export.CodeVersion(), GoVersion: runtime.Version(),
 		Config: full, ConfigHash: hash, Source: cfg.Source.Kind,
 	}
 	if cfg.Endpoint != nil && cfg.Source.Kind == "tasks" {
 		m.Model, m.Endpoint = cfg.Endpoint.Model, strings.Join(cfg.Endpoint.URLs(), ",")
 	}
 
+	shardOpts := func(dataset, schema string) export.ShardOptions {
+		return export.ShardOptions{
+			Dir: dir, Dataset: dataset, Split: "train", Schema: schema,
+			MaxBytes: int64(cfg.Output.ShardBytes), RowGroupRows: cfg.Output.RowGroupRows,
+			Metadata:       map[string]string{"redraft.config_hash": hash},
+			FirstIndex:     len(j.meta.Shards[dataset]),
+			ManualRotation: true,
+		}
+	}
+	// last starts at the last checkpoint's state (nil for a new run).
+	sink := &jobSink{journal: j, base: j.meta.Shards, last: j.meta.State}
+	if sink.rl, err = export.NewShardWriter[export.RLRow](shardOpts("rl", export.RLSchema)); err != nil {
+		return nil, err
+	}
+	if cfg.Episode.Pairs {
+		if sink.pairs, err = export.NewShardWriter[export.PairRow](shardOpts("pairs", export.PairsSchema)); err != nil {
+			return nil, err
+		}
+	}
+	if sink.verl, err = export.NewVerlPrompts(shardOpts(export.VerlDataset, export.VerlSchema), cfg.Reward.Grader); err != nil {
+		return nil, err
+	}
+	if sink.failures, err = export.ResumeFailureLog(dir, j.meta.Failures.Count, j.meta.Failures.Bytes); err != nil {
+		return nil, err
+	}
+	sink.manifest = func(status string) error {
+		m.Status, m.Finished = status, time.Now().UTC()
+		m.Datasets = sink.datasets()
+		if sink.last != nil {
+			m.Rewards = sink.summary()
+		}
+		return export.WriteManifest(dir, m)
+	}
+
+	// Replay the flushes logged since the last checkpoint, up to the last
+	// one that ends a task; what follows it is redone.
+	var resume *State
+	if prev != nil {
+		replayed, err := sink.replay()
+		if err != nil {
+			return nil, err
+		}
+		resume = sink.last
+		if opts.OnResume != nil {
+			info := ResumeInfo{Replayed: replayed, Session: j.meta.Sessions}
+			if resume != nil {
+				info.Tasks, info.Groups = resume.Tasks, resume.Groups
+			}
+			opts.OnResume(info)
+		}
+	}
+
 	grader := defaultGrader()
-	prod, closeSrc, err := buildProducer(cfg, grader)
+	var skip *State
+	if resume != nil && resume.Tasks > 0 {
+		skip = resume
+	}
+	prod, closeSrc, err := buildProducer(cfg, grader, opts.Stop, skip)
 	if err != nil {
 		return nil, err
 	}
@@ -72,59 +154,52 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		parts = append(parts, part)
 	}
 	scorer := &rewards.Composite{Grader: grader, Parts: parts, Weights: cfg.Reward.Weights}
-	shardOpts := func(dataset, schema string) export.ShardOptions {
-		return export.ShardOptions{
-			Dir: dir, Dataset: dataset, Split: "train", Schema: schema,
-			MaxBytes: int64(cfg.Output.ShardBytes), RowGroupRows: cfg.Output.RowGroupRows,
-			Metadata: map[string]string{"redraft.config_hash": hash},
-		}
-	}
-	rl, err := export.NewShardWriter[export.RLRow](shardOpts("rl", export.RLSchema))
-	if err != nil {
-		return nil, err
-	}
-	sink := &jobSink{rl: rl, failures: export.NewFailureLog(dir)}
-	if cfg.Episode.Pairs {
-		if sink.pairs, err = export.NewShardWriter[export.PairRow](shardOpts("pairs", export.PairsSchema)); err != nil {
-			return nil, err
-		}
-	}
-	if sink.verl, err = export.NewVerlPrompts(shardOpts(export.VerlDataset, export.VerlSchema), cfg.Reward.Grader); err != nil {
-		return nil, err
-	}
-	summary, runErr := Run(ctx, prod, scorer, sink, Options{
+	runOpts := Options{
 		Workers: cfg.Pipeline.Workers, Window: cfg.Pipeline.Window,
 		Advantage: cfg.Advantage, TurnsPerTask: cfg.Episode.Turns, OnGroup: opts.OnGroup,
-	})
-	m.Datasets = map[string]export.DatasetInfo{}
-	var closeErr error
-	m.Datasets["rl"], closeErr = finishShards(rl, export.RLSchema, runErr)
-	runErr = errors.Join(runErr, closeErr)
-	if sink.pairs != nil {
-		m.Datasets["pairs"], closeErr = finishShards(sink.pairs, export.PairsSchema, runErr)
-		runErr = errors.Join(runErr, closeErr)
+		Resume: resume,
 	}
-	m.Datasets[export.VerlDataset], closeErr = finishShards(sink.verl.Writer(), export.VerlSchema, runErr)
-	runErr = errors.Join(runErr, closeErr)
-	// The failures record is kept also when the run fails: it lists the
-	// failed samples of the groups that were written.
-	m.Failures, closeErr = sink.failures.Close()
-	runErr = errors.Join(runErr, closeErr)
-	m.Rewards = summary
-	m.Finished = time.Now().UTC()
+	if opts.Stop != nil {
+		runOpts.Stopped = opts.Stop.Stopped
+	}
+	_, runErr := Run(ctx, prod, scorer, sink, runOpts)
+
+	status := export.StatusComplete
 	switch {
 	case runErr == nil:
-		m.Status = export.StatusComplete
-	case errors.Is(runErr, context.Canceled):
-		m.Status, m.Error = export.StatusInterrupted, runErr.Error()
+	case errors.Is(runErr, ErrInterrupted), errors.Is(runErr, context.Canceled):
+		status, m.Error = export.StatusInterrupted, runErr.Error()
 	default:
-		m.Status, m.Error = export.StatusFailed, runErr.Error()
+		status, m.Error = export.StatusFailed, runErr.Error()
 	}
-	if err := export.WriteManifest(dir, m); err != nil {
+	// Commit what is written when it ends at a task boundary; otherwise
+	// drop the open shards back to the last checkpoint (the journal's log
+	// keeps their groups for the resume).
+	var endErr error
+	if sink.last == nil || sink.last.Resumable {
+		endErr = sink.checkpoint()
+	} else {
+		endErr = sink.rollback()
+	}
+	runErr = errors.Join(runErr, endErr)
+	if runErr != nil && status == export.StatusComplete {
+		status, m.Error = export.StatusFailed, runErr.Error()
+	}
+	// The failures record is kept whatever the status: it lists the failed
+	// samples of the committed groups.
+	var closeErr error
+	m.Failures, closeErr = sink.failures.Close()
+	runErr = errors.Join(runErr, closeErr)
+	if err := sink.manifest(status); err != nil {
 		return m, errors.Join(runErr, err)
 	}
 	if err := export.WriteCard(dir, m); err != nil {
 		return m, errors.Join(runErr, err)
+	}
+	if status == export.StatusComplete {
+		if err := j.remove(); err != nil {
+			return m, fmt.Errorf("removing the journal of a complete run: %w", err)
+		}
 	}
 	return m, runErr
 }
@@ -132,8 +207,8 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 // defaultGrader is the grader runs use.
 func defaultGrader() rewards.Grader { return rewards.NewMathGrader(mathgrade.Options{}) }
 
-// jobSink writes rl rows, and the preference pairs derived from them when
-// asked.
+// jobSink writes a run's datasets from the pipeline's flushes, logging each
+// flush in the journal first and checkpointing when the rl shard is full.
 type jobSink struct {
 	rl    *export.ShardWriter[export.RLRow]
 	pairs *export.ShardWriter[export.PairRow]
@@ -141,47 +216,166 @@ type jobSink struct {
 	verl *export.VerlPrompts
 	// failures lists the samples whose request failed for good.
 	failures *export.FailureLog
+	journal  *journal
+	// base are the shards committed by earlier sessions of the run.
+	base map[string][]export.ShardInfo
+	// last is the state after the last flush written.
+	last *State
+	// manifest writes the manifest with a status.
+	manifest func(status string) error
 }
 
-func (s *jobSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
-	if err := s.rl.WriteGroup(ctx, rows); err != nil {
+func (s *jobSink) Write(ctx context.Context, f *Flush) error {
+	// Logged first: from here on the flush survives a crash.
+	if err := s.journal.append(f); err != nil {
 		return err
 	}
-	if err := s.failures.Add(rows); err != nil {
+	if err := s.apply(ctx, f); err != nil {
 		return err
 	}
-	if s.verl != nil {
-		if err := s.verl.WriteRLGroup(ctx, rows); err != nil {
+	full := s.rl.Full() || s.verl.Writer().Full() || (s.pairs != nil && s.pairs.Full())
+	if f.State.Resumable && full {
+		if err := s.checkpoint(); err != nil {
 			return err
 		}
-	}
-	if s.pairs != nil {
-		if p := Pairs(rows); len(p) > 0 {
-			return s.pairs.WriteGroup(ctx, p)
-		}
+		return s.manifest(export.StatusRunning)
 	}
 	return nil
 }
 
-// finishShards closes a writer (or aborts it when the run failed) and
-// describes what it wrote.
-func finishShards[T any](w *export.ShardWriter[T], schema string, runErr error) (export.DatasetInfo, error) {
-	var shards []export.ShardInfo
-	var err error
-	if runErr != nil {
-		shards = w.Abort()
-	} else if shards, err = w.Close(); err != nil {
-		shards = w.Abort()
+// apply writes a flush's rows to every dataset.
+func (s *jobSink) apply(ctx context.Context, f *Flush) error {
+	for _, g := range f.Groups {
+		// Every task's prompt goes to the verl prompt set, also when its
+		// group was dropped for zero variance: the prompt set is the task
+		// list, and verl resamples it.
+		if g.Turn == 0 {
+			if err := s.verl.WriteTask(ctx, verlTask(g)); err != nil {
+				return err
+			}
+		}
+		if len(g.Rows) == 0 {
+			continue
+		}
+		if err := s.rl.WriteGroup(ctx, g.Rows); err != nil {
+			return err
+		}
+		if err := s.failures.Add(g.Rows); err != nil {
+			return err
+		}
+		if s.pairs != nil {
+			if p := Pairs(g.Rows); len(p) > 0 {
+				if err := s.pairs.WriteGroup(ctx, p); err != nil {
+					return err
+				}
+			}
+		}
 	}
-	ds := export.DatasetInfo{Schema: schema, Shards: shards}
-	if shards == nil {
-		ds.Shards = []export.ShardInfo{}
+	st := f.State
+	s.last = &st
+	return nil
+}
+
+func verlTask(g Out) export.VerlTask {
+	t := export.VerlTask{TaskID: g.Task.ID, DataSource: g.Task.DataSource}
+	if g.Task.Reference != "" {
+		ref := g.Task.Reference
+		t.Reference = &ref
 	}
-	for _, s := range shards {
-		ds.Rows += s.Rows
-		ds.Groups += s.Groups
+	for _, m := range g.Task.Messages {
+		t.Messages = append(t.Messages, export.Message{Role: m.Role, Content: m.Content})
 	}
-	return ds, err
+	return t
+}
+
+// replay applies the journal's logged flushes after a restart and reopens
+// the log after the last one replayed. It returns the groups replayed.
+func (s *jobSink) replay() (int64, error) {
+	path := s.journal.walPath(s.journal.meta.Segment)
+	end, n, err := resumePoint(path)
+	if err != nil {
+		return 0, err
+	}
+	var groups int64
+	err = replayWAL(path, n, func(f *Flush) error {
+		groups += int64(len(f.Groups))
+		return s.apply(context.Background(), f)
+	})
+	if err != nil {
+		return 0, fmt.Errorf("replaying the journal: %w", err)
+	}
+	if err := s.journal.openWAL(end); err != nil {
+		return 0, err
+	}
+	return groups, nil
+}
+
+// checkpoint commits every dataset's open shard and the failures record,
+// then records them in the journal.
+func (s *jobSink) checkpoint() error {
+	if _, err := s.rl.Close(); err != nil {
+		return err
+	}
+	if s.pairs != nil {
+		if _, err := s.pairs.Close(); err != nil {
+			return err
+		}
+	}
+	if _, err := s.verl.Close(); err != nil {
+		return err
+	}
+	count, size, err := s.failures.Checkpoint()
+	if err != nil {
+		return err
+	}
+	return s.journal.checkpoint(s.committed(), s.last, journalFailures{Count: count, Bytes: size})
+}
+
+// rollback discards everything written since the last checkpoint.
+func (s *jobSink) rollback() error {
+	s.rl.Abort()
+	if s.pairs != nil {
+		s.pairs.Abort()
+	}
+	s.verl.Abort()
+	s.last = s.journal.meta.State
+	return s.failures.Rollback()
+}
+
+// committed lists every dataset's committed shards, earlier sessions' first.
+func (s *jobSink) committed() map[string][]export.ShardInfo {
+	out := map[string][]export.ShardInfo{}
+	add := func(name string, shards []export.ShardInfo) {
+		out[name] = append(append([]export.ShardInfo{}, s.base[name]...), shards...)
+	}
+	add("rl", s.rl.Shards())
+	if s.pairs != nil {
+		add("pairs", s.pairs.Shards())
+	}
+	add(export.VerlDataset, s.verl.Writer().Shards())
+	return out
+}
+
+// datasets describes the committed shards for the manifest.
+func (s *jobSink) datasets() map[string]export.DatasetInfo {
+	schemas := map[string]string{"rl": export.RLSchema, "pairs": export.PairsSchema, export.VerlDataset: export.VerlSchema}
+	out := map[string]export.DatasetInfo{}
+	for name, shards := range s.committed() {
+		ds := export.DatasetInfo{Schema: schemas[name], Shards: shards}
+		for _, sh := range shards {
+			ds.Rows += sh.Rows
+			ds.Groups += sh.Groups
+		}
+		out[name] = ds
+	}
+	return out
+}
+
+// summary is the reward summary of the committed groups.
+func (s *jobSink) summary() export.RewardSummary {
+	acc := newSummary()
+	acc.restore(s.last.Summary)
+	return acc.summary()
 }
 
 // buildJudges assembles the judge panel, with its cache when configured.
@@ -227,31 +421,59 @@ func (v verifier) Verify(task rollout.Task, response string) *bool {
 	return &ok
 }
 
-// prepareOutput refuses to mix two runs in one directory.
-func prepareOutput(dir, hash string, overwrite bool) error {
+// openRun opens the journal of the run in dir: a new one, or the one a
+// previous session of the same configuration left (prev is then its
+// journal.json as found). It refuses to mix two runs in one directory.
+func openRun(dir string, identity json.RawMessage, hash string, started time.Time, overwrite bool) (j *journal, prev *journalMeta, err error) {
 	if overwrite {
-		for _, p := range []string{filepath.Join(dir, "data"), filepath.Join(dir, export.ManifestName), filepath.Join(dir, export.FailuresName)} {
-			if err := os.RemoveAll(p); err != nil {
-				return fmt.Errorf("overwrite: %w", err)
+		for _, p := range []string{"data", export.ManifestName, export.FailuresName, "." + export.FailuresName + ".tmp", journalDir} {
+			if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
+				return nil, nil, fmt.Errorf("overwrite: %w", err)
 			}
 		}
 	}
-	prev, err := export.ReadManifest(dir)
+	man, merr := export.ReadManifest(dir)
+	if merr != nil && !errors.Is(merr, os.ErrNotExist) {
+		return nil, nil, merr
+	}
+	if merr == nil && man.Status == export.StatusComplete && man.ConfigHash == hash {
+		os.RemoveAll(journalPath(dir)) // left by a crash after the manifest
+		return nil, nil, ErrAlreadyComplete
+	}
+	meta, jerr := readJournal(dir)
 	switch {
-	case err == nil && prev.Status == export.StatusComplete && prev.ConfigHash == hash:
-		return ErrAlreadyComplete
-	case err == nil:
-		return fmt.Errorf("output directory %s holds another run (status %s, config %.12s); pass --overwrite to replace it", dir, prev.Status, prev.ConfigHash)
-	case !errors.Is(err, os.ErrNotExist):
-		return err
+	case jerr == nil && meta.ConfigHash != hash:
+		return nil, nil, fmt.Errorf("output directory %s holds an unfinished run of another configuration; it cannot be resumed with this one. What changed:\n%s\nRun the original configuration to resume it, or pass --overwrite to start over", dir, describeChanges(identityDiff(meta.Identity, identity)))
+	case jerr == nil:
+		if err := cleanData(dir, meta.Shards); err != nil {
+			return nil, nil, err
+		}
+		meta.Sessions++
+		j = &journal{dir: journalPath(dir), meta: *meta}
+		if err := j.writeMeta(); err != nil {
+			return nil, nil, err
+		}
+		return j, meta, nil
+	case !errors.Is(jerr, os.ErrNotExist):
+		return nil, nil, jerr
+	}
+	if merr == nil {
+		return nil, nil, fmt.Errorf("output directory %s holds another run (status %s, config %.12s); pass --overwrite to replace it", dir, man.Status, man.ConfigHash)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(dir, "data")); len(entries) > 0 {
-		return fmt.Errorf("output directory %s already has shards but no manifest; pass --overwrite to replace them", dir)
+		return nil, nil, fmt.Errorf("output directory %s already has shards but no manifest; pass --overwrite to replace them", dir)
 	}
-	return os.MkdirAll(dir, 0o755)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, err
+	}
+	j, err = createJournal(dir, identity, hash, started)
+	return j, nil, err
 }
 
-func buildProducer(cfg *Config, grader rewards.Grader) (rollout.Producer, func(), error) {
+// buildProducer opens the source and the generator that cfg describes. stop,
+// when set, ends the input early; skip, when set, is a resumed run's state,
+// whose tasks the source skips.
+func buildProducer(cfg *Config, grader rewards.Grader, stop *rollout.Stopper, skip *State) (rollout.Producer, func(), error) {
 	in := rollout.InputOptions{
 		Path: cfg.Source.Path, Format: cfg.Source.Format, Layout: cfg.Source.Layout,
 		Fields: cfg.Source.Fields, DataSource: cfg.Source.DataSource,
@@ -259,15 +481,29 @@ func buildProducer(cfg *Config, grader rewards.Grader) (rollout.Producer, func()
 		MaxLineBytes: cfg.Source.MaxLineBytes,
 	}
 	if cfg.Source.Kind == "rollouts" {
-		src, err := rollout.OpenRecorded(in)
+		file, err := rollout.OpenRecorded(in)
 		if err != nil {
 			return nil, nil, err
 		}
-		return src, func() { src.Close() }, nil
+		var src rollout.GroupSource = file
+		if skip != nil {
+			src = rollout.SkipGroups(src, skip.Tasks, skip.TaskHash)
+		}
+		if stop != nil {
+			src = stop.Groups(src)
+		}
+		return rollout.ReplayProducer{Source: src}, func() { file.Close() }, nil
 	}
-	tasks, err := rollout.OpenTasks(in)
+	file, err := rollout.OpenTasks(in)
 	if err != nil {
 		return nil, nil, err
+	}
+	var tasks rollout.TaskSource = file
+	if skip != nil {
+		tasks = rollout.SkipTasks(tasks, skip.Tasks, skip.TaskHash)
+	}
+	if stop != nil {
+		tasks = stop.Tasks(tasks)
 	}
 	ep := cfg.Endpoint
 	policy, err := rollout.NewEndpoints(rollout.EndpointsConfig{

@@ -10,6 +10,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -22,9 +23,52 @@ import (
 	"github.com/redraft/redraft/rollout"
 )
 
-// Sink receives the rows of one complete group at a time, in input order.
+// Sink receives the pipeline's output one flush at a time, in input order.
+// A flush is one group, or the groups that must be written together (a
+// whitening batch, a task's turns under trajectory-level advantages). Write
+// is called with a context that is not cancelled, so a flush is written whole
+// or not at all; a Sink that must stop early returns an error.
 type Sink interface {
-	WriteGroup(ctx context.Context, rows []export.RLRow) error
+	Write(ctx context.Context, f *Flush) error
+}
+
+// Flush is what Run hands a Sink: the groups written together and the run's
+// state once they are.
+type Flush struct {
+	Groups []Out
+	State  State
+}
+
+// Out is one group's output.
+type Out struct {
+	Task rollout.Task
+	Turn int
+	// More is the group's More: further groups of the task follow.
+	More bool
+	// Rows are the group's rl rows; empty when the group was dropped or has
+	// no samples.
+	Rows []export.RLRow
+	// Dropped is true when drop_zero_variance removed the group.
+	Dropped bool
+}
+
+// State is a run's progress after a flush: enough to resume it. Counters
+// count from the start of the run, across resumes.
+type State struct {
+	// Groups is the number of groups flushed.
+	Groups int64 `json:"groups"`
+	// Tasks is the number of tasks whose last group is flushed, and TaskHash
+	// the rollout.TaskIDHash of their ids in order: a resumed source skips
+	// that many tasks and checks the hash.
+	Tasks    int64  `json:"tasks"`
+	TaskHash uint64 `json:"task_hash"`
+	// Batches is the number of whitening batches flushed.
+	Batches int64 `json:"batches"`
+	// Summary is the reward summary of what has been flushed.
+	Summary SummaryState `json:"summary"`
+	// Resumable is true when the flush ends a task, so that a run resumed
+	// from this state redoes no part of a task twice.
+	Resumable bool `json:"resumable"`
 }
 
 // Options configures Run.
@@ -38,9 +82,22 @@ type Options struct {
 	// the episode's turns), so the window can hold a whole task.
 	TurnsPerTask int
 	// OnGroup, when set, is called after each group is written, from the
-	// writing goroutine.
+	// writing goroutine, with the number of groups written since the run
+	// started (Resume's included).
 	OnGroup func(written int64, rows int)
+	// Resume, when set, is the state a resumed run starts from; the producer
+	// must already skip the tasks it counts.
+	Resume *State
+	// Stopped, when set, reports whether the producer's input ended because
+	// the run was asked to stop rather than at its end. Run then leaves out
+	// a final incomplete whitening batch (it is redone on resume) and
+	// returns ErrInterrupted.
+	Stopped func() bool
 }
+
+// ErrInterrupted is returned by Run when the producer stopped taking tasks
+// because the run was asked to stop.
+var ErrInterrupted = errors.New("interrupted")
 
 // Scored is a group with its scores and advantages.
 type Scored struct {
@@ -116,35 +173,56 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 	})
 	eg.Go(func() error {
 		// Reorder by Seq: at most `window` groups can be pending here. Groups
-		// go out in batches: one group at a time, or BatchGroups groups for
+		// go out in flushes: one group at a time, or BatchGroups groups for
 		// an estimator that whitens over a batch.
 		pending := map[int64]*Scored{}
-		var next, written int64
+		var next int64
 		var batch, task []*Scored
-		var batches int64
+		st := State{}
+		if opts.Resume != nil {
+			st = *opts.Resume
+			acc.restore(st.Summary)
+		}
+		// Writes are not cancelled midway: a flush is written whole.
+		wctx := context.WithoutCancel(ctx)
 		flush := func() error {
-			if opts.Advantage.BatchLevel() && len(batch) > 0 {
-				if err := whiten(batch, batches, opts.Advantage); err != nil {
+			if len(batch) == 0 {
+				return nil
+			}
+			if opts.Advantage.BatchLevel() {
+				if err := whiten(batch, st.Batches, opts.Advantage); err != nil {
 					return err
 				}
-				batches++
+				st.Batches++
 			}
+			f := &Flush{Groups: make([]Out, 0, len(batch))}
 			for _, s := range batch {
-				drop := opts.Advantage.DropZeroVariance && s.Stats.ZeroVariance
-				var rows []export.RLRow
-				if !drop && len(s.Group.Samples) > 0 {
-					rows = Rows(s, opts.Advantage)
-					if err := sink.WriteGroup(ctx, rows); err != nil {
-						return fmt.Errorf("writing group %q: %w", s.Group.Task.ID, err)
-					}
+				g := s.Group
+				out := Out{Task: g.Task, Turn: g.Turn, More: g.More}
+				out.Dropped = opts.Advantage.DropZeroVariance && s.Stats.ZeroVariance
+				if !out.Dropped && len(g.Samples) > 0 {
+					out.Rows = Rows(s, opts.Advantage)
 				}
-				if len(s.Group.Samples) > 0 {
-					acc.add(s, rows, drop)
+				if len(g.Samples) > 0 {
+					acc.add(s, out.Rows, out.Dropped)
 				}
+				st.Groups++
+				if !g.More {
+					st.Tasks++
+					st.TaskHash = rollout.TaskIDHash(st.TaskHash, g.Task.ID)
+				}
+				f.Groups = append(f.Groups, out)
+			}
+			st.Resumable = !batch[len(batch)-1].Group.More
+			st.Summary = acc.state()
+			f.State = st
+			if err := sink.Write(wctx, f); err != nil {
+				return fmt.Errorf("writing group %q: %w", batch[0].Group.Task.ID, err)
+			}
+			for i, out := range f.Groups {
 				win.Release()
-				written++
 				if opts.OnGroup != nil {
-					opts.OnGroup(written, len(rows))
+					opts.OnGroup(st.Groups-int64(len(f.Groups)-1-i), len(out.Rows))
 				}
 			}
 			batch = batch[:0]
@@ -167,11 +245,12 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 					// A task's turn groups are consecutive; hold them until
 					// the task is complete, then give each episode the
 					// advantage of its return.
-					if len(task) > 0 && task[0].Group.Task.ID != s.Group.Task.ID {
-						trajectoryAdvantages(task, opts.Advantage)
-						batch, task = append(batch, task...), task[:0]
-					}
 					task = append(task, s)
+					if s.Group.More {
+						continue
+					}
+					trajectoryAdvantages(task, opts.Advantage)
+					batch, task = append(batch, task...), task[:0]
 				} else {
 					batch = append(batch, s)
 				}
@@ -189,8 +268,13 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 			return fmt.Errorf("internal error: %d groups never became writable (next seq %d)", len(pending), next)
 		}
 		if len(task) > 0 {
-			trajectoryAdvantages(task, opts.Advantage)
-			batch = append(batch, task...)
+			return fmt.Errorf("internal error: task %q ended without its last group", task[0].Group.Task.ID)
+		}
+		if opts.Stopped != nil && opts.Stopped() {
+			// Every complete batch is flushed; an incomplete whitening
+			// batch would be whitened differently from the uninterrupted
+			// run's, so it is left to the resume.
+			return ErrInterrupted
 		}
 		return flush()
 	})

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rollout"
 )
@@ -64,13 +63,15 @@ type slowSink struct {
 	order      []string
 }
 
-func (s *slowSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
-	time.Sleep(100 * time.Microsecond)
-	s.written++
-	if p := s.prod.started.Load() - s.written; p > s.maxPending {
-		s.maxPending = p
+func (s *slowSink) Write(ctx context.Context, f *Flush) error {
+	for _, g := range f.Groups {
+		time.Sleep(100 * time.Microsecond)
+		s.written++
+		if p := s.prod.started.Load() - s.written; p > s.maxPending {
+			s.maxPending = p
+		}
+		s.order = append(s.order, g.Rows[0].TaskID)
 	}
-	s.order = append(s.order, rows[0].TaskID)
 	return nil
 }
 

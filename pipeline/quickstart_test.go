@@ -181,9 +181,14 @@ type teeSink struct {
 	rows []export.RLRow
 }
 
-func (s *teeSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
-	s.rows = append(s.rows, rows...)
-	return s.w.WriteGroup(ctx, rows)
+func (s *teeSink) Write(ctx context.Context, f *Flush) error {
+	for _, g := range f.Groups {
+		s.rows = append(s.rows, g.Rows...)
+		if err := s.w.WriteGroup(ctx, g.Rows); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Consensus on the real GSM8K solutions: how often the majority answer of the

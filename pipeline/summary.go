@@ -16,6 +16,33 @@ type summary struct {
 	zeroStd  int64
 }
 
+// SummaryState is a summary accumulator's state, saved in checkpoints so
+// that a resumed run's summary covers the whole run.
+type SummaryState struct {
+	Summary export.RewardSummary `json:"summary"`
+	N       int64               `json:"n"`
+	Mean    float64             `json:"mean"`
+	M2      float64             `json:"m2"`
+	Correct int64               `json:"correct"`
+	ZeroStd int64               `json:"zero_std"`
+}
+
+func (a *summary) state() SummaryState {
+	st := SummaryState{Summary: a.s, N: a.n, Mean: a.mean, M2: a.m2, Correct: a.correct, ZeroStd: a.zeroStd}
+	st.Summary.FinishReason = make(map[string]int64, len(a.s.FinishReason))
+	for k, v := range a.s.FinishReason {
+		st.Summary.FinishReason[k] = v
+	}
+	return st
+}
+
+func (a *summary) restore(st SummaryState) {
+	a.s, a.n, a.mean, a.m2, a.correct, a.zeroStd = st.Summary, st.N, st.Mean, st.M2, st.Correct, st.ZeroStd
+	if a.s.FinishReason == nil {
+		a.s.FinishReason = map[string]int64{}
+	}
+}
+
 func newSummary() *summary {
 	return &summary{s: export.RewardSummary{FinishReason: map[string]int64{}}}
 }

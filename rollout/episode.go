@@ -145,7 +145,7 @@ func (e *EpisodeGenerator) task(ctx context.Context, sem chan struct{}, task Tas
 	}
 	groups := make([]*Group, e.Turns)
 	for t := range turns {
-		g := &Group{Seq: seq + int64(t), Task: task, Turn: t}
+		g := &Group{Seq: seq + int64(t), Task: task, Turn: t, More: t < e.Turns-1}
 		for _, s := range turns[t] {
 			if s != nil {
 				g.Samples = append(g.Samples, *s)

@@ -103,4 +103,9 @@ type Group struct {
 	Task    Task
 	Turn    int
 	Samples []Sample
+	// More is true when further groups of the same task follow (the turns of
+	// a correction episode before its last). A producer emits a task's groups
+	// at consecutive Seqs; the group with More false closes the task, which
+	// is where a run can be checkpointed and resumed.
+	More bool
 }
