@@ -20,11 +20,11 @@ type summary struct {
 // that a resumed run's summary covers the whole run.
 type SummaryState struct {
 	Summary export.RewardSummary `json:"summary"`
-	N       int64               `json:"n"`
-	Mean    float64             `json:"mean"`
-	M2      float64             `json:"m2"`
-	Correct int64               `json:"correct"`
-	ZeroStd int64               `json:"zero_std"`
+	N       int64                `json:"n"`
+	Mean    float64              `json:"mean"`
+	M2      float64              `json:"m2"`
+	Correct int64                `json:"correct"`
+	ZeroStd int64                `json:"zero_std"`
 }
 
 func (a *summary) state() SummaryState {
