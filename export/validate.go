@@ -462,7 +462,10 @@ func (v *validator) checkRLGroup(first int64, g []RLRow, adv advConfig) {
 	allEqual := true
 	for i, r := range g {
 		row := first + int64(i)
-		if int(r.SampleIndex) != i {
+		// Indexes increase; a later turn of a correction episode can lack
+		// the samples whose episode ended (a failed request, RISE's stop
+		// on a correct answer).
+		if r.SampleIndex < 0 || (i > 0 && r.SampleIndex <= g[i-1].SampleIndex) || (g[0].Turn == 0 && int(r.SampleIndex) != i) {
 			v.fail(row, id(i), "sample_index %d at position %d of its group", r.SampleIndex, i)
 		}
 		if r.TaskID != g[0].TaskID || r.Turn != g[0].Turn {

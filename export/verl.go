@@ -96,6 +96,10 @@ func NewVerlPrompts(opts ShardOptions, ability string) (*VerlPrompts, error) {
 	return &VerlPrompts{w: w, ability: ability, split: opts.Split}, nil
 }
 
+// StartAt sets the extra_info.index of the next prompt: a resumed run
+// continues the numbering of the prompts already committed.
+func (v *VerlPrompts) StartAt(index int64) { v.next = index }
+
 // WriteTask appends one task's prompt.
 func (v *VerlPrompts) WriteTask(ctx context.Context, t VerlTask) error {
 	if len(t.Messages) == 0 {

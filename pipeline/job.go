@@ -104,6 +104,11 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if sink.verl, err = export.NewVerlPrompts(shardOpts(export.VerlDataset, export.VerlSchema), cfg.Reward.Grader); err != nil {
 		return nil, err
 	}
+	var verlRows int64
+	for _, sh := range j.meta.Shards[export.VerlDataset] {
+		verlRows += sh.Rows
+	}
+	sink.verl.StartAt(verlRows)
 	if sink.failures, err = export.ResumeFailureLog(dir, j.meta.Failures.Count, j.meta.Failures.Bytes); err != nil {
 		return nil, err
 	}

@@ -18,6 +18,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/redraft/redraft/pipeline"
 )
 
 const usage = `redraft produces self-correction RL post-training data.
@@ -37,14 +39,32 @@ Run "redraft COMMAND -h" for a command's flags.
 `
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	code := runWithSignals(context.Background(), os.Args[1:], sigs, os.Stdin, os.Stdout, os.Stderr)
+	signal.Stop(sigs)
 	os.Exit(code)
 }
 
 // run is main without the process: it returns the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runWithSignals(ctx, args, nil, stdin, stdout, stderr)
+}
+
+// runWithSignals is run with the process's interrupt signals: "run" stops
+// gracefully on the first (see cmdRun), every other command cancels.
+func runWithSignals(ctx context.Context, args []string, sigs <-chan os.Signal, stdin io.Reader, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if len(args) > 0 && args[0] != "run" && sigs != nil {
+		go func() {
+			select {
+			case <-sigs:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -52,7 +72,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var err error
 	switch args[0] {
 	case "run":
-		err = cmdRun(ctx, args[1:], stdout, stderr)
+		err = cmdRun(ctx, args[1:], sigs, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout)
 	case "advantages":
@@ -81,8 +101,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "redraft %s: %v\n", args[0], err)
 		return 2
-	case errors.Is(err, context.Canceled):
-		fmt.Fprintf(stderr, "redraft %s: interrupted: %v\n", args[0], err)
+	case errors.Is(err, context.Canceled), errors.Is(err, pipeline.ErrInterrupted):
+		fmt.Fprintf(stderr, "redraft %s: %v\n", args[0], err)
 		return 130
 	default:
 		fmt.Fprintf(stderr, "redraft %s: %v\n", args[0], err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,14 +15,16 @@ import (
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/pipeline"
+	"github.com/redraft/redraft/rollout"
 )
 
-func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", "YAML configuration `file` (required)")
 	out := fs.String("out", "", "output `directory` (overrides output.dir)")
-	overwrite := fs.Bool("overwrite", false, "replace a previous run in the output directory")
+	overwrite := fs.Bool("overwrite", false, "replace a previous run in the output directory (start over instead of resuming)")
+	drain := fs.Duration("drain", 60*time.Second, "on Ctrl+C, how long the tasks in flight may take to finish before they are abandoned")
 	workers := fs.Int("workers", -1, "scoring workers (overrides pipeline.workers; 0: one per core)")
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log or off")
 	noAudit := fs.Bool("no-audit", false, "do not print the audit summary after the run")
@@ -48,8 +51,26 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	m, err := pipeline.Execute(ctx, cfg, pipeline.JobOptions{Overwrite: *overwrite, OnGroup: rep.group})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopper := rollout.NewStopper()
+	go handleInterrupts(ctx, sigs, stopper, cancel, *drain, stderr)
+	m, err := pipeline.Execute(ctx, cfg, pipeline.JobOptions{
+		Overwrite: *overwrite, OnGroup: rep.group, Stop: stopper,
+		OnResume: func(ri pipeline.ResumeInfo) {
+			rep.resumed(ri.Groups)
+			fmt.Fprintf(stderr, "resuming %s (session %d): %d tasks (%d groups) already written, %d of them replayed from the journal\n",
+				cfg.Output.Dir, ri.Session, ri.Tasks, ri.Groups, ri.Replayed)
+		},
+	})
 	rep.done()
+	if errors.Is(err, pipeline.ErrInterrupted) || errors.Is(err, context.Canceled) {
+		if m != nil {
+			fmt.Fprintf(stderr, "interrupted: %d rows in %d shard(s) committed to %s; resume with the same command: %s\n",
+				m.Datasets["rl"].Rows, len(m.Datasets["rl"].Shards), cfg.Output.Dir, resumeCommand(args))
+		}
+		return err
+	}
 	if errors.Is(err, pipeline.ErrAlreadyComplete) {
 		fmt.Fprintf(stderr, "%s already holds a complete run of this configuration; nothing to do (pass --overwrite to redo it)\n", cfg.Output.Dir)
 	} else if err != nil {
@@ -72,6 +93,50 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	a.WriteText(stdout)
 	return nil
+}
+
+// handleInterrupts turns the first signal into a graceful stop (no new task,
+// the tasks in flight finish) and the second, or the drain timeout, into
+// cancellation (the tasks in flight are abandoned; a resume redoes them).
+func handleInterrupts(ctx context.Context, sigs <-chan os.Signal, stop *rollout.Stopper, cancel func(), drain time.Duration, stderr io.Writer) {
+	if sigs == nil {
+		return
+	}
+	select {
+	case <-sigs:
+	case <-ctx.Done():
+		return
+	}
+	stop.Stop()
+	fmt.Fprintf(stderr, "\nstopping: no new tasks; finishing the tasks in flight (up to %s; interrupt again to abandon them)\n", drain)
+	t := time.NewTimer(drain)
+	defer t.Stop()
+	select {
+	case <-sigs:
+		fmt.Fprintln(stderr, "abandoning the tasks in flight")
+	case <-t.C:
+		fmt.Fprintf(stderr, "tasks in flight did not finish within %s; abandoning them\n", drain)
+	case <-ctx.Done():
+		return
+	}
+	cancel()
+}
+
+// resumeCommand is the command line that resumes a run.
+func resumeCommand(args []string) string {
+	var b strings.Builder
+	b.WriteString("redraft run")
+	for _, a := range args {
+		if a == "--overwrite" || a == "-overwrite" {
+			continue
+		}
+		b.WriteString(" ")
+		if strings.ContainsAny(a, " \t'\"$") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		b.WriteString(a)
+	}
+	return b.String()
 }
 
 // reporter shows progress: a bar on a terminal, log lines otherwise.
@@ -114,12 +179,21 @@ func newReporter(mode string, stderr io.Writer) (*reporter, error) {
 	return r, nil
 }
 
+// resumed starts the count at the groups an earlier session wrote.
+func (r *reporter) resumed(groups int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bar != nil {
+		r.bar.Set64(groups)
+	}
+}
+
 func (r *reporter) group(written int64, rows int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rows += int64(rows)
 	if r.bar != nil {
-		r.bar.Add(1)
+		r.bar.Set64(written)
 		return
 	}
 	if r.log != nil && time.Since(r.last) >= 10*time.Second {

@@ -1,0 +1,116 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rollout"
+)
+
+// A stopped run says interrupted, keeps what it committed, and refuses to be
+// resumed by a configuration that would make different rows, naming what
+// changed; --overwrite starts over.
+func TestResumeRefusesChangedConfig(t *testing.T) {
+	cfg := quickstartConfig(t)
+	stop := rollout.NewStopper()
+	m, err := Execute(context.Background(), cfg, JobOptions{Stop: stop, OnGroup: func(written int64, _ int) {
+		if written == 300 {
+			stop.Stop()
+		}
+	}})
+	if !errors.Is(err, ErrInterrupted) || m.Status != export.StatusInterrupted {
+		t.Fatalf("stopped run: %v, status %s", err, m.Status)
+	}
+	if g := m.Datasets["rl"].Groups; g < 300 || g >= 1319 {
+		t.Errorf("%d groups committed by the stopped run", g)
+	}
+	changed := *cfg
+	changed.Advantage.Eps = 1e-4
+	changed.Seed = 99
+	_, err = Execute(context.Background(), &changed, JobOptions{})
+	for _, want := range []string{"advantage.eps: 0.000001 -> 0.0001", "seed: 0 -> 99", "--overwrite"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("changed config: %v; want it to mention %q", err, want)
+		}
+	}
+	// Settings that do not change the rows do not block the resume.
+	faster := *cfg
+	faster.Pipeline.Workers = 1
+	m, err = Execute(context.Background(), &faster, JobOptions{})
+	if err != nil || m.Status != export.StatusComplete || m.Datasets["rl"].Rows != 5276 {
+		t.Fatalf("resume: %v", err)
+	}
+	m, err = Execute(context.Background(), &changed, JobOptions{Overwrite: true})
+	if err != nil || m.Status != export.StatusComplete || m.ConfigHash == "" {
+		t.Fatalf("start over: %v", err)
+	}
+}
+
+// The journal's log drops a torn or corrupt last record and keeps the ones
+// before it.
+func TestJournalTornTail(t *testing.T) {
+	dir := t.TempDir()
+	j, err := createJournal(dir, []byte(`{}`), "h", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		f := &Flush{Groups: []Out{{Task: rollout.Task{ID: string(rune('a' + i))}, Rows: []export.RLRow{{TaskID: "x"}}}},
+			State: State{Groups: int64(i + 1), Tasks: int64(i + 1), Resumable: i != 3}}
+		if err := j.append(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.close()
+	path := j.walPath(0)
+	var ends []int64
+	full, err := scanWAL(path, func(_ *walRecord, end int64) error { ends = append(ends, end); return nil })
+	if err != nil || len(ends) != 5 {
+		t.Fatalf("%d records: %v", len(ends), err)
+	}
+	for _, tc := range []struct {
+		name      string
+		damage    func()
+		records   int
+		resumable int
+	}{
+		{"intact", func() {}, 5, 5},
+		{"torn payload", func() { os.Truncate(path, full-3) }, 4, 3},
+		{"torn header", func() { os.Truncate(path, ends[3]+5) }, 4, 3},
+		{"flipped byte", func() {
+			b, _ := os.ReadFile(path)
+			b[len(b)-5] ^= 0x40
+			os.WriteFile(path, b, 0o644)
+		}, 4, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := os.ReadFile(path)
+			defer os.WriteFile(path, b, 0o644)
+			tc.damage()
+			n := 0
+			if _, err := scanWAL(path, func(*walRecord, int64) error { n++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			_, resumable, err := resumePoint(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != tc.records || resumable != tc.resumable {
+				t.Errorf("%d records, resume after %d; want %d, %d", n, resumable, tc.records, tc.resumable)
+			}
+		})
+	}
+}
+
+func TestIdentityDiff(t *testing.T) {
+	got := identityDiff([]byte(`{"a":{"b":1,"c":[1,2]},"d":"x","e":null}`), []byte(`{"a":{"b":2,"c":[1]},"d":"x","f":true}`))
+	want := []string{"a.b: 1 -> 2", "a.c[1]: 2 -> (unset)", "f: (unset) -> true"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
