@@ -57,10 +57,12 @@ type FailuresInfo struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Skipped is one input record that produced no output.
+// Skipped is one input record that produced no output. Line is 0 when the
+// whole file was skipped; Field names the offending field when there is one.
 type Skipped struct {
 	File   string `json:"file"`
 	Line   int    `json:"line"`
+	Field  string `json:"field,omitempty"`
 	Reason string `json:"reason"`
 }
 

@@ -53,6 +53,23 @@ type SourceConfig struct {
 	SystemPrompt string `yaml:"system_prompt" json:"system_prompt,omitempty"`
 	GenerateIDs  bool   `yaml:"generate_ids" json:"generate_ids,omitempty"`
 	MaxLineBytes int    `yaml:"max_line_bytes" json:"max_line_bytes,omitempty"`
+	// OnError is fail (default: the first bad record stops the run) or skip
+	// (bad records are dropped whole and listed in the manifest). It decides
+	// which tasks run, so it is part of the run's identity.
+	OnError rollout.OnError `yaml:"on_error" json:"on_error,omitempty"`
+	// ExtraFields is ignore (default) or error: what a key that redraft does
+	// not read does.
+	ExtraFields rollout.ExtraFields `yaml:"extra_fields" json:"extra_fields,omitempty"`
+}
+
+// InputOptions maps the section to the readers' options. Shard and resume
+// settings come from the command line and the journal, not from here.
+func (s SourceConfig) InputOptions() rollout.InputOptions {
+	return rollout.InputOptions{
+		Path: s.Path, Format: s.Format, Layout: s.Layout, Fields: s.Fields,
+		DataSource: s.DataSource, SystemPrompt: s.SystemPrompt, GenerateIDs: s.GenerateIDs,
+		MaxLineBytes: s.MaxLineBytes, OnError: s.OnError, ExtraFields: s.ExtraFields,
+	}
 }
 
 // EndpointConfig is one OpenAI-compatible endpoint, or several serving the
@@ -467,6 +484,19 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("source.layout: unknown layout %q (want redraft or gsm8k-example-solutions)", c.Source.Layout)
 	}
+	switch c.Source.OnError {
+	case "", rollout.OnErrorFail, rollout.OnErrorSkip:
+	default:
+		return fmt.Errorf("source.on_error: %q is neither fail nor skip", c.Source.OnError)
+	}
+	switch c.Source.ExtraFields {
+	case "", rollout.ExtraFieldsIgnore, rollout.ExtraFieldsError:
+	default:
+		return fmt.Errorf("source.extra_fields: %q is neither ignore nor error", c.Source.ExtraFields)
+	}
+	if c.Source.MaxLineBytes < 0 {
+		return errors.New("source.max_line_bytes: must be >= 0 (0: the default, 64 MiB)")
+	}
 	if c.Sampling.N < 1 {
 		return errors.New("sampling.n: must be at least 1")
 	}
@@ -578,6 +608,14 @@ func (c *Config) Validate() error {
 // generation setting are in.
 func (c *Config) Identity() (json.RawMessage, string, error) {
 	id := *c
+	// Spelling out a default must not change the identity of a run that
+	// left it out (and of runs made before the key existed).
+	if id.Source.OnError == rollout.OnErrorFail {
+		id.Source.OnError = ""
+	}
+	if id.Source.ExtraFields == rollout.ExtraFieldsIgnore {
+		id.Source.ExtraFields = ""
+	}
 	id.Output.Dir = ""
 	id.Pipeline = PipelineConfig{}
 	if c.Endpoint != nil {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/redraft/redraft/rollout"
 )
 
 func TestConfigErrors(t *testing.T) {
@@ -19,6 +21,9 @@ func TestConfigErrors(t *testing.T) {
 		{"bad size", "source: {kind: rollouts, path: x}\noutput: {dir: o, shard_bytes: lots}\n", "not a size"},
 		{"missing output", "source: {kind: rollouts, path: x}\n", "output.dir: missing"},
 		{"empty", "", "empty configuration"},
+		{"bad on_error", "source: {kind: rollouts, path: x, on_error: ignore}\noutput: {dir: o}\n", `source.on_error: "ignore" is neither fail nor skip`},
+		{"bad extra_fields", "source: {kind: rollouts, path: x, extra_fields: skip}\noutput: {dir: o}\n", `source.extra_fields: "skip" is neither ignore nor error`},
+		{"negative max_line_bytes", "source: {kind: rollouts, path: x, max_line_bytes: -1}\noutput: {dir: o}\n", "source.max_line_bytes: must be >= 0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,5 +71,28 @@ func TestConfigIdentity(t *testing.T) {
 	}
 	if id("a", 100, 1) == id("a", 200, 1) {
 		t.Error("max_tokens did not change the run identity")
+	}
+	// The bad-input policies: the defaults spelled out are the defaults;
+	// anything else changes which tasks run.
+	source := func(extra string) string {
+		return parse("source: {kind: tasks, path: t.jsonl" + extra + "}\nendpoint: {base_url: http://a/v1, model: m}\noutput: {dir: o}\n")
+	}
+	if source(", on_error: fail, extra_fields: ignore") != a {
+		t.Error("on_error: fail or extra_fields: ignore changed the run identity")
+	}
+	if source(", on_error: skip") == a || source(", extra_fields: error") == a || source(", on_error: skip") == source(", extra_fields: error") {
+		t.Error("on_error: skip or extra_fields: error did not change the run identity")
+	}
+}
+
+func TestSourceInputOptions(t *testing.T) {
+	c, err := ParseConfig("c.yaml", strings.NewReader("source: {kind: rollouts, path: d/, format: jsonl, on_error: skip, extra_fields: error, max_line_bytes: 100, generate_ids: true}\noutput: {dir: o}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Source.InputOptions()
+	if o.Path != "d/" || o.Format != "jsonl" || o.OnError != rollout.OnErrorSkip || o.ExtraFields != rollout.ExtraFieldsError ||
+		o.MaxLineBytes != 100 || !o.GenerateIDs || o.Layout != rollout.LayoutRedraft || o.Shard != (rollout.Shard{}) || o.SkipTasks != 0 {
+		t.Errorf("options = %+v", o)
 	}
 }

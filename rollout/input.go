@@ -1,15 +1,15 @@
 package rollout
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -82,6 +82,10 @@ func (f Fields) withDefaults() Fields {
 
 // InputOptions says how to read a task or rollout file.
 type InputOptions struct {
+	// Path is a file, or a directory whose *.jsonl, *.parquet and *.pq
+	// files are read in name order as one stream (hidden files and
+	// subdirectories are ignored; any other file is bad input, reported
+	// with Line 0).
 	Path string
 	// Format is "jsonl" or "parquet"; "" picks by extension.
 	Format string
@@ -95,100 +99,164 @@ type InputOptions struct {
 	// GenerateIDs names records without an id "<file base>:<line>" instead of
 	// rejecting them.
 	GenerateIDs bool
-	// MaxLineBytes bounds one JSONL line (default 64 MiB).
+	// MaxLineBytes bounds one JSONL line, its newline excluded (default 64
+	// MiB).
 	MaxLineBytes int
+	// OnError is what a bad record does: OnErrorFail ("" too) stops the
+	// reading with its *InputError; OnErrorSkip drops the whole record,
+	// keeps it in Skipped and reads on.
+	OnError OnError
+	// ExtraFields is what a key that redraft does not read does, in a record,
+	// a message or a response (metadata is free-form and never checked):
+	// ExtraFieldsIgnore ("" too) or ExtraFieldsError.
+	ExtraFields ExtraFields
+	// Shard keeps only the tasks of one shard of a cluster run (see ShardOf).
+	Shard Shard
+	// SkipTasks and SkipHash resume a run: the reader consumes the first
+	// SkipTasks tasks it would have returned (after shard filtering and
+	// skipped bad records), checks that TaskIDHash over their ids equals
+	// SkipHash, and returns an error wrapping ErrInputChanged when it does
+	// not or when the input holds fewer tasks.
+	SkipTasks int64
+	SkipHash  uint64
 }
 
-// recordReader yields one JSON object per input record.
-type recordReader interface {
-	next() (line int, raw []byte, err error) // io.EOF at the end
-	close() error
+// OnError is the bad-input policy.
+type OnError string
+
+// Bad-input policies.
+const (
+	OnErrorFail OnError = "fail"
+	OnErrorSkip OnError = "skip"
+)
+
+// ExtraFields is the policy for keys that redraft does not read.
+type ExtraFields string
+
+// Extra-field policies. Ignore is the default because real datasets carry
+// metadata columns that a run has no use for.
+const (
+	ExtraFieldsIgnore ExtraFields = "ignore"
+	ExtraFieldsError  ExtraFields = "error"
+)
+
+// Shard selects the tasks of one shard: those whose ShardOf(id, Count) is
+// Index. Count 0 or 1 means no sharding.
+type Shard struct {
+	Index, Count int
 }
 
-func openRecords(opts InputOptions) (recordReader, error) {
-	format := opts.Format
-	if format == "" {
-		switch strings.ToLower(filepath.Ext(opts.Path)) {
-		case ".parquet", ".pq":
-			format = "parquet"
-		default:
-			format = "jsonl"
-		}
+// check reports options that no reader can honour.
+func (o InputOptions) check() error {
+	bad := func(field string, format string, args ...any) error {
+		return &InputError{File: o.Path, Field: field, Err: fmt.Errorf(format, args...)}
 	}
-	switch format {
-	case "jsonl":
-		f, err := os.Open(opts.Path)
-		if err != nil {
-			return nil, &InputError{File: opts.Path, Err: err}
-		}
-		max := opts.MaxLineBytes
-		if max <= 0 {
-			max = 64 << 20
-		}
-		sc := bufio.NewScanner(f)
-		// The scanner's limit is the larger of max and the buffer's capacity.
-		sc.Buffer(make([]byte, 0, min(64<<10, max)), max)
-		return &jsonlReader{path: opts.Path, f: f, sc: sc, max: max}, nil
-	case "parquet":
-		return openParquetRecords(opts.Path)
+	switch o.OnError {
+	case "", OnErrorFail, OnErrorSkip:
 	default:
-		return nil, &InputError{File: opts.Path, Field: "format", Err: fmt.Errorf("unknown input format %q (want jsonl or parquet)", format)}
+		return bad("on_error", "unknown policy %q (want fail or skip)", o.OnError)
 	}
+	switch o.ExtraFields {
+	case "", ExtraFieldsIgnore, ExtraFieldsError:
+	default:
+		return bad("extra_fields", "unknown policy %q (want ignore or error)", o.ExtraFields)
+	}
+	switch sh := o.Shard; {
+	case sh.Count < 0:
+		return bad("shard", "negative shard count %d", sh.Count)
+	case sh.Count <= 1 && sh.Index != 0:
+		return bad("shard", "shard index %d without a shard count", sh.Index)
+	case sh.Count > 1 && (sh.Index < 0 || sh.Index >= sh.Count):
+		return bad("shard", "shard index %d is not in [0, %d)", sh.Index, sh.Count)
+	}
+	if o.SkipTasks < 0 {
+		return bad("skip_tasks", "negative count %d", o.SkipTasks)
+	}
+	switch o.Format {
+	case "", "jsonl", "parquet":
+	default:
+		return bad("format", "unknown input format %q (want jsonl or parquet)", o.Format)
+	}
+	return nil
 }
 
-type jsonlReader struct {
-	path string
-	f    *os.File
-	sc   *bufio.Scanner
-	line int
-	max  int
-}
-
-func (r *jsonlReader) next() (int, []byte, error) {
-	for r.sc.Scan() {
-		r.line++
-		b := bytes.TrimSpace(r.sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		return r.line, b, nil
-	}
-	if err := r.sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return r.line + 1, nil, &InputError{File: r.path, Line: r.line + 1, Err: fmt.Errorf("line longer than the limit of %d bytes", r.max)}
-		}
-		return r.line, nil, &InputError{File: r.path, Line: r.line + 1, Err: err}
-	}
-	return r.line, nil, io.EOF
-}
-
-func (r *jsonlReader) close() error { return r.f.Close() }
-
-// decoder turns raw records into tasks and groups.
+// decoder turns raw records into tasks and groups. It holds no state across
+// records but the file being read, so a record that fails leaves nothing
+// behind.
 type decoder struct {
 	opts   InputOptions
 	fields Fields
-	seen   map[string]int // task id -> line, to reject duplicates
+	file   string // the file the records come from
 }
 
 func newDecoder(opts InputOptions) *decoder {
 	if opts.Layout == "" {
 		opts.Layout = LayoutRedraft
 	}
-	return &decoder{opts: opts, fields: opts.Fields.withDefaults(), seen: map[string]int{}}
+	return &decoder{opts: opts, fields: opts.Fields.withDefaults(), file: opts.Path}
 }
 
 func (d *decoder) errf(line int, field, format string, args ...any) error {
-	return &InputError{File: d.opts.Path, Line: line, Field: field, Err: fmt.Errorf(format, args...)}
+	return &InputError{File: d.file, Line: line, Field: field, Err: fmt.Errorf(format, args...)}
+}
+
+// decode turns one raw record of file into a task and, for recorded
+// rollouts, its samples. Every error is an *InputError.
+func (d *decoder) decode(file string, line int, raw []byte, recorded bool) (Task, []Sample, error) {
+	d.file = file
+	obj, err := d.object(line, raw)
+	if err != nil {
+		return Task{}, nil, err
+	}
+	if err := d.extraFields(line, obj, recorded); err != nil {
+		return Task{}, nil, err
+	}
+	task, err := d.task(line, obj)
+	if err != nil || !recorded {
+		return task, nil, err
+	}
+	var samples []Sample
+	if d.opts.Layout == LayoutGSM8KSolutions {
+		samples, err = d.gsm8kSamples(line, obj)
+	} else {
+		f := d.fields.Responses
+		raw, ok := obj[f]
+		if !ok || isNull(raw) {
+			return task, nil, d.errf(line, f, "missing")
+		}
+		samples, err = d.responses(line, f, raw)
+	}
+	return task, samples, err
 }
 
 func (d *decoder) object(line int, raw []byte) (map[string]json.RawMessage, error) {
-	if !utf8.Valid(raw) {
-		return nil, d.errf(line, "", "invalid UTF-8")
-	}
+	valid := utf8.Valid(raw)
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
-		return nil, d.errf(line, "", "malformed JSON: %v", err)
+	var jsonErr error
+	if valid {
+		jsonErr = json.Unmarshal(raw, &obj)
+	}
+	if !valid || jsonErr != nil {
+		// encoding/json would replace invalid UTF-8 silently and calls NaN
+		// a syntax error: find the field instead.
+		if p, ok := locateProblem(raw); ok {
+			switch p.kind {
+			case problemNonFinite:
+				return nil, d.errf(line, p.path, "not a finite number: %s", p.token)
+			case problemUTF8Key:
+				return nil, d.errf(line, p.path, "invalid UTF-8 in the key")
+			default:
+				return nil, d.errf(line, p.path, "invalid UTF-8 in a string")
+			}
+		}
+		if !valid {
+			return nil, d.errf(line, "", "invalid UTF-8")
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(jsonErr, &te) {
+			return nil, d.errf(line, "", "malformed JSON: the record is a JSON %s, not an object", te.Value)
+		}
+		return nil, d.errf(line, "", "malformed JSON: %v", jsonErr)
 	}
 	if obj == nil {
 		return nil, d.errf(line, "", "record is not a JSON object")
@@ -218,7 +286,7 @@ func (d *decoder) task(line int, obj map[string]json.RawMessage) (Task, error) {
 		return d.gsm8kTask(line, obj)
 	}
 	f := d.fields
-	t := Task{Origin: Origin{File: d.opts.Path, Line: line}, DataSource: d.opts.DataSource}
+	t := Task{Origin: Origin{File: d.file, Line: line}, DataSource: d.opts.DataSource}
 	if raw, ok := obj[f.ID]; ok && !isNull(raw) {
 		id, ok := scalarString(raw)
 		if !ok || id == "" {
@@ -226,14 +294,10 @@ func (d *decoder) task(line int, obj map[string]json.RawMessage) (Task, error) {
 		}
 		t.ID = id
 	} else if d.opts.GenerateIDs {
-		t.ID = filepath.Base(d.opts.Path) + ":" + strconv.Itoa(line)
+		t.ID = filepath.Base(d.file) + ":" + strconv.Itoa(line)
 	} else {
 		return t, d.errf(line, f.ID, "missing (set source.generate_ids to name records by line)")
 	}
-	if first, dup := d.seen[t.ID]; dup {
-		return t, d.errf(line, f.ID, "duplicate task id %q (first on line %d)", t.ID, first)
-	}
-	d.seen[t.ID] = line
 
 	if raw, ok := obj[f.Messages]; ok && !isNull(raw) {
 		msgs, err := d.messages(line, f.Messages, raw)
@@ -294,6 +358,9 @@ func (d *decoder) messages(line int, field string, raw json.RawMessage) ([]Messa
 	msgs := make([]Message, len(items))
 	for i, it := range items {
 		name := fmt.Sprintf("%s[%d]", field, i)
+		if err := d.unknownKeys(line, name+".", it, messageKeys); err != nil {
+			return nil, err
+		}
 		if err := json.Unmarshal(it["role"], &msgs[i].Role); err != nil || !validRoles[msgs[i].Role] {
 			return nil, d.errf(line, name+".role", "want one of system, user, assistant, tool, developer; got %s", abbrev(it["role"]))
 		}
@@ -304,8 +371,13 @@ func (d *decoder) messages(line int, field string, raw json.RawMessage) ([]Messa
 	return msgs, nil
 }
 
+// responseKeys are the keys of a response object.
+var responseKeys = []string{"text", "content", "model", "finish_reason", "reasoning", "reasoning_content", "usage", "metadata", "error", "reward"}
+
+var messageKeys = []string{"role", "content"}
+
 // responses decodes recorded responses: strings, or objects with text (or
-// content), model, finish_reason, usage, reasoning and metadata.
+// content), model, finish_reason, usage, reasoning, metadata and reward.
 func (d *decoder) responses(line int, field string, raw json.RawMessage) ([]Sample, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
@@ -336,9 +408,24 @@ func (d *decoder) responses(line int, field string, raw json.RawMessage) ([]Samp
 			} `json:"usage"`
 			Metadata json.RawMessage `json:"metadata"`
 			Error    string          `json:"error"`
+			Reward   json.RawMessage `json:"reward"`
 		}
 		if err := json.Unmarshal(it, &r); err != nil {
 			return nil, d.errf(line, name, "want a string or an object with \"text\", got %s", abbrev(it))
+		}
+		if d.opts.ExtraFields == ExtraFieldsError {
+			var keys map[string]json.RawMessage
+			json.Unmarshal(it, &keys) // it decoded into a struct: it is an object
+			if err := d.unknownKeys(line, name+".", keys, responseKeys); err != nil {
+				return nil, err
+			}
+		}
+		if !isNull(r.Reward) {
+			v, err := d.reward(line, name+".reward", r.Reward)
+			if err != nil {
+				return nil, err
+			}
+			out[i].RecordedReward = &v
 		}
 		switch {
 		case r.Text != nil:
@@ -368,11 +455,67 @@ func (d *decoder) responses(line int, field string, raw json.RawMessage) ([]Samp
 	return out, nil
 }
 
+// reward decodes a recorded reward: a finite JSON number. A number too
+// large for float64 is infinite, and rejected like NaN.
+func (d *decoder) reward(line int, field string, raw json.RawMessage) (float64, error) {
+	if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+		return 0, d.errf(line, field, "want a number, got %s", abbrev(raw))
+	}
+	v, err := strconv.ParseFloat(string(raw), 64)
+	if math.IsInf(v, 0) || math.IsNaN(v) {
+		return 0, d.errf(line, field, "not a finite number: %s", abbrev(raw))
+	}
+	if err != nil {
+		return 0, d.errf(line, field, "want a number, got %s", abbrev(raw))
+	}
+	return v, nil
+}
+
+// extraFields applies ExtraFieldsError to the record's own keys.
+func (d *decoder) extraFields(line int, obj map[string]json.RawMessage, recorded bool) error {
+	if d.opts.ExtraFields != ExtraFieldsError {
+		return nil
+	}
+	var known []string
+	if d.opts.Layout == LayoutGSM8KSolutions {
+		// The models' solutions are part of the layout even when it is read
+		// as tasks.
+		known = append([]string{"question", "ground_truth"}, gsm8kModels...)
+	} else {
+		f := d.fields
+		known = []string{f.ID, f.Prompt, f.Messages, f.Reference, f.DataSource, f.Metadata}
+		if recorded {
+			known = append(known, f.Responses)
+		}
+	}
+	return d.unknownKeys(line, "", obj, known)
+}
+
+// unknownKeys reports, under ExtraFieldsError, the first key of obj (in
+// sorted order, so that the error does not depend on map order) that is not
+// in known.
+func (d *decoder) unknownKeys(line int, prefix string, obj map[string]json.RawMessage, known []string) error {
+	if d.opts.ExtraFields != ExtraFieldsError {
+		return nil
+	}
+	var unknown []string
+	for k := range obj {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	return d.errf(line, prefix+unknown[0], "unknown field (source.extra_fields is error; known fields here: %s)", strings.Join(known, ", "))
+}
+
 // gsm8kModels is the order of the four solutions in example_model_solutions.jsonl.
 var gsm8kModels = []string{"6b_finetuning", "6b_verification", "175b_finetuning", "175b_verification"}
 
 func (d *decoder) gsm8kTask(line int, obj map[string]json.RawMessage) (Task, error) {
-	t := Task{Origin: Origin{File: d.opts.Path, Line: line}, DataSource: d.opts.DataSource}
+	t := Task{Origin: Origin{File: d.file, Line: line}, DataSource: d.opts.DataSource}
 	if t.DataSource == "" {
 		t.DataSource = "openai/gsm8k"
 	}
@@ -443,91 +586,65 @@ func abbrev(raw json.RawMessage) string {
 	return s
 }
 
-// TaskFile is a TaskSource over a JSONL or Parquet file.
-type TaskFile struct {
-	rd  recordReader
-	dec *decoder
-}
+// TaskFile is a TaskSource over a JSONL or Parquet file, or a directory of
+// them. Its methods are not safe for concurrent use, except Skipped and
+// SkippedTotal.
+type TaskFile struct{ in *stream }
 
-// OpenTasks opens a task file.
+// OpenTasks opens a task file or directory.
 func OpenTasks(opts InputOptions) (*TaskFile, error) {
-	rd, err := openRecords(opts)
+	in, err := openStream(opts, false)
 	if err != nil {
 		return nil, err
 	}
-	return &TaskFile{rd: rd, dec: newDecoder(opts)}, nil
+	return &TaskFile{in: in}, nil
 }
 
-// Next implements TaskSource.
+// Next implements TaskSource. After an error other than a cancelled ctx,
+// every later call returns the same error.
 func (s *TaskFile) Next(ctx context.Context) (Task, error) {
-	if err := ctx.Err(); err != nil {
-		return Task{}, err
-	}
-	line, raw, err := s.rd.next()
-	if err != nil {
-		return Task{}, err
-	}
-	obj, err := s.dec.object(line, raw)
-	if err != nil {
-		return Task{}, err
-	}
-	return s.dec.task(line, obj)
+	task, _, err := s.in.next(ctx)
+	return task, err
 }
+
+// Skipped returns the records dropped under OnErrorSkip so far, in input
+// order: the first MaxSkippedRecords of them.
+func (s *TaskFile) Skipped() []SkippedRecord { return s.in.skips.list() }
+
+// SkippedTotal is the number of records dropped so far, including those
+// beyond MaxSkippedRecords.
+func (s *TaskFile) SkippedTotal() int64 { return s.in.skips.count() }
 
 // Close implements TaskSource.
-func (s *TaskFile) Close() error { return s.rd.close() }
+func (s *TaskFile) Close() error { return s.in.close() }
 
-// RecordedFile is a Producer over a file of recorded rollouts: each record is
-// a task and its responses, which become one group without any generation.
-type RecordedFile struct {
-	rd  recordReader
-	dec *decoder
-}
+// RecordedFile is a Producer over a file (or directory) of recorded
+// rollouts: each record is a task and its responses, which become one group
+// without any generation. Its methods are not safe for concurrent use,
+// except Skipped and SkippedTotal.
+type RecordedFile struct{ in *stream }
 
-// OpenRecorded opens a recorded-rollouts file.
+// OpenRecorded opens a recorded-rollouts file or directory.
 func OpenRecorded(opts InputOptions) (*RecordedFile, error) {
-	rd, err := openRecords(opts)
+	in, err := openStream(opts, true)
 	if err != nil {
 		return nil, err
 	}
-	return &RecordedFile{rd: rd, dec: newDecoder(opts)}, nil
+	return &RecordedFile{in: in}, nil
 }
 
-// Next returns the next recorded group, or io.EOF.
+// Next returns the next recorded group, or io.EOF. After an error other
+// than a cancelled ctx, every later call returns the same error.
 func (s *RecordedFile) Next(ctx context.Context) (*Group, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	line, raw, err := s.rd.next()
-	if err != nil {
-		return nil, err
-	}
-	obj, err := s.dec.object(line, raw)
-	if err != nil {
-		return nil, err
-	}
-	task, err := s.dec.task(line, obj)
-	if err != nil {
-		return nil, err
-	}
-	var samples []Sample
-	if s.dec.opts.Layout == LayoutGSM8KSolutions {
-		samples, err = s.dec.gsm8kSamples(line, obj)
-	} else {
-		f := s.dec.fields.Responses
-		raw, ok := obj[f]
-		if !ok || isNull(raw) {
-			return nil, s.dec.errf(line, f, "missing")
-		}
-		samples, err = s.dec.responses(line, f, raw)
-	}
+	task, samples, err := s.in.next(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return &Group{Task: task, Samples: samples}, nil
 }
 
-// Produce implements Producer; groups are emitted in input order.
+// Produce implements Producer; groups are emitted in input order, with Seq
+// counting from 0 at the first group after the resumed prefix.
 func (s *RecordedFile) Produce(ctx context.Context, w *Window, out chan<- *Group) error {
 	for seq := int64(0); ; seq++ {
 		if err := w.Acquire(ctx); err != nil {
@@ -551,5 +668,13 @@ func (s *RecordedFile) Produce(ctx context.Context, w *Window, out chan<- *Group
 	}
 }
 
+// Skipped returns the records dropped under OnErrorSkip so far, in input
+// order: the first MaxSkippedRecords of them.
+func (s *RecordedFile) Skipped() []SkippedRecord { return s.in.skips.list() }
+
+// SkippedTotal is the number of records dropped so far, including those
+// beyond MaxSkippedRecords.
+func (s *RecordedFile) SkippedTotal() int64 { return s.in.skips.count() }
+
 // Close closes the file.
-func (s *RecordedFile) Close() error { return s.rd.close() }
+func (s *RecordedFile) Close() error { return s.in.close() }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,7 +83,7 @@ func TestInputErrors(t *testing.T) {
 		{"content not a string", `{"id": "a", "messages": [{"role": "user", "content": [1]}]}`, false, 1, "messages[0].content", "want a string"},
 		{"duplicate id", `{"id": "a", "prompt": "x"}` + "\n" + `{"id": "a", "prompt": "y"}`, false, 2, "id", "duplicate task id"},
 		{"not an object", `[1, 2]`, false, 1, "", "malformed JSON"},
-		{"invalid utf8", "{\"id\": \"a\", \"prompt\": \"\xff\"}", false, 1, "", "invalid UTF-8"},
+		{"invalid utf8", "{\"id\": \"a\", \"prompt\": \"\xff\"}", false, 1, "prompt", "invalid UTF-8"},
 		{"metadata not an object", `{"id": "a", "prompt": "x", "metadata": 5}`, false, 1, "metadata", "JSON object"},
 		{"missing responses", `{"id": "a", "prompt": "x"}`, true, 1, "responses", "missing"},
 		{"empty responses", `{"id": "a", "prompt": "x", "responses": []}`, true, 1, "responses", "empty"},
@@ -223,20 +224,23 @@ func FuzzDecodeRecord(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line string) {
 		for _, layout := range []Layout{LayoutRedraft, LayoutGSM8KSolutions} {
-			d := newDecoder(InputOptions{Path: "f.jsonl", Layout: layout})
-			obj, err := d.object(1, []byte(line))
-			if err == nil {
-				if _, err = d.task(1, obj); err == nil {
-					if layout == LayoutGSM8KSolutions {
-						_, err = d.gsm8kSamples(1, obj)
-					} else if raw, ok := obj["responses"]; ok {
-						_, err = d.responses(1, "responses", raw)
+			for _, extra := range []ExtraFields{ExtraFieldsIgnore, ExtraFieldsError} {
+				d := newDecoder(InputOptions{Path: "f.jsonl", Layout: layout, ExtraFields: extra})
+				for _, recorded := range []bool{false, true} {
+					task, samples, err := d.decode("f.jsonl", 1, []byte(line), recorded)
+					var ie *InputError
+					if err != nil && (!errors.As(err, &ie) || ie.File != "f.jsonl") {
+						t.Fatalf("error is not a located InputError: %v", err)
+					}
+					if err == nil && recorded && len(samples) == 0 {
+						t.Fatalf("group of task %q has no samples", task.ID)
+					}
+					for _, s := range samples {
+						if r := s.RecordedReward; r != nil && (math.IsNaN(*r) || math.IsInf(*r, 0)) {
+							t.Fatalf("non-finite reward %v accepted", *r)
+						}
 					}
 				}
-			}
-			var ie *InputError
-			if err != nil && (!errors.As(err, &ie) || ie.File != "f.jsonl") {
-				t.Fatalf("error is not a located InputError: %v", err)
 			}
 		}
 	})

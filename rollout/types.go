@@ -73,6 +73,10 @@ type Sample struct {
 	Logprobs     []TokenLogprob
 	// Metadata is per-response metadata carried from recorded input.
 	Metadata json.RawMessage
+	// RecordedReward is the reward a recorded response carried (its
+	// "reward" key, always finite); nil when it had none and for generated
+	// samples.
+	RecordedReward *float64
 	// Prompt is the exact message list sent for this sample when it differs
 	// from the task's (turns after the first carry the episode's history);
 	// nil means the task's messages.
