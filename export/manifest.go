@@ -44,7 +44,10 @@ type Manifest struct {
 	Datasets map[string]DatasetInfo `json:"datasets"`
 	Rewards  RewardSummary          `json:"rewards"`
 	// Skipped lists input records that produced no output, with the reason.
-	Skipped []Skipped `json:"skipped,omitempty"`
+	// It holds at most the first rollout.MaxSkippedRecords; SkippedTotal
+	// counts them all.
+	Skipped      []Skipped `json:"skipped,omitempty"`
+	SkippedTotal int64     `json:"skipped_total,omitempty"`
 	// Failures is the file listing every sample whose request failed for
 	// good (each is also a row with its error); nil when none failed.
 	Failures *FailuresInfo `json:"failures,omitempty"`

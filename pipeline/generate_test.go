@@ -195,7 +195,7 @@ func TestArrowRoundTrip(t *testing.T) {
 		t.Run(src, func(t *testing.T) {
 			var prod rollout.Producer
 			if src == "tasks" {
-				p, closeSrc, err := buildProducer(cfg, defaultGrader(), nil, nil)
+				p, closeSrc, err := buildProducer(cfg, defaultGrader(), nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -203,7 +203,7 @@ func TestArrowRoundTrip(t *testing.T) {
 				prod = p
 			} else {
 				q := quickstartConfig(t)
-				p, closeSrc, err := buildProducer(q, defaultGrader(), nil, nil)
+				p, closeSrc, err := buildProducer(q, defaultGrader(), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -34,6 +34,9 @@ type JobOptions struct {
 	// OnResume is called before generation starts when the run resumes a
 	// previous one.
 	OnResume func(ResumeInfo)
+	// Shard selects the tasks of one shard of a sharded run (see
+	// rollout.ShardOf); the zero value runs every task.
+	Shard rollout.Shard
 }
 
 // ResumeInfo describes where a resumed run starts.
@@ -140,11 +143,11 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 
 	grader := defaultGrader()
-	var skip *State
+	so := &sourceOptions{Stop: opts.Stop, Shard: opts.Shard}
 	if resume != nil && resume.Tasks > 0 {
-		skip = resume
+		so.Skip = resume
 	}
-	prod, closeSrc, err := buildProducer(cfg, grader, opts.Stop, skip)
+	prod, closeSrc, err := buildProducer(cfg, grader, so)
 	if err != nil {
 		return nil, err
 	}
@@ -189,6 +192,13 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	runErr = errors.Join(runErr, endErr)
 	if runErr != nil && status == export.StatusComplete {
 		status, m.Error = export.StatusFailed, runErr.Error()
+	}
+	if so.Skipped != nil {
+		list, total := so.Skipped()
+		for _, r := range list {
+			m.Skipped = append(m.Skipped, export.Skipped{File: r.File, Line: r.Line, Field: r.Field, Reason: r.Reason})
+		}
+		m.SkippedTotal = total
 	}
 	// The failures record is kept whatever the status: it lists the failed
 	// samples of the committed groups.
@@ -475,27 +485,38 @@ func openRun(dir string, identity json.RawMessage, hash string, started time.Tim
 	return j, nil, err
 }
 
-// buildProducer opens the source and the generator that cfg describes. stop,
-// when set, ends the input early; skip, when set, is a resumed run's state,
-// whose tasks the source skips.
-func buildProducer(cfg *Config, grader rewards.Grader, stop *rollout.Stopper, skip *State) (rollout.Producer, func(), error) {
-	in := rollout.InputOptions{
-		Path: cfg.Source.Path, Format: cfg.Source.Format, Layout: cfg.Source.Layout,
-		Fields: cfg.Source.Fields, DataSource: cfg.Source.DataSource,
-		SystemPrompt: cfg.Source.SystemPrompt, GenerateIDs: cfg.Source.GenerateIDs,
-		MaxLineBytes: cfg.Source.MaxLineBytes,
+// sourceOptions are the per-invocation settings of a run's source.
+type sourceOptions struct {
+	// Stop, when set, ends the input early.
+	Stop *rollout.Stopper
+	// Skip, when set, is a resumed run's state, whose tasks the source
+	// skips (checking their ids).
+	Skip *State
+	// Shard selects this process's part of a sharded run.
+	Shard rollout.Shard
+	// Skipped is set to the source's record of skipped input.
+	Skipped func() ([]rollout.SkippedRecord, int64)
+}
+
+// buildProducer opens the source and the generator that cfg describes.
+func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollout.Producer, func(), error) {
+	if so == nil {
+		so = &sourceOptions{}
+	}
+	in := cfg.Source.InputOptions()
+	in.Shard = so.Shard
+	if so.Skip != nil {
+		in.SkipTasks, in.SkipHash = so.Skip.Tasks, so.Skip.TaskHash
 	}
 	if cfg.Source.Kind == "rollouts" {
 		file, err := rollout.OpenRecorded(in)
 		if err != nil {
 			return nil, nil, err
 		}
+		so.Skipped = func() ([]rollout.SkippedRecord, int64) { return file.Skipped(), file.SkippedTotal() }
 		var src rollout.GroupSource = file
-		if skip != nil {
-			src = rollout.SkipGroups(src, skip.Tasks, skip.TaskHash)
-		}
-		if stop != nil {
-			src = stop.Groups(src)
+		if so.Stop != nil {
+			src = so.Stop.Groups(src)
 		}
 		return rollout.ReplayProducer{Source: src}, func() { file.Close() }, nil
 	}
@@ -503,12 +524,10 @@ func buildProducer(cfg *Config, grader rewards.Grader, stop *rollout.Stopper, sk
 	if err != nil {
 		return nil, nil, err
 	}
+	so.Skipped = func() ([]rollout.SkippedRecord, int64) { return file.Skipped(), file.SkippedTotal() }
 	var tasks rollout.TaskSource = file
-	if skip != nil {
-		tasks = rollout.SkipTasks(tasks, skip.Tasks, skip.TaskHash)
-	}
-	if stop != nil {
-		tasks = stop.Tasks(tasks)
+	if so.Stop != nil {
+		tasks = so.Stop.Tasks(tasks)
 	}
 	ep := cfg.Endpoint
 	policy, err := rollout.NewEndpoints(rollout.EndpointsConfig{

@@ -114,3 +114,36 @@ func TestIdentityDiff(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// Under source.on_error: skip, a bad record is left out and listed in the
+// manifest with its file, line and field; the run completes.
+func TestSkippedInputInManifest(t *testing.T) {
+	src, err := os.ReadFile("../testdata/gsm8k/example_model_solutions.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(src), "\n")
+	bad := strings.Join(lines[:10], "") + `{"question": "q", "ground_truth": "x\nA: 1", "6b_finetuning": {"is_correct": true}}` + "\n" + "{not json\n" + strings.Join(lines[10:], "")
+	p := t.TempDir() + "/bad.jsonl"
+	os.WriteFile(p, []byte(bad), 0o644)
+	cfg := quickstartConfig(t)
+	cfg.Source.Path = p
+	cfg.Source.OnError = rollout.OnErrorSkip
+	m, err := Execute(context.Background(), cfg, JobOptions{})
+	if err != nil || m.Status != export.StatusComplete {
+		t.Fatalf("%v", err)
+	}
+	if m.Datasets["rl"].Groups != 1319 || m.SkippedTotal != 2 || len(m.Skipped) != 2 {
+		t.Fatalf("%d groups, skipped %d: %+v", m.Datasets["rl"].Groups, m.SkippedTotal, m.Skipped)
+	}
+	if s := m.Skipped[0]; s.File != p || s.Line != 11 || s.Field != "6b_finetuning.solution" {
+		t.Errorf("first skipped: %+v", s)
+	}
+	if s := m.Skipped[1]; s.Line != 12 || !strings.Contains(s.Reason, "JSON") {
+		t.Errorf("second skipped: %+v", s)
+	}
+	onDisk, _ := export.ReadManifest(cfg.Output.Dir)
+	if len(onDisk.Skipped) != 2 {
+		t.Errorf("manifest on disk lists %d skipped records", len(onDisk.Skipped))
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"path/filepath"
 	"slices"
@@ -646,26 +645,7 @@ func (s *RecordedFile) Next(ctx context.Context) (*Group, error) {
 // Produce implements Producer; groups are emitted in input order, with Seq
 // counting from 0 at the first group after the resumed prefix.
 func (s *RecordedFile) Produce(ctx context.Context, w *Window, out chan<- *Group) error {
-	for seq := int64(0); ; seq++ {
-		if err := w.Acquire(ctx); err != nil {
-			return err
-		}
-		g, err := s.Next(ctx)
-		if err != nil {
-			w.Release()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			return err
-		}
-		g.Seq = seq
-		select {
-		case out <- g:
-		case <-ctx.Done():
-			w.Release()
-			return ctx.Err()
-		}
-	}
+	return ReplayProducer{Source: s}.Produce(ctx, w, out)
 }
 
 // Skipped returns the records dropped under OnErrorSkip so far, in input

@@ -1,0 +1,124 @@
+// Command memory measures redraft's peak memory against the size of a run:
+// the same generation job (tasks against an in-process OpenAI-compatible
+// server, G samples each, graded, advantages, Parquet shards, journal) at
+// several sizes, each in its own redraft process, whose peak resident set
+// (getrusage ru_maxrss) is reported. Memory must stay flat: the pipeline
+// holds a bounded window of groups, never the dataset.
+//
+// bench/memory/run.sh builds redraft and runs this.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rollout/fakeserver"
+)
+
+func main() {
+	bin := flag.String("redraft", "", "the redraft binary to measure (required)")
+	sizes := flag.String("rollouts", "10000,1000000", "comma-separated run sizes in rollouts")
+	g := flag.Int("g", 4, "samples per task")
+	flag.Parse()
+	log.SetFlags(0)
+	if *bin == "" {
+		log.Fatal("-redraft is required")
+	}
+	tmp, err := os.MkdirTemp("", "redraft-memory-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+
+	// The server answers "The answer is 0." for even seeds and 1 for odd
+	// ones; every task's reference is 0, so groups mix right and wrong.
+	srv := fakeserver.New(fakeserver.AnswerBySeed(nil))
+	srv.NoLog = true
+	defer srv.Close()
+
+	type result struct {
+		rollouts, rows int64
+		wall           time.Duration
+		rssKiB         int64
+		shards         int
+	}
+	var results []result
+	for _, f := range strings.Split(*sizes, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err != nil || n < int64(*g) {
+			log.Fatalf("-rollouts: bad size %q", f)
+		}
+		tasks := n / int64(*g)
+		dir := filepath.Join(tmp, fmt.Sprint(n))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			log.Fatal(err)
+		}
+		taskPath := filepath.Join(dir, "tasks.jsonl")
+		if err := writeTasks(taskPath, tasks); err != nil {
+			log.Fatal(err)
+		}
+		cfgPath := filepath.Join(dir, "run.yaml")
+		cfg := fmt.Sprintf(`name: memory-bench
+seed: 1
+source: {kind: tasks, path: %q}
+endpoint: {base_url: %q, model: fake, max_in_flight: 64}
+sampling: {n: %d, temperature: 1.0, max_tokens: 64}
+advantage: {estimator: grpo}
+output: {dir: %q, shard_bytes: 64MiB}
+`, taskPath, srv.BaseURL(), *g, filepath.Join(dir, "out"))
+		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+			log.Fatal(err)
+		}
+		cmd := exec.Command(*bin, "run", "--config", cfgPath, "--no-audit", "--progress", "off")
+		cmd.Stderr = os.Stderr
+		start := time.Now()
+		if err := cmd.Run(); err != nil {
+			log.Fatalf("%d rollouts: %v", n, err)
+		}
+		wall := time.Since(start)
+		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+		m, err := export.ReadManifest(filepath.Join(dir, "out"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		results = append(results, result{rollouts: n, rows: m.Datasets["rl"].Rows, wall: wall, rssKiB: ru.Maxrss, shards: len(m.Datasets["rl"].Shards)})
+		os.RemoveAll(dir)
+	}
+
+	fmt.Printf("\nredraft peak memory by run size (%s, GOMAXPROCS %d, nproc %d)\n\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Println("| rollouts | rows written | rl shards | wall | rollouts/s | peak RSS | vs smallest |")
+	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	for _, r := range results {
+		fmt.Printf("| %d | %d | %d | %s | %.0f | %.1f MiB | %.2f |\n", r.rollouts, r.rows, r.shards,
+			r.wall.Round(100*time.Millisecond), float64(r.rows)/r.wall.Seconds(), float64(r.rssKiB)/1024,
+			float64(r.rssKiB)/float64(results[0].rssKiB))
+	}
+}
+
+// writeTasks writes n short arithmetic tasks with unique ids.
+func writeTasks(path string, n int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for i := range n {
+		fmt.Fprintf(w, `{"id": "m-%d", "prompt": "Task %d: what is %d minus %d?", "reference": 0, "data_source": "bench"}`+"\n", i, i, i, i)
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
