@@ -56,8 +56,18 @@ type Bin struct {
 	Count int64   `json:"count"`
 }
 
-// RLShards lists the rl shards of an output directory in name order.
+// RLShards lists the rl shards of an output directory: those its manifest
+// lists, in order, or every rl shard file in name order when it has none.
 func RLShards(dir string) ([]string, error) {
+	// A manifest lists the committed shards (a merged run's are under its
+	// parts' directories).
+	if m, err := ReadManifest(dir); err == nil {
+		var paths []string
+		for _, s := range m.Datasets["rl"].Shards {
+			paths = append(paths, filepath.Join(dir, filepath.FromSlash(s.Path)))
+		}
+		return paths, nil
+	}
 	paths, err := filepath.Glob(filepath.Join(dir, "data", "rl", "*.parquet"))
 	if err != nil {
 		return nil, err

@@ -67,7 +67,7 @@ func Card(m *Manifest) ([]byte, error) {
 		ds := m.Datasets[n]
 		fmt.Fprintf(&b, "- config_name: %s\n  data_files:\n", n)
 		for _, split := range splits(ds) {
-			fmt.Fprintf(&b, "  - split: %s\n    path: data/%s/%s-*.parquet\n", split, n, split)
+			fmt.Fprintf(&b, "  - split: %s\n    path: %sdata/%s/%s-*.parquet\n", split, partsGlob(m), n, split)
 		}
 		if i == 0 {
 			b.WriteString("  default: true\n")
@@ -421,4 +421,13 @@ func mdText(s string) string {
 // mdCell makes a value safe inside a Markdown table cell.
 func mdCell(s string) string {
 	return strings.ReplaceAll(mdText(s), "|", `\|`)
+}
+
+// partsGlob is the prefix of a merged run's shard files (each part wrote
+// under shards/<part>/), empty for a run written in one directory.
+func partsGlob(m *Manifest) string {
+	if len(m.Parts) > 0 {
+		return "shards/*/"
+	}
+	return ""
 }

@@ -51,6 +51,36 @@ type Manifest struct {
 	// Failures is the file listing every sample whose request failed for
 	// good (each is also a row with its error); nil when none failed.
 	Failures *FailuresInfo `json:"failures,omitempty"`
+	// Shard is set on the manifest of one shard of a sharded run.
+	Shard *ShardSpec `json:"shard,omitempty"`
+	// Parts lists the shard runs a merged manifest combines (redraft
+	// merge); their rows stay where they were written.
+	Parts []PartInfo `json:"parts,omitempty"`
+}
+
+// ShardSpec is one part of a sharded run: the tasks whose id hashes to Index
+// modulo Count (rollout.ShardOf).
+type ShardSpec struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+}
+
+// ShardDir is where shard i of n writes, relative to the run's directory.
+func ShardDir(s ShardSpec) string {
+	return fmt.Sprintf("shards/shard-%05d-of-%05d", s.Index, s.Count)
+}
+
+// SuccessName is the marker a shard run writes once it is complete.
+const SuccessName = "_SUCCESS"
+
+// PartInfo is one shard run of a merged run.
+type PartInfo struct {
+	Dir      string        `json:"dir"`
+	Shard    ShardSpec     `json:"shard"`
+	Started  time.Time     `json:"started"`
+	Finished time.Time     `json:"finished"`
+	Rows     int64         `json:"rows"`
+	Failures *FailuresInfo `json:"failures,omitempty"`
 }
 
 // FailuresInfo locates the failures record of a run.

@@ -164,7 +164,14 @@ func Validate(ctx context.Context, dir string, opts ValidateOptions) (*ValidateR
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		v := &validator{ctx: ctx, dir: dir, dataset: name, ds: m.Datasets[name], cfg: cfg, opts: opts, rep: rep}
+		v := &validator{ctx: ctx, dir: dir, dataset: name, ds: m.Datasets[name], cfg: cfg, opts: opts, rep: rep, roots: []string{""}}
+		if len(m.Parts) > 0 {
+			// A merged run: each part wrote under its own directory.
+			v.roots = v.roots[:0]
+			for _, p := range m.Parts {
+				v.roots = append(v.roots, p.Dir+"/")
+			}
+		}
 		v.run()
 	}
 	return rep, nil
@@ -184,6 +191,10 @@ type validator struct {
 
 	shard string
 	count int // violations in the current shard's rows
+	// roots are the directories shards may be under: "" for a run, each
+	// part's directory for a merged run.
+	roots []string
+	root  string // the current shard's
 
 	// rl state across shards: groups already closed.
 	seenGroups map[string]string
@@ -223,14 +234,16 @@ func (v *validator) run() {
 		rows += s.Rows
 		groups += s.Groups
 	}
-	entries, err := os.ReadDir(filepath.Join(v.dir, "data", v.dataset))
-	if err != nil && !(os.IsNotExist(err) && len(listed) == 0) {
-		v.fail(-1, "", "reading shard directory: %v", err)
-	}
 	var onDisk []string
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".parquet") || strings.HasSuffix(e.Name(), ".tmp") {
-			onDisk = append(onDisk, "data/"+v.dataset+"/"+e.Name())
+	for _, root := range v.roots {
+		entries, err := os.ReadDir(filepath.Join(v.dir, filepath.FromSlash(root), "data", v.dataset))
+		if err != nil && !(os.IsNotExist(err) && len(listed) == 0) {
+			v.fail(-1, "", "reading shard directory: %v", err)
+		}
+		for _, e := range entries {
+			if strings.HasSuffix(e.Name(), ".parquet") || strings.HasSuffix(e.Name(), ".tmp") {
+				onDisk = append(onDisk, root+"data/"+v.dataset+"/"+e.Name())
+			}
 		}
 	}
 	for _, p := range onDisk {
@@ -257,9 +270,19 @@ func (v *validator) run() {
 // checkShard checks one shard and returns the rows it read.
 func (v *validator) checkShard(s ShardInfo) int64 {
 	path := filepath.Join(v.dir, filepath.FromSlash(s.Path))
-	if filepath.IsAbs(s.Path) || strings.Contains(s.Path, "..") || !strings.HasPrefix(s.Path, "data/"+v.dataset+"/") {
+	root := ""
+	for _, r := range v.roots {
+		if strings.HasPrefix(s.Path, r+"data/"+v.dataset+"/") {
+			root = r + "."
+		}
+	}
+	if filepath.IsAbs(s.Path) || strings.Contains(s.Path, "..") || root == "" {
 		v.fail(-1, "", "shard path is not under data/%s/", v.dataset)
 		return 0
+	}
+	if root != v.root {
+		// Each part of a merged run numbers its verl prompts from 0.
+		v.root, v.verlIndex = root, 0
 	}
 	f, err := os.Open(path)
 	if err != nil {

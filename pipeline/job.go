@@ -72,7 +72,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 	dir := cfg.Output.Dir
 	started := time.Now().UTC()
-	j, prev, err := openRun(dir, identity, hash, started, opts.Overwrite)
+	j, prev, err := openRun(dir, identity, hash, started, opts.Overwrite, opts.Shard)
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +80,9 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	m := &export.Manifest{
 		Started: j.meta.Started, CodeVersion: export.CodeVersion(), GoVersion: runtime.Version(),
 		Config: full, ConfigHash: hash, Source: cfg.Source.Kind,
+	}
+	if opts.Shard.Count > 1 {
+		m.Shard = &export.ShardSpec{Index: opts.Shard.Index, Count: opts.Shard.Count}
 	}
 	if cfg.Endpoint != nil && cfg.Source.Kind == "tasks" {
 		m.Model, m.Endpoint = cfg.Endpoint.Model, strings.Join(cfg.Endpoint.URLs(), ",")
@@ -214,6 +217,12 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if status == export.StatusComplete {
 		if err := j.remove(); err != nil {
 			return m, fmt.Errorf("removing the journal of a complete run: %w", err)
+		}
+		if m.Shard != nil {
+			// The marker redraft merge waits for, written last.
+			if err := export.WriteFileAtomic(filepath.Join(dir, export.SuccessName), nil); err != nil {
+				return m, err
+			}
 		}
 	}
 	return m, runErr
@@ -439,9 +448,9 @@ func (v verifier) Verify(task rollout.Task, response string) *bool {
 // openRun opens the journal of the run in dir: a new one, or the one a
 // previous session of the same configuration left (prev is then its
 // journal.json as found). It refuses to mix two runs in one directory.
-func openRun(dir string, identity json.RawMessage, hash string, started time.Time, overwrite bool) (j *journal, prev *journalMeta, err error) {
+func openRun(dir string, identity json.RawMessage, hash string, started time.Time, overwrite bool, shard rollout.Shard) (j *journal, prev *journalMeta, err error) {
 	if overwrite {
-		for _, p := range []string{"data", export.ManifestName, export.FailuresName, "." + export.FailuresName + ".tmp", journalDir} {
+		for _, p := range []string{"data", export.ManifestName, export.FailuresName, "." + export.FailuresName + ".tmp", journalDir, export.SuccessName} {
 			if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
 				return nil, nil, fmt.Errorf("overwrite: %w", err)
 			}
@@ -459,6 +468,8 @@ func openRun(dir string, identity json.RawMessage, hash string, started time.Tim
 	switch {
 	case jerr == nil && meta.ConfigHash != hash:
 		return nil, nil, fmt.Errorf("output directory %s holds an unfinished run of another configuration; it cannot be resumed with this one. What changed:\n%s\nRun the original configuration to resume it, or pass --overwrite to start over", dir, describeChanges(identityDiff(meta.Identity, identity)))
+	case jerr == nil && meta.Shard != shard:
+		return nil, nil, fmt.Errorf("output directory %s holds an unfinished run of shard %d/%d, not %d/%d; pass --overwrite to start over", dir, meta.Shard.Index, meta.Shard.Count, shard.Index, shard.Count)
 	case jerr == nil:
 		if err := cleanData(dir, meta.Shards); err != nil {
 			return nil, nil, err
@@ -481,7 +492,7 @@ func openRun(dir string, identity json.RawMessage, hash string, started time.Tim
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, err
 	}
-	j, err = createJournal(dir, identity, hash, started)
+	j, err = createJournal(dir, identity, hash, started, shard)
 	return j, nil, err
 }
 

@@ -60,6 +60,8 @@ type journalMeta struct {
 	Failures   journalFailures               `json:"failures"`
 	// Sessions counts the processes that have worked on the run.
 	Sessions int `json:"sessions"`
+	// Shard is the part of a sharded run this directory holds.
+	Shard rollout.Shard `json:"shard"`
 }
 
 type journalFailures struct {
@@ -129,10 +131,10 @@ func readJournal(out string) (*journalMeta, error) {
 }
 
 // createJournal starts the journal of a new run.
-func createJournal(out string, identity json.RawMessage, hash string, started time.Time) (*journal, error) {
+func createJournal(out string, identity json.RawMessage, hash string, started time.Time, shard rollout.Shard) (*journal, error) {
 	j := &journal{dir: journalPath(out), meta: journalMeta{
 		Version: journalVersion, ConfigHash: hash, Identity: identity, Started: started,
-		Shards: map[string][]export.ShardInfo{}, Sessions: 1,
+		Shards: map[string][]export.ShardInfo{}, Sessions: 1, Shard: shard,
 	}}
 	if err := os.MkdirAll(j.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating journal: %w", err)

@@ -55,7 +55,7 @@ func TestResumeRefusesChangedConfig(t *testing.T) {
 // before it.
 func TestJournalTornTail(t *testing.T) {
 	dir := t.TempDir()
-	j, err := createJournal(dir, []byte(`{}`), "h", time.Now())
+	j, err := createJournal(dir, []byte(`{}`), "h", time.Now(), rollout.Shard{})
 	if err != nil {
 		t.Fatal(err)
 	}

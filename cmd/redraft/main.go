@@ -30,6 +30,7 @@ Commands:
   tokenize --tokenizer FILE
                         token ids of each text line on stdin
   validate DIR          check an output directory against its manifest and schemas
+  merge DIR             combine the shard runs of "run --shard i/N --out DIR" (no rows copied)
   grade                 grade JSON lines {"gold", "prediction"} on stdin
   advantages            group advantages for JSON lines {"rewards": [..]} on stdin
   splice --format prm800k --input FILE --out DIR
@@ -83,6 +84,8 @@ func runWithSignals(ctx context.Context, args []string, sigs <-chan os.Signal, s
 		err = cmdGrade(args[1:], stdin, stdout)
 	case "tokenize":
 		err = cmdTokenize(args[1:], stdin, stdout)
+	case "merge":
+		err = cmdMerge(ctx, args[1:], stdout)
 	case "splice":
 		err = cmdSplice(ctx, args[1:], stderr)
 	case "-h", "--help", "help":

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +25,7 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	config := fs.String("config", "", "YAML configuration `file` (required)")
 	out := fs.String("out", "", "output `directory` (overrides output.dir)")
 	overwrite := fs.Bool("overwrite", false, "replace a previous run in the output directory (start over instead of resuming)")
+	shardSpec := fs.String("shard", "", "run one shard of the tasks: i/N, auto (a Slurm job array) or auto/N (index from Slurm or a Kubernetes Indexed Job); writes under DIR/shards/, combine with redraft merge")
 	drain := fs.Duration("drain", 60*time.Second, "on Ctrl+C, how long the tasks in flight may take to finish before they are abandoned")
 	workers := fs.Int("workers", -1, "scoring workers (overrides pipeline.workers; 0: one per core)")
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log or off")
@@ -44,6 +46,13 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	if *out != "" {
 		cfg.Output.Dir = *out
 	}
+	shard, err := parseShard(*shardSpec, os.Getenv)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	if shard.Count > 1 {
+		cfg.Output.Dir = filepath.Join(cfg.Output.Dir, export.ShardDir(export.ShardSpec{Index: shard.Index, Count: shard.Count}))
+	}
 	if *workers >= 0 {
 		cfg.Pipeline.Workers = *workers
 	}
@@ -56,7 +65,7 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	stopper := rollout.NewStopper()
 	go handleInterrupts(ctx, sigs, stopper, cancel, *drain, stderr)
 	m, err := pipeline.Execute(ctx, cfg, pipeline.JobOptions{
-		Overwrite: *overwrite, OnGroup: rep.group, Stop: stopper,
+		Overwrite: *overwrite, OnGroup: rep.group, Stop: stopper, Shard: shard,
 		OnResume: func(ri pipeline.ResumeInfo) {
 			rep.resumed(ri.Groups)
 			fmt.Fprintf(stderr, "resuming %s (session %d): %d tasks (%d groups) already written, %d of them replayed from the journal\n",

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rollout"
+)
+
+func TestParseShard(t *testing.T) {
+	for _, tc := range []struct {
+		spec string
+		env  map[string]string
+		want rollout.Shard
+		err  string
+	}{
+		{spec: "", want: rollout.Shard{}},
+		{spec: "2/8", want: rollout.Shard{Index: 2, Count: 8}},
+		{spec: "8/8", err: "out of range"},
+		{spec: "-1/8", err: "out of range"},
+		{spec: "x/8", err: "not a number"},
+		{spec: "3", err: "want i/N"},
+		{spec: "auto", env: map[string]string{"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "4"}, want: rollout.Shard{Index: 3, Count: 4}},
+		{spec: "auto", env: map[string]string{"SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"}, want: rollout.Shard{Index: 3, Count: 4}},
+		// A Slurm job array shards the run without the flag.
+		{spec: "", env: map[string]string{"SLURM_ARRAY_TASK_ID": "1", "SLURM_ARRAY_TASK_COUNT": "2"}, want: rollout.Shard{Index: 1, Count: 2}},
+		{spec: "auto/16", env: map[string]string{"JOB_COMPLETION_INDEX": "15"}, want: rollout.Shard{Index: 15, Count: 16}},
+		{spec: "auto/16", err: "JOB_COMPLETION_INDEX is not set"},
+		{spec: "auto", err: "SLURM_ARRAY_TASK_COUNT is not set"},
+		{spec: "auto/4", env: map[string]string{"JOB_COMPLETION_INDEX": "4"}, err: "out of range"},
+	} {
+		got, err := parseShard(tc.spec, func(k string) string { return tc.env[k] })
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q %v: error %v, want %q", tc.spec, tc.env, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%q %v: %+v %v, want %+v", tc.spec, tc.env, got, err, tc.want)
+		}
+	}
+}
+
+// Three shard runs into one directory, merged, hold exactly the rows of the
+// unsharded run; merge refuses while a shard is missing, and the merged
+// output validates.
+func TestShardAndMerge(t *testing.T) {
+	cfg := writeConfig(t, strings.ReplaceAll(mustRead(t, "../../configs/quickstart.yaml"), "testdata/", "../../testdata/"))
+	whole, out := t.TempDir(), t.TempDir()
+	if code, _, stderr := redraft(t, "run", "--config", cfg, "--out", whole, "--no-audit"); code != 0 {
+		t.Fatal(stderr)
+	}
+	for i, spec := range []string{"0/3", "2/3"} {
+		if code, _, stderr := redraft(t, "run", "--config", cfg, "--out", out, "--shard", spec, "--no-audit"); code != 0 {
+			t.Fatalf("shard %d: %s", i, stderr)
+		}
+	}
+	code, _, stderr := redraft(t, "merge", out)
+	if code == 0 || !strings.Contains(stderr, "shards missing or incomplete: 1 of 3") {
+		t.Fatalf("merge with a shard missing: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := redraft(t, "run", "--config", cfg, "--out", out, "--shard", "1/3", "--no-audit"); code != 0 {
+		t.Fatal(stderr)
+	}
+	code, stdout, stderr := redraft(t, "merge", "--verify", out)
+	if code != 0 || !strings.Contains(stdout, "merged 3 shard runs: 5276 rows") {
+		t.Fatalf("merge: exit %d: %s %s", code, stdout, stderr)
+	}
+	if code, stdout, _ := redraft(t, "validate", out); code != 0 {
+		t.Fatalf("validate merged: %s", stdout)
+	}
+	wm, _ := export.ReadManifest(whole)
+	mm, err := export.ReadManifest(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := func(dir string, m *export.Manifest) []string {
+		var keys []string
+		for _, s := range m.Datasets["rl"].Shards {
+			rs, err := export.ReadRL(context.Background(), filepath.Join(dir, s.Path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range rs {
+				r.LatencyMS = nil
+				keys = append(keys, r.TaskID+"|"+r.GroupID+"|"+fmtRow(r))
+			}
+		}
+		sort.Strings(keys)
+		return keys
+	}
+	if a, b := rows(whole, wm), rows(out, mm); !reflect.DeepEqual(a, b) {
+		t.Fatalf("sharded rows differ from the whole run's: %d vs %d", len(b), len(a))
+	}
+	// Every task landed in the shard its id hashes to.
+	for _, p := range mm.Parts {
+		for _, s := range mm.Datasets["rl"].Shards {
+			if !strings.HasPrefix(s.Path, p.Dir+"/") {
+				continue
+			}
+			rs, _ := export.ReadRL(context.Background(), filepath.Join(out, s.Path))
+			for _, r := range rs {
+				if rollout.ShardOf(r.TaskID, 3) != p.Shard.Index {
+					t.Fatalf("task %s in shard %d", r.TaskID, p.Shard.Index)
+				}
+			}
+		}
+	}
+	w, g := wm.Rewards, mm.Rewards
+	if w.Rows != g.Rows || w.Groups != g.Groups || w.Graded != g.Graded || math.Abs(*w.Mean-*g.Mean) > 1e-12 ||
+		math.Abs(*w.Std-*g.Std) > 1e-12 || math.Abs(*w.Accuracy-*g.Accuracy) > 1e-12 || math.Abs(*w.FracZeroStd-*g.FracZeroStd) > 1e-12 {
+		t.Errorf("merged summary %+v, whole run's %+v", g, w)
+	}
+	card := mustRead(t, filepath.Join(out, "README.md"))
+	if !strings.Contains(card, "path: shards/*/data/rl/train-*.parquet") {
+		t.Errorf("merged card data_files:\n%s", card)
+	}
+}
+
+func fmtRow(r export.RLRow) string {
+	b, _ := json.Marshal(r)
+	return string(b)
+}
