@@ -112,4 +112,3 @@ func cmdMerge(_ context.Context, args []string, stdout io.Writer) error {
 		len(m.Parts), ds.Rows, ds.Groups, len(ds.Shards), dir)
 	return nil
 }
-
