@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -228,7 +229,7 @@ func openStream(opts InputOptions, recorded bool) (*stream, error) {
 		return nil, err
 	}
 	s := &stream{opts: opts, recorded: recorded, dec: newDecoder(opts), files: files,
-		dups: dupSet{m: map[[16]byte]uint64{}}, toSkip: opts.SkipTasks}
+		dups: dupSet{m: map[uint64]uint64{}}, toSkip: opts.SkipTasks}
 	// A single file is opened now, so that a missing or unreadable file
 	// fails at open as it always did.
 	if len(files) == 1 && files[0].notInput == "" {
@@ -385,17 +386,19 @@ func (s *stream) close() error {
 	return err
 }
 
-// dupSet remembers every task id seen, for millions of tasks: the key is the
-// first 16 bytes of the id's sha256 (a collision is as likely as a random
-// 128-bit match, never in practice), the value the file index (high 24
-// bits) and line (low 40 bits) of its first occurrence.
-type dupSet struct{ m map[[16]byte]uint64 }
+// dupSet remembers every task id seen, in 16 bytes per task so that memory
+// stays flat for millions of tasks: the key is the first 8 bytes of the id's
+// sha256, the value the file index (high 24 bits) and line (low 40 bits) of
+// its first occurrence. Two different ids share a key with probability about
+// n^2/2^65 over a run of n tasks (3e-8 for a million tasks); such a pair
+// would be reported as a duplicate, naming both lines.
+type dupSet struct{ m map[uint64]uint64 }
 
 const dupLineBits = 40
 
 func (d *dupSet) add(id string, file, line int) (firstFile, firstLine int, dup bool) {
 	sum := sha256.Sum256([]byte(id))
-	key := [16]byte(sum[:16])
+	key := binary.LittleEndian.Uint64(sum[:8])
 	if v, ok := d.m[key]; ok {
 		return int(v >> dupLineBits), int(v & (1<<dupLineBits - 1)), true
 	}

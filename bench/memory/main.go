@@ -75,7 +75,7 @@ source: {kind: tasks, path: %q}
 endpoint: {base_url: %q, model: fake, max_in_flight: 64}
 sampling: {n: %d, temperature: 1.0, max_tokens: 64}
 advantage: {estimator: grpo}
-output: {dir: %q, shard_bytes: 64MiB}
+output: {dir: %q, shard_bytes: 8MiB}
 `, taskPath, srv.BaseURL(), *g, filepath.Join(dir, "out"))
 		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 			log.Fatal(err)
