@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rewards/judge"
 	"github.com/redraft/redraft/rewards/mathgrade"
@@ -92,6 +93,11 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if sink.verl, err = export.NewVerlPrompts(shardOpts(export.VerlDataset, export.VerlSchema), cfg.Reward.Grader); err != nil {
 		return nil, err
 	}
+	if cfg.Episode.SFT != "" {
+		if sink.sft, err = newSFTSink(cfg, shardOpts("sft", "")); err != nil {
+			return nil, err
+		}
+	}
 	summary, runErr := Run(ctx, prod, scorer, sink, Options{
 		Workers: cfg.Pipeline.Workers, Window: cfg.Pipeline.Window,
 		Advantage: cfg.Advantage, TurnsPerTask: cfg.Episode.Turns, OnGroup: opts.OnGroup,
@@ -106,6 +112,16 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 	m.Datasets[export.VerlDataset], closeErr = finishShards(sink.verl.Writer(), export.VerlSchema, runErr)
 	runErr = errors.Join(runErr, closeErr)
+	if b := sink.sft; b != nil {
+		if runErr == nil {
+			// The last task's trajectories wait for a group that never
+			// comes when its later turns were empty.
+			runErr = b.flush(ctx)
+		}
+		m.Datasets["sft"], closeErr = finishShards(b.w, b.w.Schema(), runErr)
+		runErr = errors.Join(runErr, closeErr)
+		m.Datasets["sft"] = withFiltered(m.Datasets["sft"], b.filtered)
+	}
 	// The failures record is kept also when the run fails: it lists the
 	// failed samples of the groups that were written.
 	m.Failures, closeErr = sink.failures.Close()
@@ -141,6 +157,8 @@ type jobSink struct {
 	verl *export.VerlPrompts
 	// failures lists the samples whose request failed for good.
 	failures *export.FailureLog
+	// sft builds trajectories from episodes (episode.sft); nil when off.
+	sft *episodeSFT
 }
 
 func (s *jobSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
@@ -157,15 +175,50 @@ func (s *jobSink) WriteGroup(ctx context.Context, rows []export.RLRow) error {
 	}
 	if s.pairs != nil {
 		if p := Pairs(rows); len(p) > 0 {
-			return s.pairs.WriteGroup(ctx, p)
+			if err := s.pairs.WriteGroup(ctx, p); err != nil {
+				return err
+			}
 		}
+	}
+	if s.sft != nil {
+		return s.sft.add(ctx, rows)
 	}
 	return nil
 }
 
+// newSFTSink prepares the sft dataset of episode.sft, with the token track
+// when output.tokenizer is set.
+func newSFTSink(cfg *Config, opts export.ShardOptions) (*episodeSFT, error) {
+	var track *export.TokenTrackConfig
+	if o := cfg.Output; o.Tokenizer != "" {
+		var err error
+		if track, err = export.LoadTokenTrack(o.Tokenizer, tokenizer.Format(o.ChatFormat)); err != nil {
+			return nil, fmt.Errorf("output.tokenizer: %w", err)
+		}
+	}
+	w, err := export.NewSFTWriter(opts, track)
+	if err != nil {
+		return nil, err
+	}
+	return newEpisodeSFT(cfg.Episode.SFT, cfg.Episode.Turns, w), nil
+}
+
+func withFiltered(ds export.DatasetInfo, filtered map[string]int64) export.DatasetInfo {
+	if len(filtered) > 0 {
+		ds.Filtered = filtered
+	}
+	return ds
+}
+
+// shardCloser is a dataset writer: export.ShardWriter, export.SFTWriter.
+type shardCloser interface {
+	Close() ([]export.ShardInfo, error)
+	Abort() []export.ShardInfo
+}
+
 // finishShards closes a writer (or aborts it when the run failed) and
 // describes what it wrote.
-func finishShards[T any](w *export.ShardWriter[T], schema string, runErr error) (export.DatasetInfo, error) {
+func finishShards(w shardCloser, schema string, runErr error) (export.DatasetInfo, error) {
 	var shards []export.ShardInfo
 	var err error
 	if runErr != nil {
@@ -292,6 +345,12 @@ func buildProducer(cfg *Config, grader rewards.Grader) (rollout.Producer, func()
 			gen.Critic, gen.CriticModel = c.Policy(), c.Model
 		}
 		return gen, closeAll, nil
+	}
+	if sv := cfg.SelfVerify; sv != nil {
+		return &rollout.SelfVerifyGenerator{
+			Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Sampling: cfg.Sampling.Sampling,
+			RunSeed: cfg.Seed, MaxInFlight: ep.MaxInFlight, Model: ep.Model, Template: sv.Template,
+		}, closeAll, nil
 	}
 	if episode := cfg.Episode; episode.Turns > 1 {
 		var fb rollout.Feedback = rollout.FixedInstruction{Text: episode.Instruction}
