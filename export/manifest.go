@@ -105,6 +105,9 @@ type DatasetInfo struct {
 	Rows   int64       `json:"rows"`
 	Groups int64       `json:"groups"`
 	Shards []ShardInfo `json:"shards"`
+	// Filtered counts the candidates a recipe's filter left out, by reason
+	// (sft from episodes: incomplete, truncated, ungraded, incorrect).
+	Filtered map[string]int64 `json:"filtered,omitempty"`
 }
 
 // RewardSummary summarises the rewards written.

@@ -218,3 +218,19 @@ func (w *SFTWriter) Abort() []ShardInfo {
 	}
 	return w.tokens.Abort()
 }
+
+// Full reports whether the current shard has reached its size limit.
+func (w *SFTWriter) Full() bool {
+	if w.track == nil {
+		return w.plain.Full()
+	}
+	return w.tokens.Full()
+}
+
+// Shards returns the shards finished so far.
+func (w *SFTWriter) Shards() []ShardInfo {
+	if w.track == nil {
+		return w.plain.Shards()
+	}
+	return w.tokens.Shards()
+}

@@ -485,11 +485,15 @@ func (v *validator) checkRLGroup(first int64, g []RLRow, adv advConfig) {
 	allEqual := true
 	for i, r := range g {
 		row := first + int64(i)
-		// Indexes increase; a later turn of a correction episode can lack
-		// the samples whose episode ended (a failed request, RISE's stop
-		// on a correct answer).
-		if r.SampleIndex < 0 || (i > 0 && r.SampleIndex <= g[i-1].SampleIndex) || (g[0].Turn == 0 && int(r.SampleIndex) != i) {
+		// A first turn holds every sample; a later turn holds the episodes
+		// still running (an episode ends early after a failed request, a
+		// correct answer under RISE, an unverified solution), in sample
+		// order.
+		switch {
+		case r.Turn == 0 && int(r.SampleIndex) != i:
 			v.fail(row, id(i), "sample_index %d at position %d of its group", r.SampleIndex, i)
+		case r.Turn > 0 && (r.SampleIndex < int32(i) || (i > 0 && r.SampleIndex <= g[i-1].SampleIndex)):
+			v.fail(row, id(i), "sample_index %d at position %d of its group, not in increasing sample order", r.SampleIndex, i)
 		}
 		if r.TaskID != g[0].TaskID || r.Turn != g[0].Turn {
 			v.fail(row, id(i), "task %s turn %d in a group of task %s turn %d", r.TaskID, r.Turn, g[0].TaskID, g[0].Turn)

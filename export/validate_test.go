@@ -49,6 +49,15 @@ func grpoGroup(task string, rewards ...float64) []RLRow {
 	return rows
 }
 
+// laterTurn is a turn-1 group of task d holding the given episodes.
+func laterTurn(samples ...int32) []RLRow {
+	g := grpoGroup("d", 1, 0)
+	for i := range g {
+		g[i].Turn, g[i].GroupID, g[i].SampleIndex = 1, "d#t1", samples[i]
+	}
+	return g
+}
+
 func newFixture() *fixture {
 	return &fixture{
 		rl: [][]RLRow{grpoGroup("a", 1, 0, 1, 0), grpoGroup("b", 1, 1, 1), grpoGroup("c", 0.5, 0, 1)},
@@ -209,6 +218,12 @@ func TestValidate(t *testing.T) {
 			b, _ := os.ReadFile(filepath.Join(dir, "data/pairs/train-00000.parquet"))
 			os.WriteFile(filepath.Join(dir, "data/pairs/train-00001.parquet"), b, 0o644)
 		}, want: "data/pairs/train-00001.parquet is on disk but not in the manifest"},
+		{name: "valid, a later turn holds the episodes still running", before: func(fx *fixture) {
+			fx.rl = append(fx.rl, laterTurn(1, 3))
+		}},
+		{name: "later turn out of sample order", before: func(fx *fixture) {
+			fx.rl = append(fx.rl, laterTurn(3, 1))
+		}, want: "sample_index 1 at position 1 of its group, not in increasing sample order"},
 		{name: "pair that is not a flip", before: func(fx *fixture) { fx.pairs[0].Transition = "c->c" }, want: "transition"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

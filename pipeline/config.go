@@ -17,6 +17,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rewards/judge"
 	"github.com/redraft/redraft/rollout"
@@ -35,8 +36,11 @@ type Config struct {
 	Advantage rewards.AdvantageConfig `yaml:"advantage" json:"advantage"`
 	Episode   EpisodeConfig           `yaml:"episode" json:"episode"`
 	Critique  *CritiqueConfig         `yaml:"critique" json:"critique,omitempty"`
-	Pipeline  PipelineConfig          `yaml:"pipeline" json:"pipeline"`
-	Output    OutputConfig            `yaml:"output" json:"output"`
+	// SelfVerify turns sampling into Trust-but-Verify solve and verify
+	// groups.
+	SelfVerify *SelfVerifyConfig `yaml:"self_verify" json:"self_verify,omitempty"`
+	Pipeline   PipelineConfig    `yaml:"pipeline" json:"pipeline"`
+	Output     OutputConfig      `yaml:"output" json:"output"`
 }
 
 // SourceConfig says where groups come from.
@@ -214,6 +218,16 @@ type RewardConfig struct {
 		LengthWeight float64 `yaml:"length_weight" json:"length_weight,omitempty"`
 		LengthTarget int     `yaml:"length_target" json:"length_target,omitempty"`
 	} `yaml:"srpo" json:"srpo"`
+	// SelfVerify configures the self_verify_gen and self_verify_match
+	// components: Require restricts the extraction rules that count as a
+	// stated final answer (e.g. [boxed]; empty: any), and Verdict is the
+	// kind of verdict read from verifications: label (\boxed{correct} or
+	// \boxed{incorrect}, the default) or score (the predicted generation
+	// reward, \boxed{1}, \boxed{-0.5} or \boxed{-1}).
+	SelfVerify struct {
+		Require []string `yaml:"require" json:"require,omitempty"`
+		Verdict string   `yaml:"verdict" json:"verdict,omitempty"`
+	} `yaml:"self_verify" json:"self_verify,omitzero"`
 	// Overlong configures DAPO's overlong penalty.
 	Overlong struct {
 		MaxTokens int `yaml:"max_tokens" json:"max_tokens,omitempty"`
@@ -241,6 +255,12 @@ func (r RewardConfig) Parts(g rewards.Grader) []rewards.Part {
 	}
 	if _, ok := r.Weights["srpo"]; ok {
 		parts = append(parts, rewards.SRPOReflection{FlipBonus: r.SRPO.FlipBonus, LengthWeight: r.SRPO.LengthWeight, LengthTarget: r.SRPO.LengthTarget})
+	}
+	_, gen := r.Weights[rewards.SelfVerifyGen]
+	_, match := r.Weights[rewards.SelfVerifyMatch]
+	if gen || match {
+		// One part writes both components.
+		parts = append(parts, rewards.SelfVerify{Grader: g, Require: r.SelfVerify.Require, Verdict: r.SelfVerify.Verdict})
 	}
 	return parts
 }
@@ -288,6 +308,27 @@ type EpisodeConfig struct {
 	// flipped correctness, the correct response is chosen over the wrong one,
 	// with the original question as the prompt.
 	Pairs bool `yaml:"pairs" json:"pairs,omitempty"`
+	// SFT writes the sft dataset built from the episodes: "pam" (ISC with
+	// Partial Answer Masking: 2 turns, first answer masked, correct finals
+	// only) or "ptr" (Progressive Thought Refinement: thoughts masked).
+	// "none" or empty: no sft dataset.
+	SFT string `yaml:"sft" json:"sft,omitempty"`
+}
+
+// SFT modes of EpisodeConfig.SFT.
+const (
+	SFTPAM = "pam"
+	SFTPTR = "ptr"
+)
+
+// SelfVerifyConfig configures Trust-but-Verify self-verification: each
+// solution is followed by a verification request built from Template.
+type SelfVerifyConfig struct {
+	// Template is the verification prompt, with {question} and {solution}
+	// (default rollout.DefaultVerifyTemplate, which asks for
+	// \boxed{correct} or \boxed{incorrect}, or with
+	// reward.self_verify.verdict score rollout.DefaultVerifyScoreTemplate).
+	Template string `yaml:"template" json:"template"`
 }
 
 // CritiqueConfig turns sampling into Critique-GRPO groups: sampling.n - 1
@@ -311,6 +352,11 @@ type OutputConfig struct {
 	Dir          string   `yaml:"dir" json:"dir"`
 	ShardBytes   ByteSize `yaml:"shard_bytes" json:"shard_bytes"`
 	RowGroupRows int64    `yaml:"row_group_rows" json:"row_group_rows"`
+	// Tokenizer is a Hugging Face tokenizer.json: the sft dataset then
+	// carries the token track (schema sft/2) rendered with ChatFormat
+	// (chatml, qwen3 or llama3; default chatml).
+	Tokenizer  string `yaml:"tokenizer" json:"tokenizer,omitempty"`
+	ChatFormat string `yaml:"chat_format" json:"chat_format,omitempty"`
 }
 
 // Duration is a time.Duration written as "30s" in YAML and JSON.
@@ -432,10 +478,20 @@ func (c *Config) applyDefaults() {
 	if c.Episode.Turns == 0 {
 		c.Episode.Turns = 1
 	}
+	if c.Episode.SFT == "none" {
+		c.Episode.SFT = ""
+	}
 	if c.Episode.Turns > 1 && c.Episode.Instruction == "" {
 		switch c.Episode.Feedback {
 		case "fixed":
-			c.Episode.Instruction = rollout.SCoReInstruction
+			switch c.Episode.SFT {
+			case SFTPAM:
+				c.Episode.Instruction = rollout.PAMInstruction
+			case SFTPTR:
+				c.Episode.Instruction = rollout.PTRInstruction
+			default:
+				c.Episode.Instruction = rollout.SCoReInstruction
+			}
 		case "retry_if_wrong":
 			c.Episode.Instruction = rollout.RISEFeedback
 		}
@@ -445,6 +501,20 @@ func (c *Config) applyDefaults() {
 	}
 	if _, ok := c.Reward.Weights["score_bonus"]; ok && c.Reward.ScoreBonus.Alpha == 0 {
 		c.Reward.ScoreBonus.Alpha = 10
+	}
+	if sv := c.SelfVerify; sv != nil {
+		if c.Reward.SelfVerify.Verdict == "" {
+			c.Reward.SelfVerify.Verdict = rewards.VerdictLabel
+		}
+		if sv.Template == "" {
+			sv.Template = rollout.DefaultVerifyTemplate
+			if c.Reward.SelfVerify.Verdict == rewards.VerdictScore {
+				sv.Template = rollout.DefaultVerifyScoreTemplate
+			}
+		}
+	}
+	if c.Output.Tokenizer != "" && c.Output.ChatFormat == "" {
+		c.Output.ChatFormat = string(tokenizer.FormatChatML)
 	}
 	if c.Output.ShardBytes == 0 {
 		c.Output.ShardBytes = 256 << 20
@@ -563,12 +633,15 @@ func (c *Config) Validate() error {
 	} else if c.Episode.Pairs {
 		return errors.New("episode.pairs needs episode.turns >= 2")
 	}
+	if err := c.validateRecipes(); err != nil {
+		return err
+	}
 	if c.Reward.Grader != "math" {
 		return fmt.Errorf("reward.grader: unknown grader %q (want math)", c.Reward.Grader)
 	}
 	for k, w := range c.Reward.Weights {
 		switch k {
-		case "verifiable", "consensus", "format", "score_bonus":
+		case "verifiable", "consensus", "format", "score_bonus", rewards.SelfVerifyGen, rewards.SelfVerifyMatch:
 		case "srpo":
 			if c.Reward.SRPO.LengthWeight != 0 && c.Reward.SRPO.LengthTarget < 1 {
 				return errors.New("reward.srpo.length_target: must be at least 1 when length_weight is set")
@@ -583,7 +656,7 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("reward.%w", err)
 			}
 		default:
-			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format, overlong, score_bonus, srpo or judge)", k)
+			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format, overlong, score_bonus, srpo, judge, self_verify_gen or self_verify_match)", k)
 		}
 		if math.IsNaN(w) || math.IsInf(w, 0) {
 			return fmt.Errorf("reward.weights.%s: not a finite number", k)
@@ -597,6 +670,73 @@ func (c *Config) Validate() error {
 	}
 	if c.Pipeline.Workers < 0 || c.Pipeline.Window < 0 {
 		return errors.New("pipeline: workers and groups_in_flight must be >= 0")
+	}
+	return nil
+}
+
+// validateRecipes checks the settings of the self-verify, PAM and PTR
+// recipes and what they cannot be combined with.
+func (c *Config) validateRecipes() error {
+	switch c.Episode.SFT {
+	case "":
+	case SFTPAM, SFTPTR:
+		switch {
+		case c.Episode.SFT == SFTPAM && c.Episode.Turns != 2:
+			return errors.New("episode.sft pam needs episode.turns 2 (answer, then self-verification and modified answer)")
+		case c.Episode.Turns < 2:
+			return errors.New("episode.sft ptr needs episode.turns >= 2 (an attempt and at least one refinement round)")
+		case c.Episode.Feedback != "fixed":
+			return fmt.Errorf("episode.sft %s needs episode.feedback fixed: every episode must run all its turns", c.Episode.SFT)
+		case c.Advantage.DropZeroVariance:
+			// The sft rows are built from the rl rows written, and dropped
+			// groups are never written.
+			return fmt.Errorf("episode.sft %s cannot be combined with advantage.drop_zero_variance", c.Episode.SFT)
+		}
+	default:
+		return fmt.Errorf("episode.sft: %q is not pam, ptr or none", c.Episode.SFT)
+	}
+	if o := c.Output; o.Tokenizer != "" {
+		if c.Episode.SFT == "" {
+			return errors.New("output.tokenizer: only the sft dataset has a token track, and episode.sft is not set")
+		}
+		switch tokenizer.Format(o.ChatFormat) {
+		case tokenizer.FormatChatML, tokenizer.FormatQwen3, tokenizer.FormatLlama3:
+		default:
+			return fmt.Errorf("output.chat_format: %q is not chatml, qwen3 or llama3", o.ChatFormat)
+		}
+	} else if o.ChatFormat != "" {
+		return errors.New("output.chat_format needs output.tokenizer")
+	}
+	_, gen := c.Reward.Weights[rewards.SelfVerifyGen]
+	_, match := c.Reward.Weights[rewards.SelfVerifyMatch]
+	sv := c.SelfVerify
+	if sv == nil {
+		if gen || match {
+			return errors.New("reward.weights: self_verify_gen and self_verify_match need the self_verify section")
+		}
+		return nil
+	}
+	switch {
+	case c.Source.Kind != "tasks":
+		return errors.New("self_verify needs source.kind tasks")
+	case c.Episode.Turns > 1 || c.Critique != nil:
+		return errors.New("self_verify cannot be combined with episode.turns > 1 or critique")
+	case !gen || !match:
+		return errors.New("self_verify needs both self_verify_gen and self_verify_match in reward.weights (a weight of 0 stores a component without counting it)")
+	case c.Advantage.GroupBy == rewards.GroupByTrajectory:
+		return errors.New("self_verify keeps solve and verify groups separate; advantage.group_by trajectory would merge them")
+	case !strings.Contains(sv.Template, "{solution}") || !strings.Contains(sv.Template, "{question}"):
+		return errors.New("self_verify.template: must contain {question} and {solution}")
+	case c.Reward.SelfVerify.Verdict != rewards.VerdictLabel && c.Reward.SelfVerify.Verdict != rewards.VerdictScore:
+		return fmt.Errorf("reward.self_verify.verdict: %q is neither label nor score", c.Reward.SelfVerify.Verdict)
+	}
+	for k := range c.Reward.Weights {
+		switch k {
+		case rewards.SelfVerifyGen, rewards.SelfVerifyMatch, "overlong":
+		default:
+			// Other parts would read a verification's verdict as an answer.
+			return fmt.Errorf("reward.weights.%s: self_verify rows take only self_verify_gen, self_verify_match and overlong", k)
+		}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rewards/judge"
 	"github.com/redraft/redraft/rewards/mathgrade"
@@ -110,6 +112,14 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if sink.verl, err = export.NewVerlPrompts(shardOpts(export.VerlDataset, export.VerlSchema), cfg.Reward.Grader); err != nil {
 		return nil, err
 	}
+	if cfg.Episode.SFT != "" {
+		if sink.sft, err = newSFTSink(cfg, shardOpts("sft", "")); err != nil {
+			return nil, err
+		}
+		if j.meta.Filtered != nil {
+			sink.sft.filtered = maps.Clone(j.meta.Filtered)
+		}
+	}
 	var verlRows int64
 	for _, sh := range j.meta.Shards[export.VerlDataset] {
 		verlRows += sh.Rows
@@ -167,7 +177,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	scorer := &rewards.Composite{Grader: grader, Parts: parts, Weights: cfg.Reward.Weights}
 	runOpts := Options{
 		Workers: cfg.Pipeline.Workers, Window: cfg.Pipeline.Window,
-		Advantage: cfg.Advantage, TurnsPerTask: cfg.Episode.Turns, OnGroup: opts.OnGroup,
+		Advantage: cfg.Advantage, TurnsPerTask: turnsPerTask(cfg), OnGroup: opts.OnGroup,
 		Resume: resume,
 	}
 	if opts.Stop != nil {
@@ -228,6 +238,14 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	return m, runErr
 }
 
+// turnsPerTask is the number of groups the producer emits per task.
+func turnsPerTask(cfg *Config) int {
+	if cfg.SelfVerify != nil {
+		return 2 // solve, verify
+	}
+	return max(cfg.Episode.Turns, 1)
+}
+
 // defaultGrader is the grader runs use.
 func defaultGrader() rewards.Grader { return rewards.NewMathGrader(mathgrade.Options{}) }
 
@@ -247,6 +265,8 @@ type jobSink struct {
 	last *State
 	// manifest writes the manifest with a status.
 	manifest func(status string) error
+	// sft builds trajectories from episodes (episode.sft); nil when off.
+	sft *episodeSFT
 }
 
 func (s *jobSink) Write(ctx context.Context, f *Flush) error {
@@ -257,7 +277,7 @@ func (s *jobSink) Write(ctx context.Context, f *Flush) error {
 	if err := s.apply(ctx, f); err != nil {
 		return err
 	}
-	full := s.rl.Full() || s.verl.Writer().Full() || (s.pairs != nil && s.pairs.Full())
+	full := s.rl.Full() || s.verl.Writer().Full() || (s.pairs != nil && s.pairs.Full()) || (s.sft != nil && s.sft.w.Full())
 	if f.State.Resumable && full {
 		if err := s.checkpoint(); err != nil {
 			return err
@@ -279,6 +299,11 @@ func (s *jobSink) apply(ctx context.Context, f *Flush) error {
 			}
 		}
 		if len(g.Rows) == 0 {
+			if s.sft != nil && !g.More {
+				if err := s.sft.flush(ctx); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if err := s.rl.WriteGroup(ctx, g.Rows); err != nil {
@@ -293,6 +318,18 @@ func (s *jobSink) apply(ctx context.Context, f *Flush) error {
 					return err
 				}
 			}
+		}
+		if s.sft != nil {
+			if err := s.sft.add(ctx, g.Rows); err != nil {
+				return err
+			}
+		}
+	}
+	// A task's trajectories are complete at its last group (its later
+	// turns may have no rows when every episode ended early).
+	if s.sft != nil && len(f.Groups) > 0 && !f.Groups[len(f.Groups)-1].More {
+		if err := s.sft.flush(ctx); err != nil {
+			return err
 		}
 	}
 	st := f.State
@@ -310,6 +347,23 @@ func verlTask(g Out) export.VerlTask {
 		t.Messages = append(t.Messages, export.Message{Role: m.Role, Content: m.Content})
 	}
 	return t
+}
+
+// newSFTSink prepares the sft dataset of episode.sft, with the token track
+// when output.tokenizer is set.
+func newSFTSink(cfg *Config, opts export.ShardOptions) (*episodeSFT, error) {
+	var track *export.TokenTrackConfig
+	if o := cfg.Output; o.Tokenizer != "" {
+		var err error
+		if track, err = export.LoadTokenTrack(o.Tokenizer, tokenizer.Format(o.ChatFormat)); err != nil {
+			return nil, fmt.Errorf("output.tokenizer: %w", err)
+		}
+	}
+	w, err := export.NewSFTWriter(opts, track)
+	if err != nil {
+		return nil, err
+	}
+	return newEpisodeSFT(cfg.Episode.SFT, cfg.Episode.Turns, w), nil
 }
 
 // replay applies the journal's logged flushes after a restart and reopens
@@ -348,6 +402,12 @@ func (s *jobSink) checkpoint() error {
 	if _, err := s.verl.Close(); err != nil {
 		return err
 	}
+	if s.sft != nil {
+		if _, err := s.sft.w.Close(); err != nil {
+			return err
+		}
+		s.journal.meta.Filtered = maps.Clone(s.sft.filtered)
+	}
 	count, size, err := s.failures.Checkpoint()
 	if err != nil {
 		return err
@@ -362,6 +422,11 @@ func (s *jobSink) rollback() error {
 		s.pairs.Abort()
 	}
 	s.verl.Abort()
+	if s.sft != nil {
+		s.sft.w.Abort()
+		s.sft.filtered = maps.Clone(s.journal.meta.Filtered)
+		s.sft.reset()
+	}
 	s.last = s.journal.meta.State
 	return s.failures.Rollback()
 }
@@ -377,18 +442,27 @@ func (s *jobSink) committed() map[string][]export.ShardInfo {
 		add("pairs", s.pairs.Shards())
 	}
 	add(export.VerlDataset, s.verl.Writer().Shards())
+	if s.sft != nil {
+		add("sft", s.sft.w.Shards())
+	}
 	return out
 }
 
 // datasets describes the committed shards for the manifest.
 func (s *jobSink) datasets() map[string]export.DatasetInfo {
 	schemas := map[string]string{"rl": export.RLSchema, "pairs": export.PairsSchema, export.VerlDataset: export.VerlSchema}
+	if s.sft != nil {
+		schemas["sft"] = s.sft.w.Schema()
+	}
 	out := map[string]export.DatasetInfo{}
 	for name, shards := range s.committed() {
 		ds := export.DatasetInfo{Schema: schemas[name], Shards: shards}
 		for _, sh := range shards {
 			ds.Rows += sh.Rows
 			ds.Groups += sh.Groups
+		}
+		if name == "sft" && len(s.sft.filtered) > 0 {
+			ds.Filtered = maps.Clone(s.sft.filtered)
 		}
 		out[name] = ds
 	}
@@ -563,6 +637,12 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 			gen.Critic, gen.CriticModel = c.Policy(), c.Model
 		}
 		return gen, closeAll, nil
+	}
+	if sv := cfg.SelfVerify; sv != nil {
+		return &rollout.SelfVerifyGenerator{
+			Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Sampling: cfg.Sampling.Sampling,
+			RunSeed: cfg.Seed, MaxInFlight: ep.MaxInFlight, Model: ep.Model, Template: sv.Template,
+		}, closeAll, nil
 	}
 	if episode := cfg.Episode; episode.Turns > 1 {
 		var fb rollout.Feedback = rollout.FixedInstruction{Text: episode.Instruction}

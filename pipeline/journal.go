@@ -60,6 +60,8 @@ type journalMeta struct {
 	Failures   journalFailures               `json:"failures"`
 	// Sessions counts the processes that have worked on the run.
 	Sessions int `json:"sessions"`
+	// Filtered is the sft filter's counts at the checkpoint.
+	Filtered map[string]int64 `json:"filtered,omitempty"`
 	// Shard is the part of a sharded run this directory holds.
 	Shard rollout.Shard `json:"shard"`
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rollout/fakeserver"
 )
 
@@ -23,7 +25,15 @@ func TestPresetsRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			tasks, answers := writeTasks(t, 6)
-			srv := fakeserver.New(fakeserver.AnswerBySeed(answers))
+			respond := fakeserver.AnswerBySeed(answers)
+			switch {
+			case cfg.SelfVerify != nil:
+				// The default template asks for this verdict.
+				respond = fakeserver.Verdicts(`\boxed{correct}`, respond)
+			case cfg.Episode.SFT == SFTPTR:
+				respond = fakeserver.Thoughts(respond, false)
+			}
+			srv := fakeserver.New(respond)
 			defer srv.Close()
 			cfg.Source.Path, cfg.Endpoint.BaseURL, cfg.Output.Dir = tasks, srv.BaseURL(), t.TempDir()
 			m, err := Execute(context.Background(), cfg, JobOptions{})
@@ -31,6 +41,7 @@ func TestPresetsRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkManifest(t, cfg.Output.Dir, m)
+			checkValid(t, cfg.Output.Dir)
 			rows := readAll(t, cfg.Output.Dir)
 			// Every request is a row, except Critique-GRPO's refinements: one
 			// per initial response is sampled, one per group is kept.
@@ -48,7 +59,7 @@ func TestPresetsRun(t *testing.T) {
 					for _, c := range r.RewardComponents {
 						found = found || c.Name == name
 					}
-					if !found && !(name == "score_bonus" && r.Turn == 0) {
+					if !found && !componentAbsentByDesign(name, r) {
 						t.Fatalf("row %s/%d turn %d lacks component %s", r.TaskID, r.SampleIndex, r.Turn, name)
 					}
 				}
@@ -56,8 +67,33 @@ func TestPresetsRun(t *testing.T) {
 			if cfg.Episode.Pairs && !strings.Contains(strings.Join(keys(m.Datasets), ","), "pairs") {
 				t.Error("no pairs dataset")
 			}
+			if sft := m.Datasets["sft"]; (cfg.Episode.SFT != "") != (sft.Rows > 0) || len(readSFT(t, cfg.Output.Dir)) != int(sft.Rows) {
+				t.Errorf("episode.sft %q: sft dataset %+v", cfg.Episode.SFT, sft)
+			}
+			if cfg.SelfVerify != nil {
+				// Every verification got a verdict from the server, so every
+				// row has a reward.
+				for _, r := range rows {
+					if r.Reward == nil {
+						t.Fatalf("row %s/%d turn %d: null reward %s", r.TaskID, r.SampleIndex, r.Turn, ptrString(r.RewardReason))
+					}
+				}
+			}
 		})
 	}
+}
+
+// componentAbsentByDesign says whether a weighted component does not apply
+// to a row: revision terms at turn 0, self-verification's generation reward
+// on verifications and its match reward on solutions.
+func componentAbsentByDesign(name string, r export.RLRow) bool {
+	switch name {
+	case "score_bonus", rewards.SelfVerifyMatch:
+		return r.Turn == 0
+	case rewards.SelfVerifyGen:
+		return r.Turn == 1
+	}
+	return false
 }
 
 func keys[V any](m map[string]V) []string {

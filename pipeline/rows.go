@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"fmt"
 
 	"github.com/redraft/redraft/export"
@@ -123,12 +124,42 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		if len(g.Task.Metadata) > 0 {
 			r.TaskMetadata = strPtr(string(g.Task.Metadata))
 		}
-		if len(smp.Metadata) > 0 {
-			r.ResponseMetadata = strPtr(string(smp.Metadata))
+		if meta := responseMetadata(smp.Metadata, sc.Metadata); len(meta) > 0 {
+			r.ResponseMetadata = strPtr(string(meta))
 		}
 		rows[i] = r
 	}
 	return rows
+}
+
+// responseMetadata is the response's metadata with the scoring details
+// added as top-level keys. Metadata that is not a JSON object is kept under
+// "response".
+func responseMetadata(raw json.RawMessage, scoring map[string]any) json.RawMessage {
+	if len(scoring) == 0 {
+		return raw
+	}
+	// Raw values keep the response's own numbers exactly as written.
+	merged := map[string]json.RawMessage{}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &merged); err != nil || merged == nil {
+			merged = map[string]json.RawMessage{"response": raw}
+		}
+	}
+	for k, v := range scoring {
+		b, err := json.Marshal(v)
+		if err != nil {
+			// Scoring details are plain values; keep the response's own
+			// metadata rather than lose it.
+			return raw
+		}
+		merged[k] = b
+	}
+	b, err := json.Marshal(merged)
+	if err != nil {
+		return raw
+	}
+	return b
 }
 
 func exportMessages(ms []rollout.Message) []export.Message {

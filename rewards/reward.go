@@ -82,6 +82,9 @@ type Score struct {
 	Reward    Reward
 	Consensus *ConsensusDetail
 	Judge     *JudgeDetail
+	// Metadata holds details a part adds to the row's response_metadata
+	// (self-verification: the verdict and the verified solution's grade).
+	Metadata map[string]any
 }
 
 // Scorer scores every sample of a group at once, so that group-level rewards
@@ -116,18 +119,16 @@ type Composite struct {
 func (c *Composite) Score(ctx context.Context, g *rollout.Group) ([]Score, error) {
 	out := make([]Score, len(g.Samples))
 	for i, smp := range g.Samples {
-		if smp.Err != "" {
+		// A verification's text is a verdict on another response, not an
+		// answer to the task: its part reads it.
+		if smp.Err != "" || smp.Verifies != nil {
 			continue
 		}
-		truncated := smp.FinishReason == "length"
 		if g.Task.Reference != "" {
-			v := c.Grader.Grade(smp.Text, g.Task.Reference)
-			if truncated && v.ExtractRule == ExtractBare {
-				v = cutOff(v)
-			}
+			v := grade(c.Grader, smp.Text, smp.FinishReason, g.Task.Reference)
 			out[i].Verdict = &v
 			out[i].Answer, out[i].ExtractRule = v.Answer, v.ExtractRule
-		} else if a, rule, ok := c.Grader.Extract(smp.Text); ok && !(truncated && rule == ExtractBare) {
+		} else if a, rule, ok := c.Grader.Extract(smp.Text); ok && !(smp.FinishReason == "length" && rule == ExtractBare) {
 			out[i].Answer, out[i].ExtractRule = a, rule
 		}
 	}
@@ -149,6 +150,16 @@ func (c *Composite) Score(ctx context.Context, g *rollout.Group) ([]Score, error
 // ExtractBare is the extraction rule of a short response that is its own
 // answer ("18", "$\frac12$").
 const ExtractBare = "bare"
+
+// grade grades a response against the reference; a truncated response's
+// bare "answer" counts as no answer (see cutOff).
+func grade(g Grader, text, finishReason, reference string) Verdict {
+	v := g.Grade(text, reference)
+	if finishReason == "length" && v.ExtractRule == ExtractBare {
+		v = cutOff(v)
+	}
+	return v
+}
 
 // cutOff turns the verdict on a truncated response (finish_reason=length)
 // that stated no marked final answer into "nothing stated": its text is a
@@ -182,6 +193,8 @@ func (Verifiable) Score(_ context.Context, g *rollout.Group, scores []Score) err
 			appendComponent(&scores[i], "verifiable", nil, noResponse(smp))
 		case g.Task.Reference == "":
 			appendComponent(&scores[i], "verifiable", nil, "the task has no reference answer")
+		case scores[i].Verdict == nil:
+			appendComponent(&scores[i], "verifiable", nil, "the response is not an answer to the task (a verification)")
 		case scores[i].Verdict.Correct:
 			appendComponent(&scores[i], "verifiable", f64(1), "")
 		default:

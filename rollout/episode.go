@@ -29,6 +29,22 @@ const SCoReInstruction = "There might be an error in the solution above because 
 // RISEFeedback is RISE's feedback to a wrong attempt.
 const RISEFeedback = "Your answer is incorrect. Try again."
 
+// PAMAnswerMarker introduces the modified answer in a PAM revision;
+// PAMInstruction asks for it, and the sft builder splits the revision at it
+// into the verification and the modified answer.
+const PAMAnswerMarker = "Modified answer:"
+
+// PAMInstruction is redraft's self-verification instruction for intrinsic
+// self-correction episodes (ISC with Partial Answer Masking): verify the
+// answer, then restate it, corrected when needed.
+const PAMInstruction = "Verify your answer above step by step and say whether it is correct. Then write \"" + PAMAnswerMarker +
+	"\" followed by the complete solution, corrected if you found an error, ending with the final answer in \\boxed{}."
+
+// PTRInstruction is redraft's refinement instruction for Progressive Thought
+// Refinement rounds: a thought, then the refined answer.
+const PTRInstruction = "Think about how your previous answer could be improved, and write these thoughts between <think> and </think>. " +
+	"Then write the refined solution, ending with the final answer in \\boxed{}."
+
 // FixedInstruction always answers with Text (SCoRe).
 type FixedInstruction struct{ Text string }
 

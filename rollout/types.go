@@ -88,6 +88,10 @@ type Sample struct {
 	// prompt (Critique-GRPO's refinement, generated with a critique in the
 	// context and placed as a response to the original prompt).
 	OffPolicy bool
+	// Verifies is set on a self-verification sample: the solution it was
+	// asked to check. Its own text is a verdict on that solution, not an
+	// answer to the task, so it is not graded against the reference.
+	Verifies *VerifyTarget
 	// Err is why the sample has no response ("" when it has one). The sample
 	// still flows through the pipeline so that nothing is dropped silently.
 	Err string

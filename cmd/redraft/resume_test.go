@@ -65,6 +65,11 @@ episode: {pairs: false}`},
 episode: {turns: 2, feedback: fixed, pairs: true}
 reward: {weights: {verifiable: 1.0, score_bonus: 1.0}, score_bonus: {alpha: 10}}
 advantage: {estimator: reinforce_pp_baseline, whiten: sequence, batch_groups: 8}`},
+		{name: "self-verify", tasks: 400, kills: 8, extra: `
+self_verify: {}
+reward: {weights: {self_verify_gen: 1.0, self_verify_match: 1.0}}`},
+		{name: "pam-sft", tasks: 400, kills: 8, extra: `
+episode: {turns: 2, feedback: fixed, sft: pam}`},
 	} {
 		t.Run(sc.name, func(t *testing.T) { killAndResume(t, sc) })
 	}
@@ -218,10 +223,13 @@ func compareRuns(t *testing.T, got, want runOutput) {
 			t.Fatalf("row %d differs:\nresumed       %s\nuninterrupted %s", i, a, b)
 		}
 	}
-	for _, name := range []string{"verl", "pairs", "failures"} {
+	for _, name := range []string{"verl", "pairs", "sft", "failures"} {
 		if !reflect.DeepEqual(got.other[name], want.other[name]) {
 			t.Errorf("%s differs: %d vs %d lines", name, len(got.other[name]), len(want.other[name]))
 		}
+	}
+	if len(want.other["sft"]) > 0 && !reflect.DeepEqual(got.filtered, want.filtered) {
+		t.Errorf("sft filter counts differ: %v vs %v", got.filtered, want.filtered)
 	}
 	if !reflect.DeepEqual(got.summary, want.summary) {
 		t.Errorf("reward summary differs:\n%+v\n%+v", got.summary, want.summary)
@@ -229,9 +237,10 @@ func compareRuns(t *testing.T, got, want runOutput) {
 }
 
 type runOutput struct {
-	rows    []export.RLRow
-	other   map[string][]string
-	summary export.RewardSummary
+	filtered map[string]int64
+	rows     []export.RLRow
+	other    map[string][]string
+	summary  export.RewardSummary
 }
 
 // readRun reads a complete run's rows in manifest order, with the fields that
@@ -245,7 +254,7 @@ func readRun(t *testing.T, dir string) runOutput {
 	if m.Status != export.StatusComplete {
 		t.Fatalf("%s: status %s (%s)", dir, m.Status, m.Error)
 	}
-	out := runOutput{other: map[string][]string{}, summary: m.Rewards}
+	out := runOutput{other: map[string][]string{}, summary: m.Rewards, filtered: m.Datasets["sft"].Filtered}
 	for _, s := range m.Datasets["rl"].Shards {
 		rows, err := export.ReadRL(context.Background(), filepath.Join(dir, s.Path))
 		if err != nil {
@@ -256,12 +265,21 @@ func readRun(t *testing.T, dir string) runOutput {
 		}
 		out.rows = append(out.rows, rows...)
 	}
-	for _, name := range []string{"verl", "pairs"} {
+	for _, name := range []string{"verl", "pairs", "sft"} {
 		for _, s := range m.Datasets[name].Shards {
 			var lines []string
 			switch name {
 			case "verl":
 				rows, err := export.ReadRows[export.VerlRow](context.Background(), filepath.Join(dir, s.Path))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rows {
+					b, _ := json.Marshal(r)
+					lines = append(lines, string(b))
+				}
+			case "sft":
+				rows, err := export.ReadRows[export.SFTRow](context.Background(), filepath.Join(dir, s.Path))
 				if err != nil {
 					t.Fatal(err)
 				}

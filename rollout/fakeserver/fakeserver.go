@@ -364,3 +364,46 @@ func AnswerBySeed(answers map[string]int) Responder {
 
 // IsCorrectSeed says whether AnswerBySeed answers correctly for seed.
 func IsCorrectSeed(seed int64) bool { return seed%2 == 0 }
+
+// lastUser is a request's last user message.
+func lastUser(req *Request) string {
+	for i := len(req.Messages) - 1; i >= 0; i-- {
+		if req.Messages[i].Role == "user" {
+			return req.Messages[i].Content
+		}
+	}
+	return ""
+}
+
+// Verdicts answers self-verification requests, those whose last user
+// message contains marker, with a short check ending in \boxed{correct}
+// when the seed is even and \boxed{incorrect} when it is odd (see
+// IsCorrectSeed); every other request goes to next.
+func Verdicts(marker string, next Responder) Responder {
+	return func(req *Request) Reply {
+		if !strings.Contains(lastUser(req), marker) {
+			return next(req)
+		}
+		verdict := "incorrect"
+		if req.Seed != nil && IsCorrectSeed(*req.Seed) {
+			verdict = "correct"
+		}
+		return Reply{Text: "I checked each step of the proposed solution. \\boxed{" + verdict + "}"}
+	}
+}
+
+// Thoughts puts a thought before each of next's answers: inline as
+// "<think>...</think>" at the start of the text, or, with reasoning set, in
+// reasoning_content as servers with a reasoning parser return it.
+func Thoughts(next Responder, reasoning bool) Responder {
+	return func(req *Request) Reply {
+		rep := next(req)
+		thought := fmt.Sprintf("Round %d: let me look for a mistake before answering.", len(req.Messages)/2)
+		if reasoning {
+			rep.Reasoning = thought
+		} else {
+			rep.Text = "<think>" + thought + "</think>\n" + rep.Text
+		}
+		return rep
+	}
+}

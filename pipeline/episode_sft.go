@@ -1,0 +1,279 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rollout"
+)
+
+// Why an episode gave no sft trajectory; the manifest counts each under the
+// sft dataset's "filtered".
+const (
+	// FilterIncomplete: a turn of the episode has no response (its request
+	// failed, which ends the episode).
+	FilterIncomplete = "incomplete"
+	// FilterTruncated: a response that would be trained was cut off
+	// (finish_reason=length).
+	FilterTruncated = "truncated"
+	// FilterUngraded: PAM's final answer could not be graded (the task has
+	// no reference).
+	FilterUngraded = "ungraded"
+	// FilterIncorrect: PAM's final answer is wrong.
+	FilterIncorrect = "incorrect"
+)
+
+// PAMSeparator joins the first answer and the self-verification in PAM's
+// single assistant turn. It is trained: it is where the model learns to go
+// on to a verification instead of stopping after its first answer.
+const PAMSeparator = "\n\n"
+
+// PAMTrajectory builds the ISC/PAM trajectory of one 2-turn episode (its rl
+// rows in turn order): the question (masked), then ONE assistant message of
+// the first answer (masked, "attempt"), the separator, the
+// self-verification ("reflection") and the modified answer ("correction"),
+// all trained. The revision is split into verification and modified answer
+// at the last rollout.PAMAnswerMarker; without one it is a single
+// "correction" segment. Only episodes whose final answer is graded correct
+// are kept; otherwise the trajectory is nil and the reason is one of the
+// Filter constants.
+func PAMTrajectory(ep []export.RLRow) (*Trajectory, string) {
+	if why := incomplete(ep, 2); why != "" {
+		return nil, why
+	}
+	first, rev := ep[0], ep[1]
+	switch {
+	case truncated(rev):
+		return nil, FilterTruncated
+	case rev.Correct == nil:
+		return nil, FilterUngraded
+	case !*rev.Correct:
+		return nil, FilterIncorrect
+	}
+	asst := TMessage{Role: "assistant", Segments: []Segment{
+		{Text: first.Response, Role: SegAttempt},
+		{Text: PAMSeparator, Role: SegSeparator, Trainable: true},
+	}}
+	split := "none"
+	if i := strings.LastIndex(rev.Response, rollout.PAMAnswerMarker); i > 0 {
+		split = "marker"
+		asst.Segments = append(asst.Segments,
+			Segment{Text: rev.Response[:i], Role: SegReflection, Trainable: true},
+			Segment{Text: rev.Response[i:], Role: SegCorrection, Trainable: true})
+	} else {
+		asst.Segments = append(asst.Segments, Segment{Text: rev.Response, Role: SegCorrection, Trainable: true})
+	}
+	meta := map[string]any{
+		"sample_index": rev.SampleIndex, "model": rev.Model, "instruction": lastContent(rev.Prompt),
+		"first_correct": first.Correct, "final_correct": true, "transition": rev.Transition,
+		"seeds": seeds(ep), "split": split,
+	}
+	return &Trajectory{
+		ID: fmt.Sprintf("%s#s%d#pam", rev.TaskID, rev.SampleIndex), TaskID: rev.TaskID, Recipe: SFTPAM,
+		DataSource: rev.DataSource, Messages: append(promptMessages(first.Prompt), asst),
+		Reward: rev.Reward, Metadata: mustJSON(meta),
+	}, ""
+}
+
+// PTRTrajectory builds the Progressive Thought Refinement trajectory of one
+// episode of turns rounds (its rl rows in turn order). Rounds map to the
+// conversation as it was sampled: the question (masked), round 0's response
+// (the initial attempt, all masked), then per refinement round the
+// refinement instruction as a user message (masked) and the response as an
+// assistant message whose thought is masked ("thought") and whose refined
+// answer is trained ("answer"). The thought is the reasoning field when the
+// server returned one (rendered "<think>\n...\n</think>\n\n" before the
+// answer), else the text up to the last "</think>" and the white space after
+// it, else empty. No reward filter: only incomplete episodes and cut-off
+// refinements are left out.
+func PTRTrajectory(ep []export.RLRow, turns int) (*Trajectory, string) {
+	if why := incomplete(ep, turns); why != "" {
+		return nil, why
+	}
+	for _, r := range ep[1:] {
+		if truncated(r) {
+			return nil, FilterTruncated
+		}
+	}
+	msgs := promptMessages(ep[0].Prompt)
+	correct := make([]*bool, len(ep))
+	sources := make([]string, len(ep))
+	for t, r := range ep {
+		if t > 0 {
+			msgs = append(msgs, Text("user", SegFeedback, lastContent(r.Prompt), false))
+		}
+		thought, answer, source := SplitThought(r.Response, ptrString(r.Reasoning))
+		m := TMessage{Role: "assistant"}
+		if thought != "" {
+			m.Segments = append(m.Segments, Segment{Text: thought, Role: SegThought})
+		}
+		if t == 0 {
+			m.Segments = append(m.Segments, Segment{Text: answer, Role: SegAttempt})
+		} else {
+			m.Segments = append(m.Segments, Segment{Text: answer, Role: SegAnswer, Trainable: true})
+		}
+		msgs = append(msgs, m)
+		correct[t], sources[t] = r.Correct, source
+	}
+	last := ep[len(ep)-1]
+	meta := map[string]any{
+		"sample_index": last.SampleIndex, "model": last.Model, "rounds": len(ep), "instruction": lastContent(last.Prompt),
+		"correct": correct, "thought_source": sources, "seeds": seeds(ep),
+	}
+	return &Trajectory{
+		ID: fmt.Sprintf("%s#s%d#ptr", last.TaskID, last.SampleIndex), TaskID: last.TaskID, Recipe: SFTPTR,
+		DataSource: last.DataSource, Messages: msgs, Metadata: mustJSON(meta),
+	}, ""
+}
+
+// SplitThought separates a response's thought from its answer and says
+// where the thought came from: "reasoning" (the separate reasoning field,
+// wrapped in think tags), "inline" (text up to the last "</think>") or
+// "none". thought + answer is the message content.
+func SplitThought(response, reasoning string) (thought, answer, source string) {
+	if reasoning != "" {
+		return "<think>\n" + reasoning + "\n</think>\n\n", response, "reasoning"
+	}
+	i := strings.LastIndex(response, "</think>")
+	if i < 0 {
+		return "", response, "none"
+	}
+	k := i + len("</think>")
+	rest := strings.TrimLeftFunc(response[k:], unicode.IsSpace)
+	k = len(response) - len(rest)
+	return response[:k], response[k:], "inline"
+}
+
+func incomplete(ep []export.RLRow, turns int) string {
+	if len(ep) < turns {
+		return FilterIncomplete
+	}
+	for _, r := range ep {
+		if r.Error != nil {
+			return FilterIncomplete
+		}
+	}
+	return ""
+}
+
+func truncated(r export.RLRow) bool { return r.FinishReason != nil && *r.FinishReason == "length" }
+
+func ptrString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+func lastContent(ms []export.Message) string {
+	if len(ms) == 0 {
+		return ""
+	}
+	return ms[len(ms)-1].Content
+}
+
+// promptMessages is the task's prompt as masked trajectory messages.
+func promptMessages(ms []export.Message) []TMessage {
+	out := make([]TMessage, len(ms))
+	for i, m := range ms {
+		out[i] = Text(m.Role, SegPrompt, m.Content, false)
+	}
+	return out
+}
+
+func seeds(ep []export.RLRow) []*int64 {
+	out := make([]*int64, len(ep))
+	for i, r := range ep {
+		out[i] = r.Seed
+	}
+	return out
+}
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain values go in
+	}
+	return string(b)
+}
+
+// episodeSFT collects the rl rows of one task's episodes as its turn groups
+// are written (in order, consecutively) and, once the task is complete,
+// writes one sft row per episode that makes a trajectory and counts the
+// others by reason.
+type episodeSFT struct {
+	mode  string
+	turns int
+	w     *export.SFTWriter
+	// task is the task being collected; episodes its rows by sample index.
+	task     string
+	episodes map[int32][]export.RLRow
+	filtered map[string]int64
+}
+
+func newEpisodeSFT(mode string, turns int, w *export.SFTWriter) *episodeSFT {
+	return &episodeSFT{mode: mode, turns: turns, w: w, episodes: map[int32][]export.RLRow{}, filtered: map[string]int64{}}
+}
+
+// add takes the rows of one written group. A task's last turn completes it;
+// a task whose later groups were empty (every episode ended early) is
+// completed by the next task's first group or by flush.
+func (b *episodeSFT) add(ctx context.Context, rows []export.RLRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if rows[0].TaskID != b.task {
+		if err := b.flush(ctx); err != nil {
+			return err
+		}
+		b.task = rows[0].TaskID
+	}
+	for _, r := range rows {
+		b.episodes[r.SampleIndex] = append(b.episodes[r.SampleIndex], r)
+	}
+	if int(rows[0].Turn) == b.turns-1 {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// flush writes the collected task's trajectories, in sample order, one
+// shard group each.
+func (b *episodeSFT) flush(ctx context.Context) error {
+	idx := make([]int32, 0, len(b.episodes))
+	for i := range b.episodes {
+		idx = append(idx, i)
+	}
+	slices.Sort(idx)
+	for _, i := range idx {
+		var t *Trajectory
+		var why string
+		if b.mode == SFTPAM {
+			t, why = PAMTrajectory(b.episodes[i])
+		} else {
+			t, why = PTRTrajectory(b.episodes[i], b.turns)
+		}
+		if t == nil {
+			b.filtered[why]++
+			continue
+		}
+		if err := b.w.WriteGroup(ctx, []export.SFTRow{t.SFTRow()}); err != nil {
+			return fmt.Errorf("writing sft row %s: %w", t.ID, err)
+		}
+	}
+	clear(b.episodes)
+	b.task = ""
+	return nil
+}
+
+// reset drops a task being collected, for a run rolled back to its last
+// checkpoint (which ends at a task boundary).
+func (b *episodeSFT) reset() {
+	b.task = ""
+	clear(b.episodes)
+}
