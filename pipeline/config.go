@@ -35,6 +35,7 @@ type Config struct {
 	Advantage rewards.AdvantageConfig `yaml:"advantage" json:"advantage"`
 	Episode   EpisodeConfig           `yaml:"episode" json:"episode"`
 	Critique  *CritiqueConfig         `yaml:"critique" json:"critique,omitempty"`
+	AgentR    *AgentRConfig           `yaml:"agent_r" json:"agent_r,omitempty"`
 	Pipeline  PipelineConfig          `yaml:"pipeline" json:"pipeline"`
 	Output    OutputConfig            `yaml:"output" json:"output"`
 }
@@ -415,6 +416,9 @@ func (c *Config) applyDefaults() {
 	if c.Episode.Turns == 0 {
 		c.Episode.Turns = 1
 	}
+	if c.AgentR != nil {
+		c.AgentR.defaults()
+	}
 	if c.Episode.Turns > 1 && c.Episode.Instruction == "" {
 		switch c.Episode.Feedback {
 		case "fixed":
@@ -510,6 +514,11 @@ func (c *Config) Validate() error {
 			return errors.New("critique.critic: base_url and model are required for mode cot")
 		}
 	}
+	if c.AgentR != nil {
+		if err := c.validateAgentR(); err != nil {
+			return err
+		}
+	}
 	for i, j := range c.Reward.Judges {
 		if j.BaseURL == "" || j.Model == "" {
 			return fmt.Errorf("reward.judges[%d]: base_url and model are required", i)
@@ -585,6 +594,11 @@ func (c *Config) Identity() (json.RawMessage, string, error) {
 	}
 	if cr := c.Critique; cr != nil && cr.Critic != nil {
 		id.Critique = &CritiqueConfig{Mode: cr.Mode, Critic: &ModelEndpoint{Model: cr.Critic.Model}}
+	}
+	if a := c.AgentR; a != nil && a.StepJudge != nil {
+		ar := *a
+		ar.StepJudge = &ModelEndpoint{Model: a.StepJudge.Model}
+		id.AgentR = &ar
 	}
 	if len(c.Reward.Judges) > 0 {
 		id.Reward.Judges = make([]JudgeConfig, len(c.Reward.Judges))

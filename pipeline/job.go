@@ -36,6 +36,11 @@ var ErrAlreadyComplete = errors.New("output already holds a complete run of this
 // complete, failed or interrupted and the shards that were finished; a shard
 // being written when an error occurs is removed.
 func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifest, error) {
+	if cfg.AgentR != nil {
+		// Agent-R writes sft trajectories; its job lives in pipeline/splice,
+		// which imports this package.
+		return nil, errors.New("config has an agent_r section: run it with splice.ExecuteAgentR (redraft run does)")
+	}
 	full, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encoding config: %w", err)

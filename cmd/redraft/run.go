@@ -14,6 +14,7 @@ import (
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/pipeline"
+	"github.com/redraft/redraft/pipeline/splice"
 )
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,22 +49,35 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	m, err := pipeline.Execute(ctx, cfg, pipeline.JobOptions{Overwrite: *overwrite, OnGroup: rep.group})
+	execute, dataset := pipeline.Execute, "rl"
+	if cfg.AgentR != nil {
+		// Agent-R writes sft trajectories; its job lives in pipeline/splice.
+		execute, dataset = splice.ExecuteAgentR, "sft"
+	}
+	m, err := execute(ctx, cfg, pipeline.JobOptions{Overwrite: *overwrite, OnGroup: rep.group})
 	rep.done()
 	if errors.Is(err, pipeline.ErrAlreadyComplete) {
 		fmt.Fprintf(stderr, "%s already holds a complete run of this configuration; nothing to do (pass --overwrite to redo it)\n", cfg.Output.Dir)
 	} else if err != nil {
 		if m != nil {
 			fmt.Fprintf(stderr, "run %s: %d rows in %d finished shard(s) kept; manifest at %s\n",
-				m.Status, m.Datasets["rl"].Rows, len(m.Datasets["rl"].Shards), cfg.Output.Dir+"/"+export.ManifestName)
+				m.Status, m.Datasets[dataset].Rows, len(m.Datasets[dataset].Shards), cfg.Output.Dir+"/"+export.ManifestName)
 		}
 		return err
 	} else {
-		ds := m.Datasets["rl"]
-		fmt.Fprintf(stderr, "wrote %d rows (%d groups) in %d shard(s) to %s in %s\n",
-			ds.Rows, ds.Groups, len(ds.Shards), cfg.Output.Dir, m.Finished.Sub(m.Started).Round(time.Millisecond))
+		ds := m.Datasets[dataset]
+		kind := ""
+		if dataset != "rl" {
+			kind = " " + dataset
+		}
+		fmt.Fprintf(stderr, "wrote %d%s rows (%d groups) in %d shard(s) to %s in %s\n",
+			ds.Rows, kind, ds.Groups, len(ds.Shards), cfg.Output.Dir, m.Finished.Sub(m.Started).Round(time.Millisecond))
+		if len(m.Skipped) > 0 {
+			fmt.Fprintf(stderr, "%d inputs produced no row; reasons in the manifest's skipped list\n", len(m.Skipped))
+		}
 	}
-	if *noAudit {
+	if *noAudit || dataset != "rl" {
+		// The audit reads rl rewards; an sft run has none.
 		return nil
 	}
 	a, err := export.AuditDir(ctx, cfg.Output.Dir)
