@@ -39,6 +39,7 @@ type Config struct {
 	// SelfVerify turns sampling into Trust-but-Verify solve and verify
 	// groups.
 	SelfVerify *SelfVerifyConfig `yaml:"self_verify" json:"self_verify,omitempty"`
+	AgentR     *AgentRConfig     `yaml:"agent_r" json:"agent_r,omitempty"`
 	Pipeline   PipelineConfig    `yaml:"pipeline" json:"pipeline"`
 	Output     OutputConfig      `yaml:"output" json:"output"`
 }
@@ -481,6 +482,9 @@ func (c *Config) applyDefaults() {
 	if c.Episode.SFT == "none" {
 		c.Episode.SFT = ""
 	}
+	if c.AgentR != nil {
+		c.AgentR.defaults()
+	}
 	if c.Episode.Turns > 1 && c.Episode.Instruction == "" {
 		switch c.Episode.Feedback {
 		case "fixed":
@@ -608,6 +612,11 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("critique.mode: %q is not verdict_gt, verdict or cot", cr.Mode)
 		case cr.Mode == rollout.CritiqueCoT && (cr.Critic == nil || cr.Critic.BaseURL == "" || cr.Critic.Model == ""):
 			return errors.New("critique.critic: base_url and model are required for mode cot")
+		}
+	}
+	if c.AgentR != nil {
+		if err := c.validateAgentR(); err != nil {
+			return err
 		}
 	}
 	for i, j := range c.Reward.Judges {
@@ -763,6 +772,11 @@ func (c *Config) Identity() (json.RawMessage, string, error) {
 	}
 	if cr := c.Critique; cr != nil && cr.Critic != nil {
 		id.Critique = &CritiqueConfig{Mode: cr.Mode, Critic: &ModelEndpoint{Model: cr.Critic.Model}}
+	}
+	if a := c.AgentR; a != nil && a.StepJudge != nil {
+		ar := *a
+		ar.StepJudge = &ModelEndpoint{Model: a.StepJudge.Model}
+		id.AgentR = &ar
 	}
 	if len(c.Reward.Judges) > 0 {
 		id.Reward.Judges = make([]JudgeConfig, len(c.Reward.Judges))

@@ -64,6 +64,11 @@ var ErrAlreadyComplete = errors.New("output already holds a complete run of this
 // manifest is written at every checkpoint (status running) and at the end,
 // with status complete, failed or interrupted and the shards committed.
 func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifest, error) {
+	if cfg.AgentR != nil {
+		// Agent-R writes sft trajectories; its job lives in pipeline/splice,
+		// which imports this package.
+		return nil, errors.New("config has an agent_r section: run it with splice.ExecuteAgentR (redraft run does)")
+	}
 	full, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("encoding config: %w", err)

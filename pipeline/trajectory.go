@@ -16,6 +16,7 @@ const (
 	SegPrefix        = "prefix"
 	SegErroneousStep = "erroneous_step"
 	SegReflection    = "reflection"
+	SegRevision      = "revision" // Agent-R's revision thought
 	SegCorrection    = "correction"
 	SegContinuation  = "continuation"
 	SegSeparator     = "separator"

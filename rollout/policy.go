@@ -21,6 +21,11 @@ type Request struct {
 	Messages []Message
 	Sampling Sampling
 	Seed     int64
+	// ContinueFinal asks the server to continue the final (assistant)
+	// message instead of starting a new turn: vLLM's continue_final_message
+	// with add_generation_prompt false. Servers without it answer 400 (see
+	// Continuer).
+	ContinueFinal bool
 }
 
 // Response is what a Policy returned for one Request.
@@ -110,13 +115,41 @@ func (p *OpenAIPolicy) URL() string { return p.url }
 func (p *OpenAIPolicy) Sample(ctx context.Context, req Request) (Response, error) {
 	resp, f := p.attempt(ctx, req)
 	if f != nil {
+		e := &attemptError{status: f.status, msg: fmt.Sprintf("endpoint %s: %s", p.url, f.msg)}
 		if f.cancelled {
-			return Response{}, fmt.Errorf("endpoint %s: %s: %w", p.url, f.msg, ctx.Err())
+			e.msg += ": " + ctx.Err().Error()
+			e.cause = ctx.Err()
 		}
-		return Response{}, fmt.Errorf("endpoint %s: %s", p.url, f.msg)
+		return Response{}, e
 	}
 	resp.Endpoint, resp.Attempts = p.url, 1
 	return resp, nil
+}
+
+// attemptError is OpenAIPolicy.Sample's error: one line, and the HTTP status
+// for callers that branch on it (see HTTPStatus).
+type attemptError struct {
+	status int
+	msg    string
+	cause  error
+}
+
+func (e *attemptError) Error() string { return e.msg }
+func (e *attemptError) Unwrap() error { return e.cause }
+
+// HTTPStatus is the HTTP status of the response that failed a request, from
+// an error of OpenAIPolicy or Endpoints; 0 when no response arrived or err
+// is something else.
+func HTTPStatus(err error) int {
+	var rf *RequestFailure
+	if errors.As(err, &rf) {
+		return rf.Status
+	}
+	var ae *attemptError
+	if errors.As(err, &ae) {
+		return ae.status
+	}
+	return 0
 }
 
 // failure classifies one failed attempt.
@@ -169,6 +202,11 @@ func (p *OpenAIPolicy) attempt(ctx context.Context, req Request) (Response, *fai
 	}
 	if m := req.Sampling.MaxTokens; m != nil {
 		st.patch = append(st.patch, patchField{"max_tokens", *m})
+	}
+	if req.ContinueFinal {
+		// vLLM refuses continue_final_message together with its default
+		// add_generation_prompt true, so both are sent.
+		st.patch = append(st.patch, patchField{"continue_final_message", true}, patchField{"add_generation_prompt", false})
 	}
 	resp, err := p.client.CreateChatCompletion(context.WithValue(actx, attemptKey{}, st), creq)
 	if err != nil {

@@ -33,8 +33,9 @@ Commands:
   merge DIR             combine the shard runs of "run --shard i/N --out DIR" (no rows copied)
   grade                 grade JSON lines {"gold", "prediction"} on stdin
   advantages            group advantages for JSON lines {"rewards": [..]} on stdin
-  splice --format prm800k --input FILE --out DIR
+  splice --format prm800k|mr-gsm8k --input FILE --out DIR [--endpoint URL --model M]
                         step-level self-correction trajectories from labelled steps
+                        (mr-gsm8k: a model writes the corrected continuation)
 
 Run "redraft COMMAND -h" for a command's flags.
 `

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/pipeline"
+	"github.com/redraft/redraft/pipeline/splice"
 	"github.com/redraft/redraft/rollout"
 )
 
@@ -64,7 +65,12 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	defer cancel()
 	stopper := rollout.NewStopper()
 	go handleInterrupts(ctx, sigs, stopper, cancel, *drain, stderr)
-	m, err := pipeline.Execute(ctx, cfg, pipeline.JobOptions{
+	execute, dataset := pipeline.Execute, "rl"
+	if cfg.AgentR != nil {
+		// Agent-R writes sft trajectories; its job lives in pipeline/splice.
+		execute, dataset = splice.ExecuteAgentR, "sft"
+	}
+	m, err := execute(ctx, cfg, pipeline.JobOptions{
 		Overwrite: *overwrite, OnGroup: rep.group, Stop: stopper, Shard: shard,
 		OnResume: func(ri pipeline.ResumeInfo) {
 			rep.resumed(ri.Groups)
@@ -85,15 +91,23 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	} else if err != nil {
 		if m != nil {
 			fmt.Fprintf(stderr, "run %s: %d rows in %d finished shard(s) kept; manifest at %s\n",
-				m.Status, m.Datasets["rl"].Rows, len(m.Datasets["rl"].Shards), cfg.Output.Dir+"/"+export.ManifestName)
+				m.Status, m.Datasets[dataset].Rows, len(m.Datasets[dataset].Shards), cfg.Output.Dir+"/"+export.ManifestName)
 		}
 		return err
 	} else {
-		ds := m.Datasets["rl"]
-		fmt.Fprintf(stderr, "wrote %d rows (%d groups) in %d shard(s) to %s in %s\n",
-			ds.Rows, ds.Groups, len(ds.Shards), cfg.Output.Dir, m.Finished.Sub(m.Started).Round(time.Millisecond))
+		ds := m.Datasets[dataset]
+		kind := ""
+		if dataset != "rl" {
+			kind = " " + dataset
+		}
+		fmt.Fprintf(stderr, "wrote %d%s rows (%d groups) in %d shard(s) to %s in %s\n",
+			ds.Rows, kind, ds.Groups, len(ds.Shards), cfg.Output.Dir, m.Finished.Sub(m.Started).Round(time.Millisecond))
+		if len(m.Skipped) > 0 {
+			fmt.Fprintf(stderr, "%d inputs produced no row; reasons in the manifest's skipped list\n", len(m.Skipped))
+		}
 	}
-	if *noAudit {
+	if *noAudit || dataset != "rl" {
+		// The audit reads rl rewards; an sft run has none.
 		return nil
 	}
 	a, err := export.AuditDir(ctx, cfg.Output.Dir)

@@ -1,7 +1,13 @@
-// Package splice builds step-level self-correction trajectories from
-// solutions whose steps carry labels: an erroneous step, a reflection on it,
-// the corrected step, and the rest of the solution (STeP, S3c-Math style).
-// With labelled data no model is needed.
+// Package splice builds step-level self-correction trajectories (sft): an
+// erroneous step, masked, then a reflection and a correction, trained.
+//
+//   - PRM800K (STeP, S3c-Math): steps rated by people, corrected by a sibling
+//     rated +1 or a human step; no model is needed.
+//   - MR-GSM8K (STeP, S3c-Math): a labelled first error step; a model writes
+//     the continuation after the reflection (rollout.Continuer).
+//   - Agent-R: a step judge model finds a solution's first bad step; a good
+//     branch is sampled from the steps before it; the whole bad prefix is
+//     masked (ExecuteAgentR runs a configuration's agent_r section).
 package splice
 
 import (

@@ -4,7 +4,14 @@
 // model server.
 //
 // Responses are deterministic functions of the request (messages and seed),
-// so a test can predict every row. Tokens are whitespace-separated words.
+// so a test can predict every row. Tokens are whitespace-separated words;
+// line breaks in a reply's text are kept.
+//
+// Prefill: like vLLM, the server continues the final assistant message when
+// the request sets continue_final_message (refusing it with a 400 together
+// with add_generation_prompt true, or when the last message is not the
+// assistant's). With NoPrefill it answers 400 to any request that sets it,
+// as servers without the extension do.
 //
 // A Responder can make any single request misbehave (Reply.Status,
 // Reply.RetryAfter, Reply.Delay, Reply.Fault): error statuses, 429 storms
@@ -38,6 +45,10 @@ type Request struct {
 	Stop        []string                         `json:"stop"`
 	Logprobs    bool                             `json:"logprobs"`
 	TopLogprobs int                              `json:"top_logprobs"`
+	// ContinueFinalMessage and AddGenerationPrompt are vLLM's prefill
+	// switches (nil when not sent).
+	ContinueFinalMessage *bool `json:"continue_final_message"`
+	AddGenerationPrompt  *bool `json:"add_generation_prompt"`
 	// Authorization is the request's Authorization header (not JSON), so
 	// that tests can check what credentials were sent.
 	Authorization string `json:"-"`
@@ -98,6 +109,12 @@ type Server struct {
 	// NoLog stops the server from keeping every request for Requests
 	// (benchmarks: the log grows with every request).
 	NoLog bool
+	// NoPrefill makes the server refuse continue_final_message with a 400.
+	NoPrefill bool
+	// EchoPrefill answers a request whose last message is the assistant's
+	// with that message's content followed by the reply, as llama-server
+	// does (it continues a final assistant message, whatever the flags).
+	EchoPrefill bool
 
 	respond  Responder
 	requests atomic.Int64
@@ -218,6 +235,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if !s.wait(r, s.Latency) {
 		return
 	}
+	if msg := s.checkPrefill(&req); msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
+		return
+	}
 	rep := s.respond(&req)
 	if !s.wait(r, rep.Delay) {
 		return
@@ -248,17 +269,20 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rep.Status, msg)
 		return
 	}
-	words := strings.Fields(rep.Text)
-	finish := "stop"
-	if req.MaxTokens != nil && len(words) > *req.MaxTokens {
-		words, finish = words[:*req.MaxTokens], "length"
+	limit := -1
+	if req.MaxTokens != nil {
+		limit = *req.MaxTokens
 	}
+	content, words, finish := render(rep.Text, limit)
 	prompt := 0
 	for _, m := range req.Messages {
 		prompt += len(strings.Fields(m.Content)) + 4 // role markers, as chat templates add
 	}
+	if n := len(req.Messages); s.EchoPrefill && n > 0 && req.Messages[n-1].Role == "assistant" {
+		content = req.Messages[n-1].Content + content
+	}
 	ch := choice{
-		Message:      message{Role: "assistant", Content: strings.Join(words, " "), ToolCalls: []string{}},
+		Message:      message{Role: "assistant", Content: content, ToolCalls: []string{}},
 		FinishReason: finish,
 	}
 	if rep.Reasoning != "" {
@@ -299,6 +323,48 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
 	w.Write(raw)
+}
+
+// checkPrefill returns why a request's prefill switches are refused, "" when
+// they are fine.
+func (s *Server) checkPrefill(req *Request) string {
+	cont := req.ContinueFinalMessage != nil && *req.ContinueFinalMessage
+	switch {
+	case cont && s.NoPrefill:
+		return "continue_final_message is not supported by this server"
+	case !cont:
+		return ""
+	case req.AddGenerationPrompt == nil || *req.AddGenerationPrompt:
+		// vLLM's default for add_generation_prompt is true.
+		return "continue_final_message and add_generation_prompt cannot both be true"
+	case len(req.Messages) == 0 || req.Messages[len(req.Messages)-1].Role != "assistant":
+		return "continue_final_message needs a final assistant message"
+	}
+	return ""
+}
+
+// render cuts text to at most limit words (limit < 0: none), keeping its line
+// breaks and joining the words of a line with single spaces. It returns the
+// content, its words and the finish reason.
+func render(text string, limit int) (string, []string, string) {
+	var words []string
+	var b strings.Builder
+	finish := "stop"
+	for i, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		lw := strings.Fields(line)
+		if limit >= 0 && len(words)+len(lw) > limit {
+			lw, finish = lw[:limit-len(words)], "length"
+		}
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(strings.Join(lw, " "))
+		words = append(words, lw...)
+		if finish == "length" {
+			break
+		}
+	}
+	return strings.TrimRight(b.String(), "\n"), words, finish
 }
 
 // hijackAndClose takes over the connection and closes it. With a partial
