@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // ShardInfo describes one finished shard.
@@ -60,6 +59,7 @@ type ShardWriter[T any] struct {
 	cur    *openShard[T]
 	next   int
 	shards []ShardInfo
+	codec  *zstdCodec
 }
 
 type openShard[T any] struct {
@@ -87,7 +87,11 @@ func NewShardWriter[T any](opts ShardOptions) (*ShardWriter[T], error) {
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "data", opts.Dataset), 0o755); err != nil {
 		return nil, fmt.Errorf("creating shard directory: %w", err)
 	}
-	return &ShardWriter[T]{opts: opts, next: opts.FirstIndex}, nil
+	codec, err := newZstdCodec()
+	if err != nil {
+		return nil, err
+	}
+	return &ShardWriter[T]{opts: opts, next: opts.FirstIndex, codec: codec}, nil
 }
 
 // WriteGroup appends the rows of one group, rotating first if the current
@@ -126,7 +130,7 @@ func (w *ShardWriter[T]) open() error {
 	s.cw = &countingWriter{w: io.MultiWriter(f, s.h)}
 	s.bw = bufio.NewWriterSize(s.cw, 1<<20)
 	opts := []parquet.WriterOption{
-		parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
+		parquet.Compression(w.codec),
 		parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
 		parquet.CreatedBy("redraft", "", ""),
 		parquet.KeyValueMetadata("redraft.schema", w.opts.Schema),

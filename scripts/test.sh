@@ -52,11 +52,14 @@ step "audit report in a real browser (headless chromium)"
 scripts/browser-test.sh
 
 step "fuzz (short, bounded)"
-# Every parser of untrusted text: JSONL input, answer extraction and grading,
-# judge output, judge prompt rendering, injection detection.
-for target in "./rollout FuzzDecodeRecord" "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" \
-  "./rewards/judge FuzzParseScore" "./rewards/judge FuzzRender" "./rewards/judge FuzzDetectInjection" \
-  "./export/tokenizer FuzzEncode"; do
+# Every parser of untrusted text: JSONL/Parquet input and its problem locator,
+# answer extraction and grading, judge scores, step-judge and self-verification
+# verdicts, judge prompt rendering, injection detection, MR-GSM8K labels,
+# tokenizer input.
+for target in "./rollout FuzzDecodeRecord" "./rollout FuzzLocateProblem" \
+  "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" "./rewards FuzzParseSelfVerdict" \
+  "./rewards/judge FuzzParseScore" "./rewards/judge FuzzParseStepVerdict" "./rewards/judge FuzzRender" \
+  "./rewards/judge FuzzDetectInjection" "./pipeline/splice FuzzMRFields" "./export/tokenizer FuzzEncode"; do
   set -- $target
   # A count, not a duration: with a duration, an input still running at the
   # deadline makes go test report "context deadline exceeded" as a failure.

@@ -30,6 +30,7 @@ func main() {
 	bin := flag.String("redraft", "", "the redraft binary to measure (required)")
 	sizes := flag.String("rollouts", "10000,1000000", "comma-separated run sizes in rollouts")
 	g := flag.Int("g", 4, "samples per task")
+	limits := flag.String("memlimits", "off,128MiB", "comma-separated GOMEMLIMIT values to run every size under (off: Go's default, GC by GOGC only)")
 	flag.Parse()
 	log.SetFlags(0)
 	if *bin == "" {
@@ -48,28 +49,30 @@ func main() {
 	defer srv.Close()
 
 	type result struct {
+		limit          string
 		rollouts, rows int64
 		wall           time.Duration
 		rssKiB         int64
 		shards         int
 	}
 	var results []result
-	for _, f := range strings.Split(*sizes, ",") {
-		n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
-		if err != nil || n < int64(*g) {
-			log.Fatalf("-rollouts: bad size %q", f)
-		}
-		tasks := n / int64(*g)
-		dir := filepath.Join(tmp, fmt.Sprint(n))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			log.Fatal(err)
-		}
-		taskPath := filepath.Join(dir, "tasks.jsonl")
-		if err := writeTasks(taskPath, tasks); err != nil {
-			log.Fatal(err)
-		}
-		cfgPath := filepath.Join(dir, "run.yaml")
-		cfg := fmt.Sprintf(`name: memory-bench
+	for _, limit := range strings.Split(*limits, ",") {
+		for _, f := range strings.Split(*sizes, ",") {
+			n, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil || n < int64(*g) {
+				log.Fatalf("-rollouts: bad size %q", f)
+			}
+			tasks := n / int64(*g)
+			dir := filepath.Join(tmp, fmt.Sprint(n))
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				log.Fatal(err)
+			}
+			taskPath := filepath.Join(dir, "tasks.jsonl")
+			if err := writeTasks(taskPath, tasks); err != nil {
+				log.Fatal(err)
+			}
+			cfgPath := filepath.Join(dir, "run.yaml")
+			cfg := fmt.Sprintf(`name: memory-bench
 seed: 1
 source: {kind: tasks, path: %q}
 endpoint: {base_url: %q, model: fake, max_in_flight: 64}
@@ -77,32 +80,42 @@ sampling: {n: %d, temperature: 1.0, max_tokens: 64}
 advantage: {estimator: grpo}
 output: {dir: %q, shard_bytes: 8MiB}
 `, taskPath, srv.BaseURL(), *g, filepath.Join(dir, "out"))
-		if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-			log.Fatal(err)
+			if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+				log.Fatal(err)
+			}
+			cmd := exec.Command(*bin, "run", "--config", cfgPath, "--no-audit", "--progress", "off")
+			cmd.Stderr = os.Stderr
+			if limit != "off" {
+				// A soft limit: the GC works harder near it, so the peak shows
+				// the live memory rather than how far garbage was let grow.
+				cmd.Env = append(os.Environ(), "GOMEMLIMIT="+limit)
+			}
+			start := time.Now()
+			if err := cmd.Run(); err != nil {
+				log.Fatalf("%d rollouts: %v", n, err)
+			}
+			wall := time.Since(start)
+			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+			m, err := export.ReadManifest(filepath.Join(dir, "out"))
+			if err != nil {
+				log.Fatal(err)
+			}
+			results = append(results, result{limit: limit, rollouts: n, rows: m.Datasets["rl"].Rows, wall: wall, rssKiB: ru.Maxrss, shards: len(m.Datasets["rl"].Shards)})
+			os.RemoveAll(dir)
 		}
-		cmd := exec.Command(*bin, "run", "--config", cfgPath, "--no-audit", "--progress", "off")
-		cmd.Stderr = os.Stderr
-		start := time.Now()
-		if err := cmd.Run(); err != nil {
-			log.Fatalf("%d rollouts: %v", n, err)
-		}
-		wall := time.Since(start)
-		ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-		m, err := export.ReadManifest(filepath.Join(dir, "out"))
-		if err != nil {
-			log.Fatal(err)
-		}
-		results = append(results, result{rollouts: n, rows: m.Datasets["rl"].Rows, wall: wall, rssKiB: ru.Maxrss, shards: len(m.Datasets["rl"].Shards)})
-		os.RemoveAll(dir)
 	}
 
 	fmt.Printf("\nredraft peak memory by run size (%s, GOMAXPROCS %d, nproc %d)\n\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
-	fmt.Println("| rollouts | rows written | rl shards | wall | rollouts/s | peak RSS | vs smallest |")
-	fmt.Println("|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Println("| GOMEMLIMIT | rollouts | rows written | rl shards | wall | rollouts/s | peak RSS | vs smallest |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	first := map[string]int64{}
 	for _, r := range results {
-		fmt.Printf("| %d | %d | %d | %s | %.0f | %.1f MiB | %.2f |\n", r.rollouts, r.rows, r.shards,
+		if _, ok := first[r.limit]; !ok {
+			first[r.limit] = r.rssKiB
+		}
+		fmt.Printf("| %s | %d | %d | %d | %s | %.0f | %.1f MiB | %.2f |\n", r.limit, r.rollouts, r.rows, r.shards,
 			r.wall.Round(100*time.Millisecond), float64(r.rows)/r.wall.Seconds(), float64(r.rssKiB)/1024,
-			float64(r.rssKiB)/float64(results[0].rssKiB))
+			float64(r.rssKiB)/float64(first[r.limit]))
 	}
 }
 
