@@ -18,8 +18,9 @@ import (
 
 // RLSchema is the schema version of the rl dataset, written into every shard's
 // metadata and the manifest. Bump it whenever RLRow changes; the schema test
-// in this package fails until schemas/rl.json is updated to match.
-const RLSchema = "rl/2"
+// in this package fails until schemas/rl.v<N>.json is added to match. rl/3
+// adds the token track (see RLTokens).
+const RLSchema = "rl/3"
 
 // Message is one chat message.
 type Message struct {
@@ -117,6 +118,15 @@ type RLRow struct {
 
 	TaskMetadata     *string `parquet:"task_metadata,optional" json:"task_metadata"`
 	ResponseMetadata *string `parquet:"response_metadata,optional" json:"response_metadata"`
+
+	// The token track (output.tokenizer): null, with token_reason saying
+	// why, when the row was not tokenized. See RLTokens.
+	TokenReason   *string `parquet:"token_reason,optional" json:"token_reason"`
+	PromptIDs     []int32 `parquet:"prompt_ids,list,optional" json:"prompt_ids"`
+	ResponseIDs   []int32 `parquet:"response_ids,list,optional" json:"response_ids"`
+	InputIDs      []int32 `parquet:"input_ids,list,optional" json:"input_ids"`
+	Labels        []int32 `parquet:"labels,list,optional" json:"labels"`
+	AttentionMask []int32 `parquet:"attention_mask,list,optional" json:"attention_mask"`
 }
 
 // ReadRL reads every row of an rl shard with Arrow. It is the columnar read

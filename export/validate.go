@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -333,7 +334,12 @@ func (v *validator) checkShard(s ShardInfo) int64 {
 	var err2 error
 	switch v.dataset {
 	case "rl":
-		read, err2 = readAndCheck(v, path, v.checkRL)
+		read, err2 = readAndCheck(v, path, func(rows []RLRow) {
+			v.checkRL(rows)
+			if v.ds.Schema == RLSchema && !v.full() {
+				v.checkRLTokens(rows, md)
+			}
+		})
 	case "sft":
 		if v.ds.Schema == SFTTokensSchema {
 			read, err2 = readAndCheck(v, path, func(rows []SFTTokensRow) { v.checkSFTTokens(rows, md) })
@@ -717,7 +723,12 @@ func (v *validator) checkSFT(row int64, r SFTRow) {
 	}
 }
 
-func (v *validator) checkSFTTokens(rows []SFTTokensRow, md shardMD) {
+// shardTrack is the tokenizer to re-render a shard's token track with:
+// opts.Tokens when it is the one the shard's metadata names, nil (with a
+// violation) when it is another, and nil (with a note that the track was
+// checked for shape only) without one. tracked says whether the shard has
+// any track to check.
+func (v *validator) shardTrack(md shardMD, tracked bool) *TokenTrackConfig {
 	tok := v.opts.Tokens
 	if tok != nil && tok.Format == "" {
 		// The format the shard says it was rendered with.
@@ -733,10 +744,15 @@ func (v *validator) checkSFTTokens(rows []SFTTokensRow, md shardMD) {
 			v.fail(-1, "", "token track made with chat format %q, validating with %q: tokens not re-rendered", f, tok.Format)
 			tok = nil
 		}
-	} else if len(rows) > 0 {
+	} else if tracked {
 		note := fmt.Sprintf("%s: token track checked for shape only (pass the tokenizer to re-render it)", v.shard)
 		v.rep.Notes = append(v.rep.Notes, note)
 	}
+	return tok
+}
+
+func (v *validator) checkSFTTokens(rows []SFTTokensRow, md shardMD) {
+	tok := v.shardTrack(md, len(rows) > 0)
 	for i, r := range rows {
 		row := int64(i)
 		v.checkSFT(row, r.SFT())
@@ -786,6 +802,123 @@ func (v *validator) checkSFTTokens(rows []SFTTokensRow, md shardMD) {
 			v.fail(row, r.ID, "attention_mask differs from a re-render")
 		}
 	}
+}
+
+// checkRLTokens checks the token track of rl/3 rows: null columns exactly
+// when token_reason says why, and otherwise input_ids = prompt_ids +
+// response_ids, labels -100 exactly over prompt_ids and equal to the ids
+// over response_ids, attention_mask all ones. With the shard's tokenizer,
+// every track is recomputed and must be the stored one, and the response
+// tokens (end-of-turn token left out) must decode to the response as the
+// chat format renders it.
+func (v *validator) checkRLTokens(rows []RLRow, md shardMD) {
+	hasTok := md.kv["redraft.tokenizer_sha256"] != ""
+	tracked := slices.ContainsFunc(rows, func(r RLRow) bool { return r.TokenReason == nil })
+	var tok *TokenTrackConfig
+	if hasTok {
+		tok = v.shardTrack(md, tracked)
+	}
+	for i, r := range rows {
+		row := int64(i)
+		id := fmt.Sprintf("group %s sample %d", r.GroupID, r.SampleIndex)
+		if v.full() {
+			return
+		}
+		cols := [][]int32{r.PromptIDs, r.ResponseIDs, r.InputIDs, r.Labels, r.AttentionMask}
+		if r.TokenReason != nil {
+			if slices.ContainsFunc(cols, func(c []int32) bool { return c != nil }) {
+				v.fail(row, id, "token_reason %q, but the token columns are not all null", *r.TokenReason)
+			}
+			if hasTok && *r.TokenReason == NoTokenizer {
+				v.fail(row, id, "token_reason says no tokenizer, but the shard was written with tokenizer %s", md.kv["redraft.tokenizer"])
+			}
+			continue
+		}
+		if !hasTok {
+			v.fail(row, id, "a token track in a shard whose metadata names no tokenizer (redraft.tokenizer_sha256)")
+			continue
+		}
+		np := len(r.PromptIDs)
+		switch {
+		case np == 0 || len(r.ResponseIDs) == 0:
+			v.fail(row, id, "token track with %d prompt_ids and %d response_ids", np, len(r.ResponseIDs))
+			continue
+		case !slices.Equal(r.InputIDs, slices.Concat(r.PromptIDs, r.ResponseIDs)):
+			v.fail(row, id, "input_ids are not prompt_ids + response_ids (first difference at token %d)", firstDiff(r.InputIDs, slices.Concat(r.PromptIDs, r.ResponseIDs)))
+			continue
+		case len(r.Labels) != len(r.InputIDs) || len(r.AttentionMask) != len(r.InputIDs):
+			v.fail(row, id, "token track lengths: %d input_ids, %d labels, %d attention_mask", len(r.InputIDs), len(r.Labels), len(r.AttentionMask))
+			continue
+		}
+		for k, l := range r.Labels {
+			want := r.InputIDs[k]
+			if k < np {
+				want = -100
+			}
+			if l != want {
+				v.fail(row, id, "token %d: label %d, want %d (-100 over the %d prompt tokens, the id over the response)", k, l, want, np)
+				break
+			}
+		}
+		if k := slices.IndexFunc(r.AttentionMask, func(a int32) bool { return a != 1 }); k >= 0 {
+			v.fail(row, id, "token %d: attention_mask %d in an unpadded row", k, r.AttentionMask[k])
+		}
+		if tok == nil {
+			continue
+		}
+		want, err := tok.RLTrack(r.Prompt, r.Response, r.Error != nil)
+		switch {
+		case err != nil:
+			v.fail(row, id, "re-rendering: %v", err)
+		case want.Reason != "":
+			v.fail(row, id, "a token track, but re-rendering gives none: %s", want.Reason)
+		case !slices.Equal(want.PromptIDs, r.PromptIDs):
+			v.fail(row, id, "prompt_ids differ from the prompt rendered with %s (first difference at token %d)", tok.Format, firstDiff(want.PromptIDs, r.PromptIDs))
+		case !slices.Equal(want.ResponseIDs, r.ResponseIDs):
+			v.fail(row, id, "response_ids differ from the response tokenized after the prompt (first difference at token %d)", firstDiff(want.ResponseIDs, r.ResponseIDs))
+		default:
+			v.checkRLDecode(row, id, tok, r)
+		}
+	}
+}
+
+// checkRLDecode checks that the response tokens spell the response: the
+// response_ids without their end-of-turn token decode to the response as
+// the chat format renders it (llama3 trims whitespace, qwen3 drops leading
+// newlines), when the tokenizer round-trips that text (a normalizer may
+// not).
+func (v *validator) checkRLDecode(row int64, id string, tok *TokenTrackConfig, r RLRow) {
+	ids := r.ResponseIDs
+	if !tok.Tok.IsSpecial(int(ids[len(ids)-1])) {
+		v.fail(row, id, "response_ids end with %d, not the end-of-turn token", ids[len(ids)-1])
+		return
+	}
+	text := r.Response
+	switch tok.Format {
+	case tokenizer.FormatLlama3:
+		// Jinja's trim is Python's str.strip: Unicode whitespace and the
+		// separators U+001C to U+001F.
+		text = strings.TrimFunc(text, func(r rune) bool { return unicode.IsSpace(r) || (r >= 0x1C && r <= 0x1F) })
+	case tokenizer.FormatQwen3:
+		text = strings.TrimLeft(text, "\n")
+	}
+	body := make([]int, len(ids)-1)
+	for k, x := range ids[:len(ids)-1] {
+		body[k] = int(x)
+	}
+	if tok.Tok.Decode(tok.Tok.Encode(text)) != text {
+		return
+	}
+	if got := tok.Tok.Decode(body); got != text {
+		v.fail(row, id, "response_ids decode to %q, not the response %q", clip(got), clip(text))
+	}
+}
+
+func clip(s string) string {
+	if r := []rune(s); len(r) > 80 {
+		return string(r[:80]) + "..."
+	}
+	return s
 }
 
 func firstDiff(a, b []int32) int {

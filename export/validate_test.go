@@ -22,6 +22,8 @@ type fixture struct {
 	rlMaxBytes int64
 	// sftRows edits the sft/2 rows after their token track is computed.
 	sftRows func([]SFTTokensRow)
+	// rlRows edits the rl groups after their token track is computed.
+	rlRows func([][]RLRow)
 }
 
 func grpoGroup(task string, rewards ...float64) []RLRow {
@@ -86,7 +88,26 @@ func (fx *fixture) write(t *testing.T, dir string, track *TokenTrackConfig) {
 		}
 		return ds
 	}
-	rl, _ := NewShardWriter[RLRow](ShardOptions{Dir: dir, Dataset: "rl", Schema: RLSchema, MaxBytes: fx.rlMaxBytes})
+	rlOpts := ShardOptions{Dir: dir, Dataset: "rl", Schema: RLSchema, MaxBytes: fx.rlMaxBytes}
+	for _, g := range fx.rl {
+		for i := range g {
+			tr := RLTokens{Reason: NoTokenizer}
+			if track != nil {
+				var err error
+				if tr, err = track.RLTrack(g[i].Prompt, g[i].Response, g[i].Error != nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tr.Apply(&g[i])
+		}
+	}
+	if track != nil {
+		rlOpts.Metadata = track.Metadata()
+	}
+	if fx.rlRows != nil {
+		fx.rlRows(fx.rl)
+	}
+	rl, _ := NewShardWriter[RLRow](rlOpts)
 	verl, _ := NewVerlPrompts(ShardOptions{Dir: dir}, "math")
 	for _, g := range fx.rl {
 		if err := rl.WriteGroup(ctx, g); err != nil {
@@ -224,6 +245,37 @@ func TestValidate(t *testing.T) {
 		{name: "later turn out of sample order", before: func(fx *fixture) {
 			fx.rl = append(fx.rl, laterTurn(3, 1))
 		}, want: "sample_index 1 at position 1 of its group, not in increasing sample order"},
+		{name: "rl labels shifted by one", before: func(fx *fixture) {
+			fx.rlRows = func(gs [][]RLRow) {
+				r := &gs[0][1]
+				r.Labels = append([]int32{-100}, r.Labels[:len(r.Labels)-1]...)
+			}
+		}, want: "row 1 (group a#t0 sample 1): token"},
+		{name: "rl labels shifted by one, re-rendered", withTok: true, before: func(fx *fixture) {
+			fx.rlRows = func(gs [][]RLRow) {
+				r := &gs[2][0]
+				r.Labels = append(r.Labels[1:], -100)
+			}
+		}, want: "(group c#t0 sample 0): token"},
+		{name: "rl input_ids not prompt and response", before: func(fx *fixture) {
+			fx.rlRows = func(gs [][]RLRow) { r := &gs[1][2]; r.ResponseIDs = r.ResponseIDs[1:] }
+		}, want: "(group b#t0 sample 2): input_ids are not prompt_ids + response_ids"},
+		{name: "rl response tokens not a re-render", withTok: true, before: func(fx *fixture) {
+			fx.rlRows = func(gs [][]RLRow) {
+				// Consistent in shape, but not what the tokenizer gives.
+				r := &gs[0][0]
+				np := len(r.PromptIDs)
+				r.ResponseIDs[0]++
+				r.InputIDs[np]++
+				r.Labels[np]++
+			}
+		}, want: "(group a#t0 sample 0): response_ids differ"},
+		{name: "rl track and a reason", before: func(fx *fixture) {
+			fx.rlRows = func(gs [][]RLRow) { reason := NoTokenizer; gs[0][3].TokenReason = &reason }
+		}, want: "(group a#t0 sample 3): token_reason"},
+		{name: "rl track without a tokenizer in the metadata", noTrack: true, before: func(fx *fixture) {
+			fx.rlRows = func(gs [][]RLRow) { gs[0][0].TokenReason = nil; gs[0][0].PromptIDs = []int32{1} }
+		}, want: "metadata names no tokenizer"},
 		{name: "pair that is not a flip", before: func(fx *fixture) { fx.pairs[0].Transition = "c->c" }, want: "transition"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

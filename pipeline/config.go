@@ -353,8 +353,9 @@ type OutputConfig struct {
 	Dir          string   `yaml:"dir" json:"dir"`
 	ShardBytes   ByteSize `yaml:"shard_bytes" json:"shard_bytes"`
 	RowGroupRows int64    `yaml:"row_group_rows" json:"row_group_rows"`
-	// Tokenizer is a Hugging Face tokenizer.json: the sft dataset then
-	// carries the token track (schema sft/2) rendered with ChatFormat
+	// Tokenizer is a Hugging Face tokenizer.json: the rl rows then carry
+	// their token track (prompt_ids, response_ids, ...; schema rl/3) and
+	// the sft dataset its own (schema sft/2), rendered with ChatFormat
 	// (chatml, qwen3 or llama3; default chatml).
 	Tokenizer  string `yaml:"tokenizer" json:"tokenizer,omitempty"`
 	ChatFormat string `yaml:"chat_format" json:"chat_format,omitempty"`
@@ -705,9 +706,6 @@ func (c *Config) validateRecipes() error {
 		return fmt.Errorf("episode.sft: %q is not pam, ptr or none", c.Episode.SFT)
 	}
 	if o := c.Output; o.Tokenizer != "" {
-		if c.Episode.SFT == "" {
-			return errors.New("output.tokenizer: only the sft dataset has a token track, and episode.sft is not set")
-		}
 		switch tokenizer.Format(o.ChatFormat) {
 		case tokenizer.FormatChatML, tokenizer.FormatQwen3, tokenizer.FormatLlama3:
 		default:

@@ -104,9 +104,21 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 			ManualRotation: true,
 		}
 	}
+	// One tokenizer serves the rl and the sft token tracks, so that both
+	// datasets are tokenized alike.
+	var track *export.TokenTrackConfig
+	if o := cfg.Output; o.Tokenizer != "" {
+		if track, err = export.LoadTokenTrack(o.Tokenizer, tokenizer.Format(o.ChatFormat)); err != nil {
+			return nil, fmt.Errorf("output.tokenizer: %w", err)
+		}
+	}
 	// last starts at the last checkpoint's state (nil for a new run).
 	sink := &jobSink{journal: j, base: j.meta.Shards, last: j.meta.State}
-	if sink.rl, err = export.NewShardWriter[export.RLRow](shardOpts("rl", export.RLSchema)); err != nil {
+	rlOpts := shardOpts("rl", export.RLSchema)
+	if track != nil {
+		maps.Copy(rlOpts.Metadata, track.Metadata())
+	}
+	if sink.rl, err = export.NewShardWriter[export.RLRow](rlOpts); err != nil {
 		return nil, err
 	}
 	if cfg.Episode.Pairs {
@@ -118,7 +130,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		return nil, err
 	}
 	if cfg.Episode.SFT != "" {
-		if sink.sft, err = newSFTSink(cfg, shardOpts("sft", "")); err != nil {
+		if sink.sft, err = newSFTSink(cfg, shardOpts("sft", ""), track); err != nil {
 			return nil, err
 		}
 		if j.meta.Filtered != nil {
@@ -183,7 +195,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	runOpts := Options{
 		Workers: cfg.Pipeline.Workers, Window: cfg.Pipeline.Window,
 		Advantage: cfg.Advantage, TurnsPerTask: turnsPerTask(cfg), OnGroup: opts.OnGroup,
-		Resume: resume,
+		Resume: resume, Tokens: track,
 	}
 	if opts.Stop != nil {
 		runOpts.Stopped = opts.Stop.Stopped
@@ -355,15 +367,8 @@ func verlTask(g Out) export.VerlTask {
 }
 
 // newSFTSink prepares the sft dataset of episode.sft, with the token track
-// when output.tokenizer is set.
-func newSFTSink(cfg *Config, opts export.ShardOptions) (*episodeSFT, error) {
-	var track *export.TokenTrackConfig
-	if o := cfg.Output; o.Tokenizer != "" {
-		var err error
-		if track, err = export.LoadTokenTrack(o.Tokenizer, tokenizer.Format(o.ChatFormat)); err != nil {
-			return nil, fmt.Errorf("output.tokenizer: %w", err)
-		}
-	}
+// when output.tokenizer is set (track is then its tokenizer).
+func newSFTSink(cfg *Config, opts export.ShardOptions, track *export.TokenTrackConfig) (*episodeSFT, error) {
 	w, err := export.NewSFTWriter(opts, track)
 	if err != nil {
 		return nil, err

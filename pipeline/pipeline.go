@@ -93,6 +93,10 @@ type Options struct {
 	// a final incomplete whitening batch (it is redone on resume) and
 	// returns ErrInterrupted.
 	Stopped func() bool
+	// Tokens, when set, gives every rl row its token track (rl/3's
+	// prompt_ids, response_ids, ...). It is computed by the scoring workers:
+	// tokenizing is CPU work that would serialise in the writer.
+	Tokens *export.TokenTrackConfig
 }
 
 // ErrInterrupted is returned by Run when the producer stopped taking tasks
@@ -108,6 +112,9 @@ type Scored struct {
 	// Batch is the whitening applied to the group's batch, for estimators
 	// that whiten over a batch; nil otherwise.
 	Batch *rewards.BatchStats
+	// Tokens is each sample's token track; nil when no tokenizer is
+	// configured.
+	Tokens []export.RLTokens
 }
 
 // Run drives prod through scorer into sink until the input ends, an error
@@ -155,6 +162,9 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 			for g := range groups {
 				s, err := score(ctx, scorer, opts.Advantage, g)
 				if err != nil {
+					return err
+				}
+				if s.Tokens, err = tokenize(opts.Tokens, g); err != nil {
 					return err
 				}
 				select {

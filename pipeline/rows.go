@@ -72,6 +72,11 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		if smp.Prompt != nil {
 			r.Prompt = exportMessages(smp.Prompt)
 		}
+		if s.Tokens != nil {
+			s.Tokens[i].Apply(&r)
+		} else {
+			export.RLTokens{Reason: export.NoTokenizer}.Apply(&r)
+		}
 		if u := smp.Usage; u != nil {
 			r.PromptTokens, r.CompletionTokens = int32Ptr(u.PromptTokens), int32Ptr(u.CompletionTokens)
 		}
@@ -130,6 +135,27 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		rows[i] = r
 	}
 	return rows
+}
+
+// tokenize computes the token track of every sample of a group, from the
+// prompt and response its rl row will carry; nil without a tokenizer.
+func tokenize(track *export.TokenTrackConfig, g *rollout.Group) ([]export.RLTokens, error) {
+	if track == nil {
+		return nil, nil
+	}
+	prompt := exportMessages(g.Task.Messages)
+	out := make([]export.RLTokens, len(g.Samples))
+	for i, smp := range g.Samples {
+		p := prompt
+		if smp.Prompt != nil {
+			p = exportMessages(smp.Prompt)
+		}
+		var err error
+		if out[i], err = track.RLTrack(p, smp.Text, smp.Err != ""); err != nil {
+			return nil, fmt.Errorf("token track of group %q sample %d: %w", g.Task.ID, smp.Index, err)
+		}
+	}
+	return out, nil
 }
 
 // responseMetadata is the response's metadata with the scoring details

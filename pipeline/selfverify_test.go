@@ -218,7 +218,7 @@ output: {dir: out}
 		{"sft feedback", "episode: {turns: 2, feedback: retry_if_wrong, sft: pam}", "feedback fixed"},
 		{"sft mode", "episode: {turns: 2, feedback: fixed, sft: star}", `"star"`},
 		{"sft and dropped groups", "episode: {turns: 2, feedback: fixed, sft: pam}\nadvantage: {drop_zero_variance: true}", "drop_zero_variance"},
-		{"tokenizer needs sft", "output: {dir: out, tokenizer: tok.json}", "episode.sft is not set"},
+		{"chat format needs a tokenizer", "output: {dir: out, chat_format: qwen3}", "needs output.tokenizer"},
 		{"chat format", "episode: {turns: 2, feedback: fixed, sft: ptr}\noutput: {dir: out, tokenizer: tok.json, chat_format: jinja}", "output.chat_format"},
 	}
 	for _, tt := range tests {
@@ -238,6 +238,12 @@ output: {dir: out}
 	cfg, err := ParseConfig("c.yaml", strings.NewReader(base+"self_verify: {}\nreward: {weights: {self_verify_gen: 1, self_verify_match: 0, overlong: 1}, overlong: {max_tokens: 100, buffer: 10}}\n"))
 	if err != nil || cfg.SelfVerify.Template != rollout.DefaultVerifyTemplate {
 		t.Fatalf("self_verify: %v %+v", err, cfg)
+	}
+	// The rl rows have a token track of their own: a tokenizer needs no sft
+	// dataset.
+	src := strings.Replace(base, "output: {dir: out}\n", "output: {dir: out, tokenizer: tok.json}\n", 1)
+	if cfg, err := ParseConfig("c.yaml", strings.NewReader(src)); err != nil || cfg.Output.ChatFormat != "chatml" {
+		t.Fatalf("tokenizer without episode.sft: %v %+v", err, cfg)
 	}
 	for mode, instr := range map[string]string{"pam": rollout.PAMInstruction, "ptr": rollout.PTRInstruction, "none": rollout.SCoReInstruction} {
 		cfg, err := ParseConfig("c.yaml", strings.NewReader(base+"episode: {turns: 2, feedback: fixed, sft: "+mode+"}\n"))

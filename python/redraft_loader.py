@@ -115,9 +115,14 @@ def rl_batches(out, batch_size, encode=None, pad_id=0):
 
     A null advantage (a failed sample) is 0 in `advantages` and 0 in `advantage_mask`. With
     `encode(prompt_messages, response) -> (ids, labels)` (your tokenizer and chat template), the
-    batch also has input_ids, labels and attention_mask, padded.
+    batch also has input_ids, labels and attention_mask, padded. Without it, an rl/3 output
+    written with a tokenizer gives its stored token track (input_ids, labels; a row without one,
+    see token_reason, is all padding and 0 in `token_mask`).
     """
     cols = ["group_id", "sample_index", "prompt", "response", "reward", "advantage"]
+    stored = encode is None and manifest(out)["datasets"]["rl"]["schema"] not in ("rl/1", "rl/2")
+    if stored:
+        cols += ["input_ids", "labels"]
     for t in _rebatch(out, "rl", cols, batch_size):
         adv = t.column("advantage").to_numpy(zero_copy_only=False).astype(np.float64)
         rew = t.column("reward").to_numpy(zero_copy_only=False).astype(np.float64)
@@ -136,6 +141,13 @@ def rl_batches(out, batch_size, encode=None, pad_id=0):
                 ids.append(np.asarray(i, dtype=np.int64))
                 labels.append(np.asarray(l, dtype=np.int64))
             b.update(_collate(ids, labels, pad_id))
+        elif stored:
+            ids = t.column("input_ids").to_pylist()
+            if any(x is not None for x in ids):
+                labels = t.column("labels").to_pylist()
+                b["token_mask"] = np.array([x is not None for x in ids], dtype=np.float32)
+                b.update(_collate([np.asarray(x or [], dtype=np.int64) for x in ids],
+                                  [np.asarray(x or [], dtype=np.int64) for x in labels], pad_id))
         yield b
 
 

@@ -143,6 +143,19 @@ def check_rl(out):
         ids = list(p) + list(r)
         return ids, [-100] * len(p) + list(r)
 
+    if rl.manifest(out)["datasets"]["rl"]["schema"] not in ("rl/1", "rl/2"):
+        # The stored token track (rl/3), batched as the rows hold it.
+        stored = rl.read_table(out, "rl", ["input_ids", "labels"]).to_pylist()
+        k = 0
+        for b in rl.rl_batches(out, batch_size=7):
+            if "input_ids" not in b:
+                break
+            for j in range(len(b["advantages"])):
+                r = stored[k + j]
+                n = len(r["input_ids"] or [])
+                if list(b["input_ids"][j, :n]) != (r["input_ids"] or []) or list(b["labels"][j, :n]) != (r["labels"] or []) or b["attention_mask"][j].sum() != n or b["token_mask"][j] != (r["input_ids"] is not None):
+                    fail("%s: row %d: batched token track differs from the shard's" % (out, k + j))
+            k += len(b["advantages"])
     rows = 0
     for b in rl.rl_batches(out, batch_size=100, encode=encode):
         n = len(b["advantages"])

@@ -8,9 +8,16 @@ Reads every rl shard with pyarrow and checks, independently of the Go code:
   * every group's advantages recompute from its rewards under the run's estimator
     (float64, eps from the manifest; all-equal and one-member groups get 0, null
     rewards are left out and get no advantage);
-  * the arrays a trainer needs (rewards, advantages, loss weights) build as numpy arrays.
+  * the arrays a trainer needs (rewards, advantages, loss weights) build as numpy arrays;
+  * rl/3's token track: null exactly when token_reason says why, input_ids = prompt_ids +
+    response_ids, labels -100 over the prompt and the ids over the response, attention all 1;
+    and, when Hugging Face `tokenizers` is installed and the shard's tokenizer file
+    (metadata redraft.tokenizer, or --tokenizer) can be read, for the chatml and qwen3
+    formats every row's prompt is rendered here, independently of the Go code, and
+    tokenizers must give the same prompt_ids, and the same response_ids when the rendered
+    prompt + response + end-of-turn is tokenized in one piece.
 
-Usage: check_shards.py OUTPUT_DIR [--schemas DIR]
+Usage: check_shards.py OUTPUT_DIR [--schemas DIR] [--tokenizer tokenizer.json]
 Exit status 0 when every check passes; prints one line per failure otherwise.
 """
 import argparse
@@ -115,6 +122,101 @@ def check_sft(path, table, fail):
                 fail("%s: row %s message %d: loss_mask %d, trained segments %s" % (path, row["id"], mi, msg["loss_mask"], trained))
 
 
+def render_prompt(fmt, prompt):
+    """The prompt rendered with the chat format and its generation prompt, as Hugging Face's
+    chat templates write it (qwen3: Qwen3's template with enable_thinking=False); None for a
+    prompt this check does not render (one that does not end with a user turn)."""
+    if not prompt or prompt[-1]["role"] != "user":
+        return None
+    if fmt == "chatml":
+        return "".join("<|im_start|>%s\n%s<|im_end|>\n" % (m["role"], m["content"]) for m in prompt) + "<|im_start|>assistant\n"
+    if fmt == "qwen3":
+        text = ""
+        for i, m in enumerate(prompt):
+            c = m["content"]
+            if m["role"] == "assistant" and "</think>" in c:
+                # Reasoning in an earlier turn is dropped by the template.
+                c = c.split("</think>")[-1].lstrip("\n")
+            elif m["role"] not in ("system", "user", "assistant"):
+                return None
+            text += "<|im_start|>%s\n%s<|im_end|>\n" % (m["role"], c)
+        return text + "<|im_start|>assistant\n<think>\n\n</think>\n\n"
+    return None
+
+
+class TokenCheck:
+    """Hugging Face tokenizers' ids for rl rows (None when it cannot run: say why in .why)."""
+
+    def __init__(self, args, meta):
+        self.tok, self.why = None, None
+        self.fmt = meta.get(b"redraft.chat_format", b"").decode()
+        path = args.tokenizer or meta.get(b"redraft.tokenizer", b"").decode()
+        try:
+            from tokenizers import Tokenizer
+        except ImportError:
+            self.why = "Hugging Face tokenizers is not installed"
+            return
+        if self.fmt not in ("chatml", "qwen3"):
+            self.why = "chat format %r is not rendered here" % self.fmt
+            return
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as e:
+            self.why = "tokenizer %r: %s" % (path, e)
+            return
+        sha = hashlib.sha256(data).hexdigest()
+        if sha != meta.get(b"redraft.tokenizer_sha256", b"").decode():
+            self.why = "tokenizer %s has sha256 %s, not the shard's" % (path, sha)
+            return
+        self.tok = Tokenizer.from_str(data.decode())
+
+    def encode(self, text):
+        return self.tok.encode(text, add_special_tokens=False).ids
+
+
+def check_rl_tokens(args, path, meta, table, fail):
+    """rl/3 token columns; returns (rows with a track, rows compared with HF tokenizers, note)."""
+    cols = ["group_id", "sample_index", "prompt", "response", "token_reason", "prompt_ids",
+            "response_ids", "input_ids", "labels", "attention_mask"]
+    hf = None
+    tracked = compared = 0
+    for r in table.select(cols).to_pylist():
+        where = "%s: group %s sample %d" % (path, r["group_id"], r["sample_index"])
+        track = [r[c] for c in cols[5:]]
+        if r["token_reason"] is not None:
+            if any(c is not None for c in track):
+                fail("%s: token_reason %r with token columns" % (where, r["token_reason"]))
+            continue
+        tracked += 1
+        p, resp, ids, labels, attn = track
+        if None in track or not p or not resp:
+            fail("%s: token track without token_reason has null or empty columns" % where)
+            continue
+        if ids != p + resp or labels != [-100] * len(p) + resp or attn != [1] * len(ids):
+            fail("%s: input_ids/labels/attention_mask are not prompt_ids + response_ids, -100 over the prompt, all ones" % where)
+            continue
+        if hf is None:
+            hf = TokenCheck(args, meta)
+        if hf.tok is None:
+            continue
+        text = render_prompt(hf.fmt, r["prompt"])
+        if text is None:
+            continue
+        compared += 1
+        want_p = hf.encode(text)
+        response = r["response"].lstrip("\n") if hf.fmt == "qwen3" else r["response"]
+        full = hf.encode(text + response + "<|im_end|>")
+        if p != want_p:
+            fail("%s: prompt_ids differ from tokenizers' (first difference at %d)" % (where, next((i for i, (a, b) in enumerate(zip(p, want_p)) if a != b), min(len(p), len(want_p)))))
+        elif full[: len(p)] != p or resp != full[len(p):]:
+            fail("%s: response_ids differ from tokenizers' tokens of the prompt and response after the prompt" % where)
+    note = ""
+    if tracked and (hf is None or hf.tok is None):
+        note = "token ids checked for shape only (%s)" % (hf.why if hf else "no tokenizer")
+    return tracked, compared, note
+
+
 def check_dataset(args, manifest, dataset, ds, fail):
     config = manifest["config"]
     version = ds["schema"]
@@ -134,6 +236,7 @@ def check_dataset(args, manifest, dataset, ds, fail):
 
     rows = 0
     groups = OrderedDict()
+    tokens = [0, 0, ""]
     for shard in ds["shards"]:
         path = os.path.join(args.out, shard["path"])
         with open(path, "rb") as f:
@@ -171,6 +274,9 @@ def check_dataset(args, manifest, dataset, ds, fail):
                 if r["chosen"] == r["rejected"] or r["transition"] not in ("i->c", "c->i"):
                     fail("%s: pair %s: chosen equals rejected or transition %r" % (path, r["id"], r["transition"]))
             continue
+        if "token_reason" in table.column_names:
+            t, c, note = check_rl_tokens(args, path, meta, table, fail)
+            tokens = [tokens[0] + t, tokens[1] + c, note or tokens[2]]
         # The tensors a trainer builds: rewards and advantages as float64,
         # with a mask for rows that carry none.
         adv = table.column("advantage").to_numpy(zero_copy_only=False)
@@ -254,14 +360,18 @@ def check_dataset(args, manifest, dataset, ds, fail):
                 fail("group %s: group_size %d, want %d" % (gid, m["group_size"], sizes[gid]))
         checked += 1
 
-    return "rl: %d shard(s), %d rows, %d groups, schema %s: columns, checksums, counts and %d groups' %s advantages verified" % (
-        len(ds["shards"]), rows, len(groups), version, checked, estimator)
+    tok = ""
+    if tokens[0]:
+        tok = "; %d token tracks, %d compared with Hugging Face tokenizers%s" % (tokens[0], tokens[1], ", " + tokens[2] if tokens[2] else "")
+    return "rl: %d shard(s), %d rows, %d groups, schema %s: columns, checksums, counts and %d groups' %s advantages verified%s" % (
+        len(ds["shards"]), rows, len(groups), version, checked, estimator, tok)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("out")
     ap.add_argument("--schemas", default=os.path.join(os.path.dirname(__file__), "..", "schemas"))
+    ap.add_argument("--tokenizer", help="tokenizer.json of the rl token track (default: the shard's redraft.tokenizer)")
     args = ap.parse_args()
     failures = []
 

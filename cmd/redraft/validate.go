@@ -18,7 +18,7 @@ import (
 func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
 	fs.SetOutput(stdout)
-	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` the sft token track was made with: re-render every row and require the same tokens and labels")
+	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` the token tracks (sft/2, rl/3) were made with: re-render every row and require the same tokens and labels")
 	format := fs.String("chat-format", "", "chat `format` of the token track (default: the one in each shard's metadata)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	maxV := fs.Int("max-violations", 100, "stop checking a shard's rows after `n` violations")

@@ -1,0 +1,118 @@
+package export
+
+import (
+	"fmt"
+	"slices"
+)
+
+// NoTokenizer is the token_reason of rl rows written without
+// output.tokenizer: their token columns are null, not empty, so that a
+// trainer cannot mistake "not tokenized" for "tokenized to nothing".
+const NoTokenizer = "no tokenizer configured (output.tokenizer)"
+
+// RLTokens is the token track of one rl row (schema rl/3).
+//
+// The row is rendered exactly as the sft track renders a conversation: the
+// prompt messages untrained, then one assistant message whose whole content
+// is the response, trainable, tokenized in one piece by TokenTrack. So an
+// rl row and an sft row of the same conversation get the same ids, and the
+// response is tokenized as it continues the rendered prompt. The ids are
+// split where training starts:
+//
+//   - prompt_ids: the tokens before the first trained one, which are the
+//     prompt rendered with the format's generation prompt ("<|im_start|>
+//     assistant\n"; for qwen3 followed by an empty think block, as Qwen3's
+//     template with enable_thinking=False; Llama 3's assistant header);
+//   - response_ids: the trained tokens, the response as the format renders
+//     it (qwen3 drops leading newlines, llama3 trims whitespace) and the
+//     end-of-turn token, which a generation ends with.
+//
+// Template text after the end-of-turn token (the newline of chatml and
+// qwen3) is no part of a generation and is left out. The reasoning column is
+// not in the track.
+type RLTokens struct {
+	PromptIDs, ResponseIDs []int32
+	// Reason says why the row has no track; empty when it has one.
+	Reason string
+}
+
+// RLTrack tokenizes one rl row's prompt and response. A row without a
+// response, or one whose rendering does not split into prompt and response
+// tokens, gets no track and a reason; the error is for a conversation the
+// chat format cannot render at all (qwen3 with a role it does not know),
+// which is a configuration mistake rather than a property of one sample.
+func (c *TokenTrackConfig) RLTrack(prompt []Message, response string, failed bool) (RLTokens, error) {
+	switch {
+	case failed:
+		return RLTokens{Reason: "no response: the request failed"}, nil
+	case response == "":
+		return RLTokens{Reason: "empty response: no text to train on"}, nil
+	}
+	row := SFTRow{ID: "rl"}
+	for _, m := range prompt {
+		row.Messages = append(row.Messages, SFTMessage{Role: m.Role, Content: m.Content,
+			Segments: []SFTSpan{{Role: "prompt", End: int32(len([]rune(m.Content)))}}})
+	}
+	n := int32(len([]rune(response)))
+	row.Messages = append(row.Messages, SFTMessage{Role: "assistant", Content: response, LossMask: 1,
+		Segments: []SFTSpan{{Role: "response", End: n, Trainable: true}}})
+	ids, labels, _, err := TokenTrack(c.Tok, c.Format, row)
+	if err != nil {
+		return RLTokens{}, fmt.Errorf("rendering the prompt with %s: %w", c.Format, err)
+	}
+	trained := func(l int32) bool { return l != -100 }
+	first, last := slices.IndexFunc(labels, trained), len(labels)-1
+	for last >= 0 && !trained(labels[last]) {
+		last--
+	}
+	if first < 0 {
+		return RLTokens{Reason: fmt.Sprintf("the %s format renders no trained token of the response (whitespace only)", c.Format)}, nil
+	}
+	if slices.ContainsFunc(labels[first:last+1], func(l int32) bool { return !trained(l) }) {
+		// Qwen3's template moves text before "</think>" into the think
+		// block, with template text between: the response is no longer one
+		// run of tokens after the prompt.
+		return RLTokens{Reason: fmt.Sprintf("the %s format rewrites the response (text before </think>): it is not one run of tokens", c.Format)}, nil
+	}
+	// The prompt's tokens must be what tokenizing the rendered prompt alone
+	// gives, which is what the model was sampled from. A token that spans
+	// the end of the prompt and the start of the response ("\n" then a
+	// response starting with "\n") breaks that.
+	msgs, err := SFTTokenMessages(row)
+	if err != nil {
+		return RLTokens{}, err
+	}
+	text, spans, err := c.Tok.RenderText(c.Format, msgs)
+	if err != nil {
+		return RLTokens{}, fmt.Errorf("rendering the prompt with %s: %w", c.Format, err)
+	}
+	if len(spans) == 0 || !slices.Equal(to32(c.Tok.Encode(text[:spans[0][0]])), ids[:first]) {
+		return RLTokens{Reason: "a token spans the end of the prompt and the start of the response: the prompt's own tokens are not a prefix"}, nil
+	}
+	return RLTokens{PromptIDs: ids[:first:first], ResponseIDs: ids[first : last+1]}, nil
+}
+
+// Apply writes the track into a row: prompt_ids, response_ids, input_ids as
+// their concatenation, labels -100 over the prompt and the response's ids
+// over the response, attention_mask all ones; or null columns and the
+// reason.
+func (t RLTokens) Apply(r *RLRow) {
+	r.PromptIDs, r.ResponseIDs, r.InputIDs, r.Labels, r.AttentionMask = nil, nil, nil, nil, nil
+	if t.Reason != "" {
+		reason := t.Reason
+		r.TokenReason = &reason
+		return
+	}
+	r.TokenReason = nil
+	np := len(t.PromptIDs)
+	r.PromptIDs, r.ResponseIDs = t.PromptIDs, t.ResponseIDs
+	r.InputIDs = slices.Concat(t.PromptIDs, t.ResponseIDs)
+	r.Labels = make([]int32, len(r.InputIDs))
+	r.AttentionMask = make([]int32, len(r.InputIDs))
+	for i := range r.InputIDs {
+		r.Labels[i], r.AttentionMask[i] = -100, 1
+		if i >= np {
+			r.Labels[i] = r.InputIDs[i]
+		}
+	}
+}
