@@ -127,6 +127,20 @@ type RLRow struct {
 	InputIDs      []int32 `parquet:"input_ids,list,optional" json:"input_ids"`
 	Labels        []int32 `parquet:"labels,list,optional" json:"labels"`
 	AttentionMask []int32 `parquet:"attention_mask,list,optional" json:"attention_mask"`
+
+	// verl's columns, as in the verl prompt set, so an rl shard loads as a
+	// verl dataset too: ability, reward_model{style, ground_truth} and
+	// extra_info{split, index, task_id} (index: the task's position in the
+	// prompt set). Null in rows made outside a run (pipeline.Run alone).
+	Ability     *string          `parquet:"ability,optional,dict" json:"ability"`
+	RewardModel *VerlRewardModel `parquet:"reward_model,optional" json:"reward_model"`
+	ExtraInfo   *VerlExtraInfo   `parquet:"extra_info,optional" json:"extra_info"`
+}
+
+// SetVerl fills a row's verl columns from its task's verl prompt.
+func (r *RLRow) SetVerl(p VerlRow) {
+	ability, rm, ei := p.Ability, p.RewardModel, p.ExtraInfo
+	r.Ability, r.RewardModel, r.ExtraInfo = &ability, &rm, &ei
 }
 
 // ReadRL reads every row of an rl shard with Arrow. It is the columnar read

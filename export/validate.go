@@ -501,6 +501,9 @@ func (v *validator) checkRLGroup(first int64, g []RLRow, adv advConfig) {
 		case r.Turn > 0 && (r.SampleIndex < int32(i) || (i > 0 && r.SampleIndex <= g[i-1].SampleIndex)):
 			v.fail(row, id(i), "sample_index %d at position %d of its group, not in increasing sample order", r.SampleIndex, i)
 		}
+		if r.ExtraInfo != nil && (r.ExtraInfo.TaskID != r.TaskID || r.RewardModel == nil || !sameString(r.RewardModel.GroundTruth, r.Reference)) {
+			v.fail(row, id(i), "verl columns (extra_info.task_id, reward_model.ground_truth) do not match task_id and reference")
+		}
 		if r.TaskID != g[0].TaskID || r.Turn != g[0].Turn {
 			v.fail(row, id(i), "task %s turn %d in a group of task %s turn %d", r.TaskID, r.Turn, g[0].TaskID, g[0].Turn)
 		}
@@ -1031,3 +1034,5 @@ func nonFinite(ctx context.Context, path string) (out []nonFiniteValue) {
 	}
 	return out
 }
+
+func sameString(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }

@@ -102,15 +102,21 @@ func (v *VerlPrompts) StartAt(index int64) { v.next = index }
 
 // WriteTask appends one task's prompt.
 func (v *VerlPrompts) WriteTask(ctx context.Context, t VerlTask) error {
+	_, err := v.Write(ctx, t)
+	return err
+}
+
+// Write appends one task's prompt and returns the row written.
+func (v *VerlPrompts) Write(ctx context.Context, t VerlTask) (VerlRow, error) {
 	if len(t.Messages) == 0 {
-		return fmt.Errorf("verl prompt for task %s: no messages", t.TaskID)
+		return VerlRow{}, fmt.Errorf("verl prompt for task %s: no messages", t.TaskID)
 	}
 	row := VerlPrompt(t, v.ability, v.split, v.next)
 	if err := v.w.WriteGroup(ctx, []VerlRow{row}); err != nil {
-		return err
+		return VerlRow{}, err
 	}
 	v.next++
-	return nil
+	return row, nil
 }
 
 // WriteRLGroup appends the task of an rl group when the group is a first

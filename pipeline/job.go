@@ -284,6 +284,8 @@ type jobSink struct {
 	manifest func(status string) error
 	// sft builds trajectories from episodes (episode.sft); nil when off.
 	sft *episodeSFT
+	// task is the verl prompt of the task being written.
+	task export.VerlRow
 }
 
 func (s *jobSink) Write(ctx context.Context, f *Flush) error {
@@ -311,9 +313,17 @@ func (s *jobSink) apply(ctx context.Context, f *Flush) error {
 		// group was dropped for zero variance: the prompt set is the task
 		// list, and verl resamples it.
 		if g.Turn == 0 {
-			if err := s.verl.WriteTask(ctx, verlTask(g)); err != nil {
+			p, err := s.verl.Write(ctx, verlTask(g))
+			if err != nil {
 				return err
 			}
+			s.task = p
+		}
+		// The rows carry their task's verl columns (a task's later turns
+		// follow its first in the same session: resumes start at task
+		// boundaries).
+		for i := range g.Rows {
+			g.Rows[i].SetVerl(s.task)
 		}
 		if len(g.Rows) == 0 {
 			if s.sft != nil && !g.More {

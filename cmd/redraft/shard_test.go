@@ -91,6 +91,10 @@ func TestShardAndMerge(t *testing.T) {
 			}
 			for _, r := range rs {
 				r.LatencyMS = nil
+				if r.ExtraInfo != nil {
+					// Each part numbers its prompt set from 0.
+					r.ExtraInfo.Index = 0
+				}
 				keys = append(keys, r.TaskID+"|"+r.GroupID+"|"+fmtRow(r))
 			}
 		}
