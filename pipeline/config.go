@@ -40,6 +40,10 @@ type Config struct {
 	// groups.
 	SelfVerify *SelfVerifyConfig `yaml:"self_verify" json:"self_verify,omitempty"`
 	AgentR     *AgentRConfig     `yaml:"agent_r" json:"agent_r,omitempty"`
+	// Splice makes the configuration a step-splicing job over labelled
+	// steps (the step-splice recipe): redraft run hands it to redraft
+	// splice; the other sections but output and endpoint do not apply.
+	Splice *SpliceConfig `yaml:"splice" json:"splice,omitempty"`
 	Pipeline   PipelineConfig    `yaml:"pipeline" json:"pipeline"`
 	Output     OutputConfig      `yaml:"output" json:"output"`
 }
@@ -529,8 +533,36 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+// SpliceConfig is a step-splicing job: the settings of redraft splice.
+type SpliceConfig struct {
+	// Format is prm800k (no model) or mr-gsm8k (a model writes the
+	// corrected continuation: needs the endpoint section).
+	Format string `yaml:"format" json:"format"`
+	Input  string `yaml:"input" json:"input"`
+	// Reflection is pool (default) or label-reason (mr-gsm8k).
+	Reflection string `yaml:"reflection" json:"reflection,omitempty"`
+	// Keep is all (default) or correct (mr-gsm8k).
+	Keep string `yaml:"keep" json:"keep,omitempty"`
+	// Tokenizer, when set, adds the token track (sft/2).
+	Tokenizer  string `yaml:"tokenizer" json:"tokenizer,omitempty"`
+	ChatFormat string `yaml:"chat_format" json:"chat_format,omitempty"`
+}
+
 // Validate reports the first problem with a configuration, naming its key.
 func (c *Config) Validate() error {
+	if sp := c.Splice; sp != nil {
+		switch {
+		case sp.Format != "prm800k" && sp.Format != "mr-gsm8k":
+			return fmt.Errorf("splice.format: %q is neither prm800k nor mr-gsm8k", sp.Format)
+		case sp.Input == "":
+			return errors.New("splice.input: missing")
+		case sp.Format == "mr-gsm8k" && (c.Endpoint == nil || c.Endpoint.BaseURL == "" || c.Endpoint.Model == ""):
+			return errors.New("splice.format mr-gsm8k needs an endpoint section with base_url and model: a model writes the continuations")
+		case c.Source.Kind != "" || c.Episode.Turns > 1 || c.Critique != nil || c.SelfVerify != nil || c.AgentR != nil:
+			return errors.New("splice: a splicing job has no source, episode, critique, self_verify or agent_r section")
+		}
+		return nil
+	}
 	switch c.Source.Kind {
 	case "tasks":
 		if c.Endpoint == nil {

@@ -64,6 +64,9 @@ var ErrAlreadyComplete = errors.New("output already holds a complete run of this
 // manifest is written at every checkpoint (status running) and at the end,
 // with status complete, failed or interrupted and the shards committed.
 func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifest, error) {
+	if cfg.Splice != nil {
+		return nil, errors.New("config has a splice section: it is a redraft splice job (redraft run hands it over)")
+	}
 	if cfg.AgentR != nil {
 		// Agent-R writes sft trajectories; its job lives in pipeline/splice,
 		// which imports this package.

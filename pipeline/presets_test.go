@@ -24,6 +24,9 @@ func TestPresetsRun(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if cfg.Splice != nil {
+				t.Skip("a splice job (step-splice); cmd/redraft's TestStepSplicePreset runs it")
+			}
 			if cfg.AgentR != nil {
 				t.Skip("agent_r writes sft through splice.ExecuteAgentR; TestAgentRPreset in pipeline/splice runs it")
 			}

@@ -47,6 +47,13 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	if *out != "" {
 		cfg.Output.Dir = *out
 	}
+	if sp := cfg.Splice; sp != nil {
+		// The step-splice recipe: a configuration for redraft splice.
+		if *shardSpec != "" {
+			return usageError{"--shard: a splice job runs whole"}
+		}
+		return cmdSplice(ctx, spliceArgs(cfg, *overwrite), stderr)
+	}
 	shard, err := parseShard(*shardSpec, os.Getenv)
 	if err != nil {
 		return usageError{err.Error()}
@@ -230,4 +237,33 @@ func (r *reporter) done() {
 	if r.bar != nil {
 		r.bar.Finish()
 	}
+}
+
+// spliceArgs turns a configuration's splice section into redraft splice's
+// command line.
+func spliceArgs(cfg *pipeline.Config, overwrite bool) []string {
+	sp := cfg.Splice
+	args := []string{"--format", sp.Format, "--input", sp.Input, "--out", cfg.Output.Dir, "--seed", fmt.Sprint(cfg.Seed)}
+	if overwrite {
+		args = append(args, "--overwrite")
+	}
+	if sp.Reflection != "" {
+		args = append(args, "--reflection", sp.Reflection)
+	}
+	if sp.Keep != "" {
+		args = append(args, "--keep", sp.Keep)
+	}
+	if sp.Tokenizer != "" {
+		args = append(args, "--tokenizer", sp.Tokenizer)
+		if sp.ChatFormat != "" {
+			args = append(args, "--chat-format", sp.ChatFormat)
+		}
+	}
+	if ep := cfg.Endpoint; ep != nil {
+		args = append(args, "--endpoint", ep.BaseURL, "--model", ep.Model)
+		if ep.APIKeyEnv != "" {
+			args = append(args, "--api-key-env", ep.APIKeyEnv)
+		}
+	}
+	return args
 }

@@ -133,3 +133,24 @@ func fmtRow(r export.RLRow) string {
 	b, _ := json.Marshal(r)
 	return string(b)
 }
+
+// The step-splice preset is a redraft splice job run through redraft run:
+// 796 PRM800K trajectories, valid sft rows (masks against spans).
+func TestStepSplicePreset(t *testing.T) {
+	cfg := writeConfig(t, strings.ReplaceAll(mustRead(t, "../../configs/presets/step-splice.yaml"), "testdata/", "../../testdata/"))
+	out := t.TempDir()
+	code, _, stderr := redraft(t, "run", "--config", cfg, "--out", out)
+	if code != 0 || !strings.Contains(stderr, "spliced 796 trajectories") {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	m, err := export.ReadManifest(out)
+	if err != nil || m.Datasets["sft"].Rows != 796 {
+		t.Fatalf("manifest: %v %+v", err, m)
+	}
+	if code, stdout, _ := redraft(t, "validate", out); code != 0 {
+		t.Fatalf("validate: %s", stdout)
+	}
+	if code, _, stderr := redraft(t, "run", "--config", cfg, "--out", out, "--shard", "0/2"); code != 2 || !strings.Contains(stderr, "runs whole") {
+		t.Errorf("sharded splice job: exit %d %s", code, stderr)
+	}
+}
