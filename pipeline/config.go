@@ -43,9 +43,9 @@ type Config struct {
 	// Splice makes the configuration a step-splicing job over labelled
 	// steps (the step-splice recipe): redraft run hands it to redraft
 	// splice; the other sections but output and endpoint do not apply.
-	Splice *SpliceConfig `yaml:"splice" json:"splice,omitempty"`
-	Pipeline   PipelineConfig    `yaml:"pipeline" json:"pipeline"`
-	Output     OutputConfig      `yaml:"output" json:"output"`
+	Splice   *SpliceConfig  `yaml:"splice" json:"splice,omitempty"`
+	Pipeline PipelineConfig `yaml:"pipeline" json:"pipeline"`
+	Output   OutputConfig   `yaml:"output" json:"output"`
 }
 
 // SourceConfig says where groups come from.
