@@ -1,13 +1,12 @@
 package export
 
 import (
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/redraft/redraft/export/tokenizer"
+	"github.com/redraft/redraft/internal/pycheck"
 )
 
 // An rl row's track is the sft track of the same conversation (the prompt,
@@ -145,24 +144,8 @@ func TestRLTokensSchemaMatchesDescription(t *testing.T) {
 	checkSchema(t, RLSchema, writeOne(t, "rl", RLSchema, rows))
 }
 
-// qwen3Tokenizer is REDRAFT_TOKENIZERS/qwen3/tokenizer.json (see
-// scripts/fetch-tokenizers.sh). Without it the test is skipped, or fails
-// when REDRAFT_REQUIRE_TOKENIZERS=1.
-func qwen3Tokenizer(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("REDRAFT_TOKENIZERS")
-	if dir == "" {
-		if os.Getenv("REDRAFT_REQUIRE_TOKENIZERS") == "1" {
-			t.Fatal("REDRAFT_REQUIRE_TOKENIZERS=1 but REDRAFT_TOKENIZERS is not set")
-		}
-		t.Skip("REDRAFT_TOKENIZERS is not set: run REDRAFT_TOKENIZERS=$(scripts/fetch-tokenizers.sh) to test the real tokenizers")
-	}
-	p := filepath.Join(dir, "qwen3", "tokenizer.json")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("REDRAFT_TOKENIZERS is set: %v", err)
-	}
-	return p
-}
+// qwen3Tokenizer is the real Qwen3 tokenizer.json (see pycheck.Tokenizer).
+func qwen3Tokenizer(t *testing.T) string { return pycheck.Tokenizer(t, "qwen3") }
 
 // With Qwen3's vocabulary, newlines merge: a chatml response that starts
 // with newlines would share its first token with the generation prompt, so

@@ -3,9 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,24 +14,8 @@ import (
 	"github.com/redraft/redraft/rollout/fakeserver"
 )
 
-// qwen3Tokenizer is REDRAFT_TOKENIZERS/qwen3/tokenizer.json, found the way
-// export/tokenizer's parity tests find it: skipped without it, failed when
-// REDRAFT_REQUIRE_TOKENIZERS=1.
-func qwen3Tokenizer(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("REDRAFT_TOKENIZERS")
-	if dir == "" {
-		if os.Getenv("REDRAFT_REQUIRE_TOKENIZERS") == "1" {
-			t.Fatal("REDRAFT_REQUIRE_TOKENIZERS=1 but REDRAFT_TOKENIZERS is not set")
-		}
-		t.Skip("REDRAFT_TOKENIZERS is not set: run REDRAFT_TOKENIZERS=$(scripts/fetch-tokenizers.sh) to test the real tokenizers")
-	}
-	p := filepath.Join(dir, "qwen3", "tokenizer.json")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("REDRAFT_TOKENIZERS is set: %v", err)
-	}
-	return p
-}
+// qwen3Tokenizer is the real Qwen3 tokenizer.json (see pycheck.Tokenizer).
+func qwen3Tokenizer(t *testing.T) string { return pycheck.Tokenizer(t, "qwen3") }
 
 // A generation with output.tokenizer gives every rl row its token track
 // (two turns, so later prompts hold an earlier answer and feedback), the

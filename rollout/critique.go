@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -58,37 +57,10 @@ func (c *CritiqueGenerator) Produce(ctx context.Context, w *Window, out chan<- *
 		return errors.New("critique: mode cot needs a critic endpoint")
 	}
 	sem := make(chan struct{}, max(c.MaxInFlight, 1))
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for seq := int64(0); ; seq++ {
-		if err := w.Acquire(ctx); err != nil {
-			return context.Cause(ctx)
-		}
-		task, err := c.Tasks.Next(ctx)
-		if err != nil {
-			w.Release()
-			if errors.Is(err, io.EOF) {
-				wg.Wait()
-				return context.Cause(ctx)
-			}
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			g, err := c.group(ctx, sem, task, seq)
-			if err != nil {
-				cancel(err)
-				return
-			}
-			select {
-			case out <- g:
-			case <-ctx.Done():
-			}
-		}()
-	}
+	return produceTasks(ctx, w, c.Tasks, 1, out, func(ctx context.Context, task Task, seq int64) ([]*Group, error) {
+		g, err := c.group(ctx, sem, task, seq)
+		return []*Group{g}, err
+	})
 }
 
 func (c *CritiqueGenerator) call(ctx context.Context, sem chan struct{}, p Policy, req Request) (Response, time.Duration, error) {

@@ -2,9 +2,7 @@ package rollout
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 )
@@ -91,46 +89,9 @@ func (e *EpisodeGenerator) Produce(ctx context.Context, w *Window, out chan<- *G
 		return fmt.Errorf("episodes: samples (%d) and turns (%d) must be at least 1", e.Samples, e.Turns)
 	}
 	sem := make(chan struct{}, max(e.MaxInFlight, 1))
-	// A failing task cancels the others and the loop below, which could
-	// otherwise wait forever for the window slots the failed task holds.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for seq := int64(0); ; seq += int64(e.Turns) {
-		for range e.Turns {
-			if err := w.Acquire(ctx); err != nil {
-				return context.Cause(ctx)
-			}
-		}
-		task, err := e.Tasks.Next(ctx)
-		if err != nil {
-			for range e.Turns {
-				w.Release()
-			}
-			if errors.Is(err, io.EOF) {
-				wg.Wait()
-				return context.Cause(ctx) // nil unless a task failed or ctx ended
-			}
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			groups, err := e.task(ctx, sem, task, seq)
-			if err != nil {
-				cancel(err)
-				return
-			}
-			for _, g := range groups {
-				select {
-				case out <- g:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
+	return produceTasks(ctx, w, e.Tasks, e.Turns, out, func(ctx context.Context, task Task, seq int64) ([]*Group, error) {
+		return e.task(ctx, sem, task, seq)
+	})
 }
 
 // task runs every episode of one task and returns its groups, turn by turn.

@@ -116,6 +116,58 @@ func (g *Generator) Produce(ctx context.Context, w *Window, out chan<- *Group) e
 	}
 }
 
+// produceTasks is the loop of producers that work a task at a time and emit
+// a fixed number of groups per task (slots): it takes the task's window
+// slots, reads the task, and runs work in its own goroutine, which returns
+// the task's groups in turn order; they are emitted unless ctx ended. A
+// failing task cancels the others and the loop, which could otherwise wait
+// forever for the window slots the failed task holds. Every goroutine has
+// returned when produceTasks does.
+func produceTasks(ctx context.Context, w *Window, tasks TaskSource, slots int, out chan<- *Group,
+	work func(ctx context.Context, task Task, seq int64) ([]*Group, error)) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for seq := int64(0); ; seq += int64(slots) {
+		for range slots {
+			if err := w.Acquire(ctx); err != nil {
+				return context.Cause(ctx)
+			}
+		}
+		task, err := tasks.Next(ctx)
+		if err != nil {
+			for range slots {
+				w.Release()
+			}
+			if errors.Is(err, io.EOF) {
+				wg.Wait()
+				return context.Cause(ctx) // nil unless a task failed or ctx ended
+			}
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			groups, err := work(ctx, task, seq)
+			if err != nil {
+				cancel(err)
+				return
+			}
+			if ctx.Err() != nil {
+				return // the samples hold cancellation errors, not responses
+			}
+			for _, g := range groups {
+				select {
+				case out <- g:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+}
+
 // sample draws sample i of task. Failures are recorded on the sample, never
 // returned: the sample stays in its group.
 func (g *Generator) sample(ctx context.Context, task Task, i int) Sample {

@@ -3,9 +3,7 @@ package rollout
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 	"time"
@@ -93,40 +91,10 @@ func (v *SelfVerifyGenerator) Produce(ctx context.Context, w *Window, out chan<-
 		tmpl = DefaultVerifyTemplate
 	}
 	sem := make(chan struct{}, max(v.MaxInFlight, 1))
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for seq := int64(0); ; seq += 2 {
-		for range 2 {
-			if err := w.Acquire(ctx); err != nil {
-				return err
-			}
-		}
-		task, err := v.Tasks.Next(ctx)
-		if err != nil {
-			w.Release()
-			w.Release()
-			if errors.Is(err, io.EOF) {
-				wg.Wait()
-				return ctx.Err() // nil unless ctx ended while the last tasks ran
-			}
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			solve, verify := v.task(ctx, sem, task, seq, tmpl)
-			if ctx.Err() != nil {
-				return // the samples hold cancellation errors, not responses
-			}
-			for _, g := range []*Group{solve, verify} {
-				select {
-				case out <- g:
-				case <-ctx.Done():
-					return
-				}
-			}
-		}()
-	}
+	return produceTasks(ctx, w, v.Tasks, 2, out, func(ctx context.Context, task Task, seq int64) ([]*Group, error) {
+		solve, verify := v.task(ctx, sem, task, seq, tmpl)
+		return []*Group{solve, verify}, nil
+	})
 }
 
 // task samples one task's solutions and their verifications.

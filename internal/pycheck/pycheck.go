@@ -37,3 +37,23 @@ func Check(t *testing.T, root, dir string) {
 		t.Fatalf("pyarrow check failed: %v", err)
 	}
 }
+
+// Tokenizer returns REDRAFT_TOKENIZERS/<family>/tokenizer.json (fetched by
+// scripts/fetch-tokenizers.sh). Without REDRAFT_TOKENIZERS the test is
+// skipped with a message, unless REDRAFT_REQUIRE_TOKENIZERS=1, when it
+// fails; a set directory without the file fails.
+func Tokenizer(t *testing.T, family string) string {
+	t.Helper()
+	dir := os.Getenv("REDRAFT_TOKENIZERS")
+	if dir == "" {
+		if os.Getenv("REDRAFT_REQUIRE_TOKENIZERS") == "1" {
+			t.Fatal("REDRAFT_REQUIRE_TOKENIZERS=1 but REDRAFT_TOKENIZERS is not set")
+		}
+		t.Skip("REDRAFT_TOKENIZERS is not set: run REDRAFT_TOKENIZERS=$(scripts/fetch-tokenizers.sh) to test the real tokenizers")
+	}
+	p := filepath.Join(dir, family, "tokenizer.json")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("REDRAFT_TOKENIZERS is set: %v", err)
+	}
+	return p
+}

@@ -97,19 +97,8 @@ func (j *Judge) Evaluate(ctx context.Context, question, response, reference stri
 		return v
 	}
 	req := rollout.Request{Messages: msgs, Sampling: j.sampling(), Seed: j.Seed}
-	call := func() (entry, error) {
-		resp, err := j.Policy.Sample(ctx, req)
-		if err != nil {
-			return entry{}, err
-		}
-		return entry{Content: resp.Text, Reasoning: resp.Reasoning, FinishReason: resp.FinishReason, Model: resp.Model}, nil
-	}
-	var e entry
-	if j.Cache != nil {
-		e, v.Cached, err = j.Cache.do(ctx, RequestKey(j.Model, req), call)
-	} else {
-		e, err = call()
-	}
+	e, cached, err := ask(ctx, j.Policy, j.Cache, j.Model, req)
+	v.Cached = cached
 	if err != nil {
 		v.Reason = "judge call failed: " + err.Error()
 		return v
@@ -126,4 +115,20 @@ func (j *Judge) Evaluate(ctx context.Context, question, response, reference stri
 	score := j.Template.Scale.Normalise(raw)
 	v.Raw, v.Score = &raw, &score
 	return v
+}
+
+// ask sends a judge request, through the cache when there is one.
+func ask(ctx context.Context, p rollout.Policy, cache *Cache, model string, req rollout.Request) (entry, bool, error) {
+	call := func() (entry, error) {
+		resp, err := p.Sample(ctx, req)
+		if err != nil {
+			return entry{}, err
+		}
+		return entry{Content: resp.Text, Reasoning: resp.Reasoning, FinishReason: resp.FinishReason, Model: resp.Model}, nil
+	}
+	if cache != nil {
+		return cache.do(ctx, RequestKey(model, req), call)
+	}
+	e, err := call()
+	return e, false, err
 }

@@ -137,19 +137,8 @@ func (j *StepJudge) Check(ctx context.Context, question string, steps []string, 
 		s.Temperature = &zero
 	}
 	req := rollout.Request{Messages: msgs, Sampling: s, Seed: j.Seed}
-	call := func() (entry, error) {
-		resp, err := j.Policy.Sample(ctx, req)
-		if err != nil {
-			return entry{}, err
-		}
-		return entry{Content: resp.Text, Reasoning: resp.Reasoning, FinishReason: resp.FinishReason, Model: resp.Model}, nil
-	}
-	var e entry
-	if j.Cache != nil {
-		e, v.Cached, err = j.Cache.do(ctx, RequestKey(j.Model, req), call)
-	} else {
-		e, err = call()
-	}
+	e, cached, err := ask(ctx, j.Policy, j.Cache, j.Model, req)
+	v.Cached = cached
 	if err != nil {
 		v.Reason = "step judge call failed: " + err.Error()
 		return v
