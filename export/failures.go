@@ -62,24 +62,11 @@ func ResumeFailureLog(dir string, count, size int64) (*FailureLog, error) {
 	if err != nil {
 		return nil, fmt.Errorf("resuming failures record: %w", err)
 	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(f, size))
-	if err == nil && n != size {
-		err = fmt.Errorf("%s has %d bytes, the checkpoint recorded %d", f.Name(), n, size)
-	}
-	if err == nil {
-		err = f.Truncate(size)
-	}
-	if err == nil {
-		_, err = f.Seek(size, io.SeekStart)
-	}
-	if err != nil {
+	l.f, l.ckCount, l.ckSize = f, count, size
+	if err := l.Rollback(); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("resuming failures record: %w", err)
+		return nil, fmt.Errorf("resuming: %w", err)
 	}
-	l.f, l.h, l.count, l.size = f, h, count, size
-	l.ckCount, l.ckSize = count, size
-	l.bw = bufio.NewWriter(io.MultiWriter(f, h))
 	return l, nil
 }
 
@@ -107,20 +94,31 @@ func (l *FailureLog) Rollback() error {
 	if l.f == nil {
 		return nil
 	}
-	l.bw.Reset(io.Discard)
+	// The record's first ckSize bytes are kept; the hash is recomputed
+	// from them.
 	h := sha256.New()
-	err := l.f.Truncate(l.ckSize)
+	n, err := l.f.Seek(0, io.SeekStart)
 	if err == nil {
-		_, err = l.f.Seek(0, io.SeekStart)
+		n, err = io.Copy(h, io.LimitReader(l.f, l.ckSize))
+	}
+	if err == nil && n != l.ckSize {
+		err = fmt.Errorf("%s has %d bytes, the checkpoint recorded %d", l.f.Name(), n, l.ckSize)
 	}
 	if err == nil {
-		_, err = io.Copy(h, io.LimitReader(l.f, l.ckSize))
+		err = l.f.Truncate(l.ckSize)
+	}
+	if err == nil {
+		_, err = l.f.Seek(l.ckSize, io.SeekStart)
 	}
 	if err != nil {
 		return fmt.Errorf("failures record: %w", err)
 	}
 	l.h, l.count, l.size = h, l.ckCount, l.ckSize
-	l.bw.Reset(io.MultiWriter(l.f, h))
+	if l.bw == nil {
+		l.bw = bufio.NewWriter(io.MultiWriter(l.f, h))
+	} else {
+		l.bw.Reset(io.MultiWriter(l.f, h))
+	}
 	return nil
 }
 

@@ -210,8 +210,7 @@ type episodeSFT struct {
 	mode  string
 	turns int
 	w     *export.SFTWriter
-	// task is the task being collected; episodes its rows by sample index.
-	task     string
+	// episodes holds the task being collected's rows by sample index.
 	episodes map[int32][]export.RLRow
 	filtered map[string]int64
 }
@@ -220,26 +219,12 @@ func newEpisodeSFT(mode string, turns int, w *export.SFTWriter) *episodeSFT {
 	return &episodeSFT{mode: mode, turns: turns, w: w, episodes: map[int32][]export.RLRow{}, filtered: map[string]int64{}}
 }
 
-// add takes the rows of one written group. A task's last turn completes it;
-// a task whose later groups were empty (every episode ended early) is
-// completed by the next task's first group or by flush.
-func (b *episodeSFT) add(ctx context.Context, rows []export.RLRow) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	if rows[0].TaskID != b.task {
-		if err := b.flush(ctx); err != nil {
-			return err
-		}
-		b.task = rows[0].TaskID
-	}
+// add collects the rows of one written group; the job flushes at the
+// task's last group.
+func (b *episodeSFT) add(rows []export.RLRow) {
 	for _, r := range rows {
 		b.episodes[r.SampleIndex] = append(b.episodes[r.SampleIndex], r)
 	}
-	if int(rows[0].Turn) == b.turns-1 {
-		return b.flush(ctx)
-	}
-	return nil
 }
 
 // flush writes the collected task's trajectories, in sample order, one
@@ -267,13 +252,9 @@ func (b *episodeSFT) flush(ctx context.Context) error {
 		}
 	}
 	clear(b.episodes)
-	b.task = ""
 	return nil
 }
 
 // reset drops a task being collected, for a run rolled back to its last
 // checkpoint (which ends at a task boundary).
-func (b *episodeSFT) reset() {
-	b.task = ""
-	clear(b.episodes)
-}
+func (b *episodeSFT) reset() { clear(b.episodes) }

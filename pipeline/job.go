@@ -328,42 +328,42 @@ func (s *jobSink) apply(ctx context.Context, f *Flush) error {
 		for i := range g.Rows {
 			g.Rows[i].SetVerl(s.task)
 		}
-		if len(g.Rows) == 0 {
-			if s.sft != nil && !g.More {
-				if err := s.sft.flush(ctx); err != nil {
-					return err
-				}
-			}
-			continue
-		}
-		if err := s.rl.WriteGroup(ctx, g.Rows); err != nil {
-			return err
-		}
-		if err := s.failures.Add(g.Rows); err != nil {
-			return err
-		}
-		if s.pairs != nil {
-			if p := Pairs(g.Rows); len(p) > 0 {
-				if err := s.pairs.WriteGroup(ctx, p); err != nil {
-					return err
-				}
+		if len(g.Rows) > 0 {
+			if err := s.writeRows(ctx, g.Rows); err != nil {
+				return err
 			}
 		}
-		if s.sft != nil {
-			if err := s.sft.add(ctx, g.Rows); err != nil {
+		// A task's trajectories are complete at its last group (its later
+		// turns may have no rows when every episode ended early).
+		if s.sft != nil && !g.More {
+			if err := s.sft.flush(ctx); err != nil {
 				return err
 			}
 		}
 	}
-	// A task's trajectories are complete at its last group (its later
-	// turns may have no rows when every episode ended early).
-	if s.sft != nil && len(f.Groups) > 0 && !f.Groups[len(f.Groups)-1].More {
-		if err := s.sft.flush(ctx); err != nil {
-			return err
-		}
-	}
 	st := f.State
 	s.last = &st
+	return nil
+}
+
+// writeRows writes one group's rows to the datasets made from rows.
+func (s *jobSink) writeRows(ctx context.Context, rows []export.RLRow) error {
+	if err := s.rl.WriteGroup(ctx, rows); err != nil {
+		return err
+	}
+	if err := s.failures.Add(rows); err != nil {
+		return err
+	}
+	if s.pairs != nil {
+		if p := Pairs(rows); len(p) > 0 {
+			if err := s.pairs.WriteGroup(ctx, p); err != nil {
+				return err
+			}
+		}
+	}
+	if s.sft != nil {
+		s.sft.add(rows)
+	}
 	return nil
 }
 

@@ -320,10 +320,10 @@ func replayWAL(path string, n int, fn func(*Flush) error) error {
 // cleanData removes from <out>/data every file that the committed shards do
 // not list: shards written after the last checkpoint, and temporary files.
 func cleanData(out string, shards map[string][]export.ShardInfo) error {
-	keep := map[string]bool{}
+	keep := map[string]int64{} // path -> bytes
 	for _, list := range shards {
 		for _, s := range list {
-			keep[filepath.FromSlash(s.Path)] = true
+			keep[filepath.FromSlash(s.Path)] = s.Bytes
 		}
 	}
 	root := filepath.Join(out, "data")
@@ -341,7 +341,7 @@ func cleanData(out string, shards map[string][]export.ShardInfo) error {
 		if err != nil {
 			return err
 		}
-		if !keep[rel] {
+		if _, ok := keep[rel]; !ok {
 			return os.Remove(path)
 		}
 		return nil
@@ -349,17 +349,13 @@ func cleanData(out string, shards map[string][]export.ShardInfo) error {
 	if err != nil {
 		return fmt.Errorf("cleaning %s for resume: %w", root, err)
 	}
-	for rel := range keep {
+	for rel, size := range keep {
 		st, err := os.Stat(filepath.Join(out, rel))
 		if err != nil {
 			return fmt.Errorf("resuming: committed shard %s: %w (pass --overwrite to start over)", rel, err)
 		}
-		for _, list := range shards {
-			for _, s := range list {
-				if filepath.FromSlash(s.Path) == rel && s.Bytes != st.Size() {
-					return fmt.Errorf("resuming: committed shard %s has %d bytes, the journal recorded %d (pass --overwrite to start over)", rel, st.Size(), s.Bytes)
-				}
-			}
+		if st.Size() != size {
+			return fmt.Errorf("resuming: committed shard %s has %d bytes, the journal recorded %d (pass --overwrite to start over)", rel, st.Size(), size)
 		}
 	}
 	return nil

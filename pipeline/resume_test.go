@@ -147,3 +147,36 @@ func TestSkippedInputInManifest(t *testing.T) {
 		t.Errorf("manifest on disk lists %d skipped records", len(onDisk.Skipped))
 	}
 }
+
+// A resume deletes files the journal does not list, and refuses when a
+// committed shard's size differs from the journal's.
+func TestResumeChecksCommittedShards(t *testing.T) {
+	cfg := quickstartConfig(t)
+	cfg.Output.ShardBytes = 128 << 10
+	stop := rollout.NewStopper()
+	m, err := Execute(context.Background(), cfg, JobOptions{Stop: stop, OnGroup: func(written int64, _ int) {
+		if written == 600 {
+			stop.Stop()
+		}
+	}})
+	if !errors.Is(err, ErrInterrupted) || len(m.Datasets["rl"].Shards) < 2 {
+		t.Fatalf("stopped run: %v, %d shards", err, len(m.Datasets["rl"].Shards))
+	}
+	dir := cfg.Output.Dir
+	stray := dir + "/data/rl/train-99999.parquet"
+	os.WriteFile(stray, []byte("x"), 0o644)
+	first := dir + "/" + m.Datasets["rl"].Shards[0].Path
+	b, _ := os.ReadFile(first)
+	os.WriteFile(first, append(b, 0), 0o644)
+	if _, err := Execute(context.Background(), cfg, JobOptions{}); err == nil || !strings.Contains(err.Error(), m.Datasets["rl"].Shards[0].Path) || !strings.Contains(err.Error(), "the journal recorded") {
+		t.Fatalf("resume over a changed shard: %v", err)
+	}
+	if _, err := os.Stat(stray); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an unlisted file survived the resume: %v", err)
+	}
+	os.WriteFile(first, b, 0o644)
+	m, err = Execute(context.Background(), cfg, JobOptions{})
+	if err != nil || m.Datasets["rl"].Rows != 5276 {
+		t.Fatalf("resume: %v", err)
+	}
+}
