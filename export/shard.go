@@ -36,6 +36,13 @@ type ShardOptions struct {
 	Schema string
 	// MaxBytes rotates to a new shard once the current one reaches it.
 	MaxBytes int64
+	// MaxRows rotates to a new shard once the current one holds this many
+	// rows (0: no limit). Besides keeping files a handy size, it bounds
+	// the memory of the open shard: its footer metadata, kept in memory
+	// until the shard closes, grows with its row groups, and rows that
+	// compress well would otherwise fit thousands of row groups into
+	// MaxBytes.
+	MaxRows int64
 	// RowGroupRows bounds a row group. Modest row groups keep nested column
 	// chunks far below the 2 GiB that breaks pyarrow readers.
 	RowGroupRows int64
@@ -48,6 +55,9 @@ type ShardOptions struct {
 	// decide where shards end, such as a journal that commits every
 	// dataset's shards together.
 	ManualRotation bool
+	// Compressor compresses the pages; writers of one job may share one.
+	// Nil: the writer makes its own.
+	Compressor *Compressor
 }
 
 // ShardWriter writes rows of type T into rotated Parquet shards. Each shard is
@@ -59,7 +69,11 @@ type ShardWriter[T any] struct {
 	cur    *openShard[T]
 	next   int
 	shards []ShardInfo
-	codec  *zstdCodec
+	// The Parquet writer and its output buffer serve shard after shard
+	// (reset at each open), so that a rotation does not drop a writer's
+	// buffers for the collector while the next one allocates its own.
+	pw *parquet.GenericWriter[T]
+	bw *bufio.Writer
 }
 
 type openShard[T any] struct {
@@ -87,11 +101,14 @@ func NewShardWriter[T any](opts ShardOptions) (*ShardWriter[T], error) {
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "data", opts.Dataset), 0o755); err != nil {
 		return nil, fmt.Errorf("creating shard directory: %w", err)
 	}
-	codec, err := newZstdCodec()
-	if err != nil {
-		return nil, err
+	if opts.Compressor == nil {
+		c, err := NewCompressor()
+		if err != nil {
+			return nil, err
+		}
+		opts.Compressor = c
 	}
-	return &ShardWriter[T]{opts: opts, next: opts.FirstIndex, codec: codec}, nil
+	return &ShardWriter[T]{opts: opts, next: opts.FirstIndex}, nil
 }
 
 // WriteGroup appends the rows of one group, rotating first if the current
@@ -100,7 +117,7 @@ func (w *ShardWriter[T]) WriteGroup(ctx context.Context, rows []T) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !w.opts.ManualRotation && w.cur != nil && w.cur.w.Size() >= w.opts.MaxBytes {
+	if !w.opts.ManualRotation && w.Full() {
 		if err := w.finish(); err != nil {
 			return err
 		}
@@ -128,18 +145,25 @@ func (w *ShardWriter[T]) open() error {
 	}
 	s.f, s.h = f, sha256.New()
 	s.cw = &countingWriter{w: io.MultiWriter(f, s.h)}
-	s.bw = bufio.NewWriterSize(s.cw, 1<<20)
-	opts := []parquet.WriterOption{
-		parquet.Compression(w.codec),
-		parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
-		parquet.CreatedBy("redraft", "", ""),
-		parquet.KeyValueMetadata("redraft.schema", w.opts.Schema),
-		parquet.KeyValueMetadata("redraft.dataset", w.opts.Dataset),
+	if w.bw == nil {
+		w.bw = bufio.NewWriterSize(s.cw, 256<<10)
+		opts := []parquet.WriterOption{
+			parquet.Compression(w.opts.Compressor),
+			parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
+			parquet.CreatedBy("redraft", "", ""),
+			parquet.KeyValueMetadata("redraft.schema", w.opts.Schema),
+			parquet.KeyValueMetadata("redraft.dataset", w.opts.Dataset),
+		}
+		for k, v := range w.opts.Metadata {
+			opts = append(opts, parquet.KeyValueMetadata(k, v))
+		}
+		w.pw = parquet.NewGenericWriter[T](w.bw, opts...)
+	} else {
+		// Whatever an aborted shard left buffered is dropped here.
+		w.bw.Reset(s.cw)
+		w.pw.Reset(w.bw)
 	}
-	for k, v := range w.opts.Metadata {
-		opts = append(opts, parquet.KeyValueMetadata(k, v))
-	}
-	s.w = parquet.NewGenericWriter[T](s.bw, opts...)
+	s.bw, s.w = w.bw, w.pw
 	w.cur = s
 	w.next++
 	return nil
@@ -178,8 +202,10 @@ func (w *ShardWriter[T]) finish() error {
 // Shards returns the shards finished so far.
 func (w *ShardWriter[T]) Shards() []ShardInfo { return w.shards }
 
-// Full reports whether the current shard has reached MaxBytes.
-func (w *ShardWriter[T]) Full() bool { return w.cur != nil && w.cur.w.Size() >= w.opts.MaxBytes }
+// Full reports whether the current shard has reached MaxBytes or MaxRows.
+func (w *ShardWriter[T]) Full() bool {
+	return w.cur != nil && (w.cur.w.Size() >= w.opts.MaxBytes || w.opts.MaxRows > 0 && w.cur.rows >= w.opts.MaxRows)
+}
 
 // Close finishes the current shard and returns every shard written. Writing
 // after Close starts a new shard.

@@ -356,6 +356,7 @@ type PipelineConfig struct {
 type OutputConfig struct {
 	Dir          string   `yaml:"dir" json:"dir"`
 	ShardBytes   ByteSize `yaml:"shard_bytes" json:"shard_bytes"`
+	ShardRows    int64    `yaml:"shard_rows" json:"shard_rows"`
 	RowGroupRows int64    `yaml:"row_group_rows" json:"row_group_rows"`
 	// Tokenizer is a Hugging Face tokenizer.json: the rl rows then carry
 	// their token track (prompt_ids, response_ids, ...; schema rl/3) and
@@ -531,6 +532,11 @@ func (c *Config) applyDefaults() {
 	if c.Output.RowGroupRows == 0 {
 		c.Output.RowGroupRows = 4096
 	}
+	if c.Output.ShardRows == 0 {
+		// 32 row groups of 4096: the open shard's footer stays near 1 MiB
+		// however well the rows compress.
+		c.Output.ShardRows = 32 * c.Output.RowGroupRows
+	}
 }
 
 // SpliceConfig is a step-splicing job: the settings of redraft splice.
@@ -603,6 +609,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Source.MaxLineBytes < 0 {
 		return errors.New("source.max_line_bytes: must be >= 0 (0: the default, 64 MiB)")
+	}
+	if c.Output.ShardRows < 0 || c.Output.RowGroupRows < 0 || c.Output.ShardBytes < 0 {
+		return errors.New("output.shard_bytes, shard_rows and row_group_rows: must be >= 0 (0: the default)")
 	}
 	if c.Sampling.N < 1 {
 		return errors.New("sampling.n: must be at least 1")

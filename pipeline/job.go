@@ -98,10 +98,16 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		m.Model, m.Endpoint = cfg.Endpoint.Model, strings.Join(cfg.Endpoint.URLs(), ",")
 	}
 
+	// Every dataset's writer compresses with one encoder.
+	comp, err := export.NewCompressor()
+	if err != nil {
+		return nil, err
+	}
 	shardOpts := func(dataset, schema string) export.ShardOptions {
 		return export.ShardOptions{
-			Dir: dir, Dataset: dataset, Split: "train", Schema: schema,
-			MaxBytes: int64(cfg.Output.ShardBytes), RowGroupRows: cfg.Output.RowGroupRows,
+			Compressor: comp,
+			Dir:        dir, Dataset: dataset, Split: "train", Schema: schema,
+			MaxBytes: int64(cfg.Output.ShardBytes), MaxRows: cfg.Output.ShardRows, RowGroupRows: cfg.Output.RowGroupRows,
 			Metadata:       map[string]string{"redraft.config_hash": hash},
 			FirstIndex:     len(j.meta.Shards[dataset]),
 			ManualRotation: true,

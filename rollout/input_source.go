@@ -4,13 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 )
@@ -211,7 +210,7 @@ type stream struct {
 	cur      recordReader // nil between files
 	curIdx   int          // index of cur in files
 	curRecs  int64        // records read from cur
-	dups     dupSet
+	dups     *dupSet
 	skips    skipLog
 	// toSkip is what is left of the resumed prefix, hash the TaskIDHash of
 	// the ids consumed so far, skipped how many were consumed.
@@ -229,7 +228,10 @@ func openStream(opts InputOptions, recorded bool) (*stream, error) {
 		return nil, err
 	}
 	s := &stream{opts: opts, recorded: recorded, dec: newDecoder(opts), files: files,
-		dups: dupSet{m: map[uint64]uint64{}}, toSkip: opts.SkipTasks}
+		dups: new(dupSet), toSkip: opts.SkipTasks}
+	// The duplicate-id table lives outside the Go heap: release it when
+	// the stream is closed, or collected unclosed.
+	runtime.AddCleanup(s, (*dupSet).free, s.dups)
 	// A single file is opened now, so that a missing or unreadable file
 	// fails at open as it always did.
 	if len(files) == 1 && files[0].notInput == "" {
@@ -378,32 +380,13 @@ func (s *stream) duplicate(id string, rec rawRecord) error {
 }
 
 func (s *stream) close() error {
+	s.dups.free()
 	if s.cur == nil {
 		return nil
 	}
 	err := s.cur.close()
 	s.cur = nil
 	return err
-}
-
-// dupSet remembers every task id seen, in 16 bytes per task so that memory
-// stays flat for millions of tasks: the key is the first 8 bytes of the id's
-// sha256, the value the file index (high 24 bits) and line (low 40 bits) of
-// its first occurrence. Two different ids share a key with probability about
-// n^2/2^65 over a run of n tasks (3e-8 for a million tasks); such a pair
-// would be reported as a duplicate, naming both lines.
-type dupSet struct{ m map[uint64]uint64 }
-
-const dupLineBits = 40
-
-func (d *dupSet) add(id string, file, line int) (firstFile, firstLine int, dup bool) {
-	sum := sha256.Sum256([]byte(id))
-	key := binary.LittleEndian.Uint64(sum[:8])
-	if v, ok := d.m[key]; ok {
-		return int(v >> dupLineBits), int(v & (1<<dupLineBits - 1)), true
-	}
-	d.m[key] = uint64(file)<<dupLineBits | uint64(line)&(1<<dupLineBits-1)
-	return 0, 0, false
 }
 
 // skipLog keeps the first MaxSkippedRecords skipped records and counts all.

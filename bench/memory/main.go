@@ -31,6 +31,7 @@ func main() {
 	sizes := flag.String("rollouts", "10000,1000000", "comma-separated run sizes in rollouts")
 	g := flag.Int("g", 4, "samples per task")
 	limits := flag.String("memlimits", "off,128MiB", "comma-separated GOMEMLIMIT values to run every size under (off: Go's default, GC by GOGC only)")
+	profiles := flag.String("profiles", "", "write each run's heap profile (redraft run --memprofile) into this `directory`, as heap-<GOMEMLIMIT>-<rollouts>.pprof")
 	flag.Parse()
 	log.SetFlags(0)
 	if *bin == "" {
@@ -83,7 +84,11 @@ output: {dir: %q, shard_bytes: 8MiB}
 			if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 				log.Fatal(err)
 			}
-			cmd := exec.Command(*bin, "run", "--config", cfgPath, "--no-audit", "--progress", "off")
+			args := []string{"run", "--config", cfgPath, "--no-audit", "--progress", "off"}
+			if *profiles != "" {
+				args = append(args, "--memprofile", filepath.Join(*profiles, fmt.Sprintf("heap-%s-%d.pprof", limit, n)))
+			}
+			cmd := exec.Command(*bin, args...)
 			cmd.Stderr = os.Stderr
 			if limit != "off" {
 				// A soft limit: the GC works harder near it, so the peak shows

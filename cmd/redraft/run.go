@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	workers := fs.Int("workers", -1, "scoring workers (overrides pipeline.workers; 0: one per core)")
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log or off")
 	noAudit := fs.Bool("no-audit", false, "do not print the audit summary after the run")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to `file` when the run ends, before its state is released (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +75,17 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	defer cancel()
 	stopper := rollout.NewStopper()
 	go handleInterrupts(ctx, sigs, stopper, cancel, *drain, stderr)
+	stopProfiles, err := startProfiles(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
+	if *memProfile != "" {
+		// Sample every 64 KiB allocated rather than 512: enough detail
+		// to tell the pipeline's buffers apart, at a small cost.
+		runtime.MemProfileRate = 64 << 10
+		rep.heap = &heapProfiler{path: *memProfile, every: 1024}
+	}
 	execute, dataset := pipeline.Execute, "rl"
 	if cfg.AgentR != nil {
 		// Agent-R writes sft trajectories; its job lives in pipeline/splice.
@@ -86,6 +100,9 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 		},
 	})
 	rep.done()
+	if rep.heap != nil && rep.heap.err != nil {
+		fmt.Fprintln(stderr, rep.heap.err)
+	}
 	if errors.Is(err, pipeline.ErrInterrupted) || errors.Is(err, context.Canceled) {
 		if m != nil {
 			fmt.Fprintf(stderr, "interrupted: %d rows in %d shard(s) committed to %s; resume with the same command: %s\n",
@@ -177,6 +194,7 @@ type reporter struct {
 	rows  int64
 	start time.Time
 	last  time.Time
+	heap  *heapProfiler
 }
 
 func newReporter(mode string, stderr io.Writer) (*reporter, error) {
@@ -222,6 +240,7 @@ func (r *reporter) group(written int64, rows int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rows += int64(rows)
+	r.heap.group(written)
 	if r.bar != nil {
 		r.bar.Set64(written)
 		return

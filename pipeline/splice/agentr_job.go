@@ -89,7 +89,7 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 		Model: ep.Model, Endpoint: strings.Join(ep.URLs(), ","),
 	}
 	w, err := export.NewSFTWriter(export.ShardOptions{
-		Dir: dir, Split: "train", MaxBytes: int64(cfg.Output.ShardBytes), RowGroupRows: cfg.Output.RowGroupRows,
+		Dir: dir, Split: "train", MaxBytes: int64(cfg.Output.ShardBytes), MaxRows: cfg.Output.ShardRows, RowGroupRows: cfg.Output.RowGroupRows,
 		Metadata: map[string]string{"redraft.config_hash": hash},
 	}, nil)
 	if err != nil {
