@@ -182,7 +182,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 
 	grader := defaultGrader()
-	so := &sourceOptions{Stop: opts.Stop, Shard: opts.Shard}
+	so := &sourceOptions{Stop: opts.Stop, Shard: opts.Shard, SpillDir: journalPath(dir)}
 	if resume != nil && resume.Tasks > 0 {
 		so.Skip = resume
 	}
@@ -608,6 +608,9 @@ type sourceOptions struct {
 	Skip *State
 	// Shard selects this process's part of a sharded run.
 	Shard rollout.Shard
+	// SpillDir is where the input's duplicate-id index spills to disk
+	// (rollout.InputOptions.SpillDir).
+	SpillDir string
 	// Skipped is set to the source's record of skipped input.
 	Skipped func() ([]rollout.SkippedRecord, int64)
 }
@@ -618,7 +621,7 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 		so = &sourceOptions{}
 	}
 	in := cfg.Source.InputOptions()
-	in.Shard = so.Shard
+	in.Shard, in.SpillDir = so.Shard, so.SpillDir
 	if so.Skip != nil {
 		in.SkipTasks, in.SkipHash = so.Skip.Tasks, so.Skip.TaskHash
 	}

@@ -118,6 +118,11 @@ type InputOptions struct {
 	// not or when the input holds fewer tasks.
 	SkipTasks int64
 	SkipHash  uint64
+	// SpillDir is where the index of task ids seen (for duplicates) goes
+	// once it outgrows 1 MiB of memory, about 49,000 tasks: a file of 21
+	// to 43 bytes per task, unlinked at once (default: the system's
+	// temporary directory).
+	SpillDir string
 }
 
 // OnError is the bad-input policy.

@@ -228,7 +228,7 @@ func openStream(opts InputOptions, recorded bool) (*stream, error) {
 		return nil, err
 	}
 	s := &stream{opts: opts, recorded: recorded, dec: newDecoder(opts), files: files,
-		dups: new(dupSet), toSkip: opts.SkipTasks}
+		dups: &dupSet{spillDir: opts.SpillDir}, toSkip: opts.SkipTasks}
 	// The duplicate-id table lives outside the Go heap: release it when
 	// the stream is closed, or collected unclosed.
 	runtime.AddCleanup(s, (*dupSet).free, s.dups)
@@ -363,9 +363,9 @@ func (s *stream) shardNote() string {
 
 // duplicate registers id, or reports where it was first seen.
 func (s *stream) duplicate(id string, rec rawRecord) error {
-	file, line, dup := s.dups.add(id, rec.file, rec.line)
-	if !dup {
-		return nil
+	file, line, dup, err := s.dups.add(id, rec.file, rec.line)
+	if err != nil || !dup {
+		return err
 	}
 	where := fmt.Sprintf("line %d", line)
 	if file != rec.file {

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,9 +32,13 @@ func main() {
 	sizes := flag.String("rollouts", "10000,1000000", "comma-separated run sizes in rollouts")
 	g := flag.Int("g", 4, "samples per task")
 	limits := flag.String("memlimits", "off,128MiB", "comma-separated GOMEMLIMIT values to run every size under (off: Go's default, GC by GOGC only)")
+	repeat := flag.Int("repeat", 3, "runs of every size; the table gives the median peak and the range")
 	profiles := flag.String("profiles", "", "write each run's heap profile (redraft run --memprofile) into this `directory`, as heap-<GOMEMLIMIT>-<rollouts>.pprof")
 	flag.Parse()
 	log.SetFlags(0)
+	if *repeat < 1 {
+		log.Fatal("-repeat must be at least 1")
+	}
 	if *bin == "" {
 		log.Fatal("-redraft is required")
 	}
@@ -52,8 +57,8 @@ func main() {
 	type result struct {
 		limit          string
 		rollouts, rows int64
-		wall           time.Duration
-		rssKiB         int64
+		wall           time.Duration // median
+		rssKiB         []int64       // one per run, sorted
 		shards         int
 	}
 	var results []result
@@ -88,39 +93,67 @@ output: {dir: %q, shard_bytes: 8MiB}
 			if *profiles != "" {
 				args = append(args, "--memprofile", filepath.Join(*profiles, fmt.Sprintf("heap-%s-%d.pprof", limit, n)))
 			}
-			cmd := exec.Command(*bin, args...)
-			cmd.Stderr = os.Stderr
-			if limit != "off" {
-				// A soft limit: the GC works harder near it, so the peak shows
-				// the live memory rather than how far garbage was let grow.
-				cmd.Env = append(os.Environ(), "GOMEMLIMIT="+limit)
+			r := result{limit: limit, rollouts: n}
+			var walls []time.Duration
+			for range *repeat {
+				os.RemoveAll(filepath.Join(dir, "out"))
+				cmd := exec.Command(*bin, args...)
+				cmd.Stderr = os.Stderr
+				if limit != "off" {
+					// A soft limit: the GC works harder near it, so the peak shows
+					// the live memory rather than how far garbage was let grow.
+					cmd.Env = append(os.Environ(), "GOMEMLIMIT="+limit)
+				}
+				start := time.Now()
+				if err := cmd.Run(); err != nil {
+					log.Fatalf("%d rollouts: %v", n, err)
+				}
+				walls = append(walls, time.Since(start))
+				ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
+				m, err := export.ReadManifest(filepath.Join(dir, "out"))
+				if err != nil {
+					log.Fatal(err)
+				}
+				r.rows, r.shards = m.Datasets["rl"].Rows, len(m.Datasets["rl"].Shards)
+				r.rssKiB = append(r.rssKiB, ru.Maxrss)
 			}
-			start := time.Now()
-			if err := cmd.Run(); err != nil {
-				log.Fatalf("%d rollouts: %v", n, err)
-			}
-			wall := time.Since(start)
-			ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-			m, err := export.ReadManifest(filepath.Join(dir, "out"))
-			if err != nil {
-				log.Fatal(err)
-			}
-			results = append(results, result{limit: limit, rollouts: n, rows: m.Datasets["rl"].Rows, wall: wall, rssKiB: ru.Maxrss, shards: len(m.Datasets["rl"].Shards)})
+			slices.Sort(r.rssKiB)
+			slices.Sort(walls)
+			r.wall = walls[len(walls)/2]
+			results = append(results, r)
 			os.RemoveAll(dir)
 		}
 	}
 
 	fmt.Printf("\nredraft peak memory by run size (%s, GOMAXPROCS %d, nproc %d)\n\n", runtime.Version(), runtime.GOMAXPROCS(0), runtime.NumCPU())
-	fmt.Println("| GOMEMLIMIT | rollouts | rows written | rl shards | wall | rollouts/s | peak RSS | vs smallest |")
-	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Printf("%d run(s) of each size: median peak RSS (range), median wall time\n\n", *repeat)
+	fmt.Println("| GOMEMLIMIT | rollouts | rows written | rl shards | wall | rollouts/s | peak RSS | range | vs smallest |")
+	fmt.Println("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 	first := map[string]int64{}
+	mib := func(kib int64) float64 { return float64(kib) / 1024 }
 	for _, r := range results {
+		med := r.rssKiB[len(r.rssKiB)/2]
 		if _, ok := first[r.limit]; !ok {
-			first[r.limit] = r.rssKiB
+			first[r.limit] = med
 		}
-		fmt.Printf("| %s | %d | %d | %d | %s | %.0f | %.1f MiB | %.2f |\n", r.limit, r.rollouts, r.rows, r.shards,
-			r.wall.Round(100*time.Millisecond), float64(r.rows)/r.wall.Seconds(), float64(r.rssKiB)/1024,
-			float64(r.rssKiB)/float64(first[r.limit]))
+		fmt.Printf("| %s | %d | %d | %d | %s | %.0f | %.1f MiB | %.1f-%.1f | %.2f |\n", r.limit, r.rollouts, r.rows, r.shards,
+			r.wall.Round(100*time.Millisecond), float64(r.rows)/r.wall.Seconds(), mib(med),
+			mib(r.rssKiB[0]), mib(r.rssKiB[len(r.rssKiB)-1]), float64(med)/float64(first[r.limit]))
+	}
+	// The target: the median peak of the largest run within 25% of the
+	// smallest's, under every limit.
+	for _, limit := range strings.Split(*limits, ",") {
+		worst := 0.0
+		for _, r := range results {
+			if r.limit == limit {
+				worst = max(worst, float64(r.rssKiB[len(r.rssKiB)/2])/float64(first[limit]))
+			}
+		}
+		verdict := "met"
+		if worst > 1.25 {
+			verdict = "NOT met"
+		}
+		fmt.Printf("\nGOMEMLIMIT %s: largest/smallest median peak %.2f; target <= 1.25 %s\n", limit, worst, verdict)
 	}
 }
 
