@@ -71,13 +71,9 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 		defer cache.Close()
 		sj.Cache = cache
 	}
-	in := rollout.InputOptions{
-		Path: cfg.Source.Path, Format: cfg.Source.Format, Layout: cfg.Source.Layout,
-		Fields: cfg.Source.Fields, DataSource: cfg.Source.DataSource,
-		SystemPrompt: cfg.Source.SystemPrompt, GenerateIDs: cfg.Source.GenerateIDs,
-		MaxLineBytes: cfg.Source.MaxLineBytes,
-	}
-	next, closeSrc, err := agentRItems(ctx, cfg, in)
+	// The source section's own mapping, so that on_error and extra_fields
+	// apply here as in every other run.
+	next, inputSkipped, closeSrc, err := agentRItems(ctx, cfg, cfg.Source.InputOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +161,13 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 		ds.Rows += s.Rows
 		ds.Groups += s.Groups
 	}
+	// Input records dropped by source.on_error: skip, after the solutions
+	// that produced no row.
+	list, total := inputSkipped()
+	for _, r := range list {
+		m.Skipped = append(m.Skipped, export.Skipped{File: r.File, Line: r.Line, Field: r.Field, Reason: r.Reason})
+	}
+	m.SkippedTotal = total
 	m.Datasets = map[string]export.DatasetInfo{"sft": ds}
 	m.Rewards = sum.summary(ds.Groups, finishes)
 	m.Finished = time.Now().UTC()
@@ -185,13 +188,16 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 	return m, runErr
 }
 
+// skippedInput lists the input records a source dropped and counts them.
+type skippedInput func() ([]rollout.SkippedRecord, int64)
+
 // agentRItems yields one item per solution: sampling.n per task, or every
 // recorded response.
-func agentRItems(ctx context.Context, cfg *pipeline.Config, in rollout.InputOptions) (func() (AgentRItem, bool, error), func(), error) {
+func agentRItems(ctx context.Context, cfg *pipeline.Config, in rollout.InputOptions) (func() (AgentRItem, bool, error), skippedInput, func(), error) {
 	if cfg.Source.Kind == "rollouts" {
 		src, err := rollout.OpenRecorded(in)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		var g *rollout.Group
 		i := 0
@@ -208,11 +214,11 @@ func agentRItems(ctx context.Context, cfg *pipeline.Config, in rollout.InputOpti
 			s := g.Samples[i]
 			i++
 			return AgentRItem{Task: g.Task, Index: s.Index, Sample: &s}, true, nil
-		}, func() { src.Close() }, nil
+		}, func() ([]rollout.SkippedRecord, int64) { return src.Skipped(), src.SkippedTotal() }, func() { src.Close() }, nil
 	}
 	src, err := rollout.OpenTasks(in)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var task rollout.Task
 	i, n := 0, cfg.Sampling.N
@@ -229,7 +235,7 @@ func agentRItems(ctx context.Context, cfg *pipeline.Config, in rollout.InputOpti
 		}
 		i++
 		return AgentRItem{Task: task, Index: i - 1}, true, nil
-	}, func() { src.Close() }, nil
+	}, func() ([]rollout.SkippedRecord, int64) { return src.Skipped(), src.SkippedTotal() }, func() { src.Close() }, nil
 }
 
 // prepareDir refuses to mix two runs in one directory, as pipeline.Execute

@@ -45,7 +45,12 @@ func TestAgentRPreset(t *testing.T) {
 				lines = append(lines, fmt.Sprintf(`{"id": "toy-%d", "prompt": %q, "reference": %d, "data_source": "toy"}`, i, q, 2*i+1))
 			}
 			solutions := 5 * cfg.Sampling.N
+			inputSkips := 0
 			if kind == "tasks" {
+				// A bad record, dropped under on_error: skip and listed
+				// in the manifest after the solutions without a row.
+				lines = append(lines, `{"id": "toy-bad", "prompt": 5, "reference": 1}`)
+				cfg.Source.OnError, inputSkips = "skip", 1
 				p := filepath.Join(t.TempDir(), "tasks.jsonl")
 				os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
 				cfg.Source.Path = p
@@ -80,8 +85,15 @@ func TestAgentRPreset(t *testing.T) {
 			if m.Status != export.StatusComplete || ds.Schema != export.SFTSchema || m.Source != "agent-r:"+kind || m.ConfigHash == "" {
 				t.Fatalf("manifest %+v", m)
 			}
-			if int(ds.Rows)+len(m.Skipped) != solutions || ds.Rows == 0 || int(ds.Groups) != groups {
-				t.Fatalf("%d rows in %d groups (%d reported), %d skipped, of %d solutions", ds.Rows, ds.Groups, groups, len(m.Skipped), solutions)
+			if int(ds.Rows)+len(m.Skipped)-inputSkips != solutions || ds.Rows == 0 || int(ds.Groups) != groups || m.SkippedTotal != int64(inputSkips) {
+				t.Fatalf("%d rows in %d groups (%d reported), %d skipped (%d input records), of %d solutions", ds.Rows, ds.Groups, groups, len(m.Skipped), m.SkippedTotal, solutions)
+			}
+			if inputSkips > 0 {
+				last := m.Skipped[len(m.Skipped)-1]
+				if last.Line != 6 || last.Field != "prompt" {
+					t.Fatalf("input skip %+v, want line 6 field prompt", last)
+				}
+				m.Skipped = m.Skipped[:len(m.Skipped)-1]
 			}
 			for _, s := range m.Skipped {
 				if s.File != cfg.Source.Path || s.Line < 1 || !strings.Contains(s.Reason, " sample ") {
