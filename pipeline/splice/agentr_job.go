@@ -104,6 +104,8 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 		written  int64
 		sum      rewardSum
 		finishes = map[string]int64{}
+		// solutionSkips counts the solutions that produced no row.
+		solutionSkips int64
 	)
 	flush := func() error {
 		if len(group) == 0 {
@@ -127,8 +129,13 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 			groupID = r.Item.Task.ID
 		}
 		if r.Trajectory == nil {
-			m.Skipped = append(m.Skipped, export.Skipped{File: r.Item.Task.Origin.File, Line: r.Item.Task.Origin.Line,
-				Reason: fmt.Sprintf("task %s sample %d: %s", r.Item.Task.ID, r.Item.Index, r.Reason)})
+			// The first MaxSkippedRecords are listed and all are counted,
+			// so that millions of skipped solutions do not pile up.
+			solutionSkips++
+			if len(m.Skipped) < rollout.MaxSkippedRecords {
+				m.Skipped = append(m.Skipped, export.Skipped{File: r.Item.Task.Origin.File, Line: r.Item.Task.Origin.Line,
+					Reason: fmt.Sprintf("task %s sample %d: %s", r.Item.Task.ID, r.Item.Index, r.Reason)})
+			}
 			return nil
 		}
 		row := r.Trajectory.SFTRow()
@@ -165,9 +172,12 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 	// that produced no row.
 	list, total := inputSkipped()
 	for _, r := range list {
+		if len(m.Skipped) == rollout.MaxSkippedRecords {
+			break
+		}
 		m.Skipped = append(m.Skipped, export.Skipped{File: r.File, Line: r.Line, Field: r.Field, Reason: r.Reason})
 	}
-	m.SkippedTotal = total
+	m.SkippedTotal = solutionSkips + total
 	m.Datasets = map[string]export.DatasetInfo{"sft": ds}
 	m.Rewards = sum.summary(ds.Groups, finishes)
 	m.Finished = time.Now().UTC()
