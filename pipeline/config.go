@@ -252,6 +252,9 @@ func (r RewardConfig) Parts(g rewards.Grader) []rewards.Part {
 	if _, ok := r.Weights["format"]; ok {
 		parts = append(parts, rewards.Format{Require: r.Format.Require})
 	}
+	if _, ok := r.Weights["recorded"]; ok {
+		parts = append(parts, rewards.Recorded{})
+	}
 	if _, ok := r.Weights["overlong"]; ok {
 		parts = append(parts, rewards.Overlong{MaxTokens: r.Overlong.MaxTokens, Buffer: r.Overlong.Buffer})
 	}
@@ -697,6 +700,10 @@ func (c *Config) Validate() error {
 			if c.Reward.SRPO.LengthWeight != 0 && c.Reward.SRPO.LengthTarget < 1 {
 				return errors.New("reward.srpo.length_target: must be at least 1 when length_weight is set")
 			}
+		case "recorded":
+			if c.Source.Kind != "rollouts" {
+				return errors.New("reward.weights.recorded needs source.kind: rollouts (the reward each recorded response carried)")
+			}
 		case "judge":
 			if len(c.Reward.Judges) == 0 {
 				return errors.New("reward.weights.judge needs reward.judges")
@@ -707,7 +714,7 @@ func (c *Config) Validate() error {
 				return fmt.Errorf("reward.%w", err)
 			}
 		default:
-			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format, overlong, score_bonus, srpo, judge, self_verify_gen or self_verify_match)", k)
+			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format, overlong, recorded, score_bonus, srpo, judge, self_verify_gen or self_verify_match)", k)
 		}
 		if math.IsNaN(w) || math.IsInf(w, 0) {
 			return fmt.Errorf("reward.weights.%s: not a finite number", k)

@@ -3,6 +3,7 @@ package rewards
 import (
 	"context"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/redraft/redraft/rollout"
@@ -156,5 +157,42 @@ func TestSRPOReflection(t *testing.T) {
 	scores, _ = c.Score(context.Background(), g)
 	if len(scores[0].Reward.Components) != 0 {
 		t.Errorf("first attempts get no srpo component: %+v", scores[0].Reward.Components)
+	}
+}
+
+func TestRecorded(t *testing.T) {
+	g := groupOf("4", "#### 4", "#### 5", "#### 4", "ERR")
+	g.Samples[0].RecordedReward = ptr(0.75)
+	g.Samples[1].RecordedReward = ptr(-2.0)
+	g.Samples[3].RecordedReward = ptr(1.0) // failed: its recorded reward is not used
+	c := &Composite{Grader: testGrader, Parts: []Part{Verifiable{}, Recorded{}},
+		Weights: map[string]float64{"verifiable": 1, "recorded": 0.5}}
+	scores, err := c.Score(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		total  *float64
+		value  *float64
+		reason string
+	}{
+		{ptr(1 + 0.5*0.75), ptr(0.75), ""},
+		{ptr(0 + 0.5*-2.0), ptr(-2.0), ""},
+		{nil, nil, "the recorded response carried no reward"},
+		{nil, nil, "no response: "},
+	}
+	for i, tt := range tests {
+		got := component(scores[i], "recorded")
+		if (got.Value == nil) != (tt.value == nil) || got.Value != nil && *got.Value != *tt.value || got.Weight != 0.5 ||
+			!strings.HasPrefix(got.Reason, tt.reason) || (tt.reason == "") != (got.Reason == "") {
+			t.Errorf("sample %d: component %+v", i, got)
+		}
+		tot := scores[i].Reward.Total
+		if (tot == nil) != (tt.total == nil) || tot != nil && *tot != *tt.total {
+			t.Errorf("sample %d: total %v, want %v", i, tot, tt.total)
+		}
+	}
+	if r := scores[2].Reward.Reason; !strings.Contains(r, "recorded") {
+		t.Errorf("null total's reason %q does not name the component", r)
 	}
 }

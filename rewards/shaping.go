@@ -170,3 +170,29 @@ func (p SRPOReflection) Score(_ context.Context, g *rollout.Group, scores []Scor
 	}
 	return nil
 }
+
+// Recorded passes on the reward a recorded response carried (component
+// "recorded": its "reward" key, such as a reward model's score where it was
+// generated), so that it can be weighted with, or instead of, the rewards
+// computed here. It is null, with the reason, for a failed response and for
+// one that carried none.
+type Recorded struct{}
+
+// Name implements Part.
+func (Recorded) Name() string { return "recorded" }
+
+// Score implements Part.
+func (Recorded) Score(_ context.Context, g *rollout.Group, scores []Score) error {
+	for i, smp := range g.Samples {
+		s := &scores[i]
+		switch {
+		case smp.Err != "":
+			appendComponent(s, "recorded", nil, noResponse(smp))
+		case smp.RecordedReward == nil:
+			appendComponent(s, "recorded", nil, "the recorded response carried no reward")
+		default:
+			appendComponent(s, "recorded", f64(*smp.RecordedReward), "")
+		}
+	}
+	return nil
+}
