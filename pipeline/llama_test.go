@@ -332,12 +332,22 @@ func TestLlamaServerRecipes(t *testing.T) {
 			if len(rows) != wantRows {
 				t.Fatalf("%d rows, want %d", len(rows), wantRows)
 			}
+			gaps := 0
 			for _, r := range rows {
 				if r.Error != nil {
 					t.Fatalf("row %s/%d: %s", r.TaskID, r.SampleIndex, *r.Error)
 				}
-				if r.CompletionTokens == nil || int(*r.CompletionTokens) != len(r.Logprobs) {
-					t.Errorf("row %s/%d turn %d: %v completion tokens, %d logprobs", r.TaskID, r.SampleIndex, r.Turn, r.CompletionTokens, len(r.Logprobs))
+				// One logprob per token the server returned: as many as the
+				// completion tokens, or a few fewer: llama-server drops the
+				// logprobs of a stop string that ended the generation
+				// (server-context.cpp, STOP_TYPE_WORD) but counts its tokens;
+				// CI once saw 46 of 48 here under load.
+				if n := r.CompletionTokens; n != nil && int(*n) != len(r.Logprobs) {
+					gaps++
+					t.Logf("row %s/%d turn %d: %d completion tokens, %d logprobs (finish %s)", r.TaskID, r.SampleIndex, r.Turn, *n, len(r.Logprobs), fmtPtr(r.FinishReason))
+				}
+				if n := r.CompletionTokens; n == nil || len(r.Logprobs) == 0 || int(*n) < len(r.Logprobs) || int(*n)-len(r.Logprobs) > 4 {
+					t.Errorf("row %s/%d turn %d: %s completion tokens, %d logprobs (finish %v)", r.TaskID, r.SampleIndex, r.Turn, fmtPtr(r.CompletionTokens), len(r.Logprobs), fmtPtr(r.FinishReason))
 				}
 				if r.Turn == 1 && (len(r.Prompt) != 3 || r.Transition == nil) {
 					t.Errorf("revision row: %d prompt messages, transition %v", len(r.Prompt), r.Transition)
@@ -348,6 +358,16 @@ func TestLlamaServerRecipes(t *testing.T) {
 					}
 				}
 			}
+			if gaps == len(rows) {
+				t.Errorf("no row has as many logprobs as completion tokens")
+			}
 		})
 	}
+}
+
+func fmtPtr[T any](p *T) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprint(*p)
 }
