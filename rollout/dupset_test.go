@@ -1,7 +1,10 @@
 package rollout
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +113,45 @@ func BenchmarkDupSet(b *testing.B) {
 				d.add(ids[i%len(ids)], 0, i)
 			}
 		})
+	}
+}
+
+// Through the task reader: past the in-memory table, in the spill file under
+// SpillDir, a duplicate is still caught and named with its first line, and
+// a skip policy reads on past it.
+func TestDuplicateAfterSpill(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tasks.jsonl")
+	n := dupMemSlots // past the in-memory table's three quarters
+	var b strings.Builder
+	for i := range n {
+		b.WriteString(taskLine(fmt.Sprint("t", i)) + "\n")
+	}
+	b.WriteString(taskLine("t17") + "\n" + taskLine("last") + "\n")
+	os.WriteFile(path, []byte(b.String()), 0o644)
+	spill := filepath.Join(dir, "spill")
+	os.Mkdir(spill, 0o755)
+	for _, policy := range []OnError{OnErrorFail, OnErrorSkip} {
+		f, err := OpenTasks(InputOptions{Path: path, OnError: policy, SpillDir: spill})
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := 0
+		for {
+			_, err = f.Next(context.Background())
+			if err != nil {
+				break
+			}
+			read++
+		}
+		if _, spilled := f.in.dups.t.(*fileTable); !spilled {
+			t.Fatalf("%s: %d ids did not spill", policy, n)
+		}
+		if policy == OnErrorFail {
+			checkInputError(t, err, path, n+1, "id", `duplicate task id "t17" (first on line 18)`)
+		} else if !errors.Is(err, io.EOF) || read != n+1 || f.SkippedTotal() != 1 {
+			t.Fatalf("skip: read %d, err %v, skipped %d", read, err, f.SkippedTotal())
+		}
+		f.Close()
 	}
 }
