@@ -105,12 +105,12 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 	shardOpts := func(dataset, schema string) export.ShardOptions {
 		return export.ShardOptions{
-			Compressor: comp,
-			Dir:        dir, Dataset: dataset, Split: "train", Schema: schema,
+			Dir: dir, Dataset: dataset, Split: "train", Schema: schema,
 			MaxBytes: int64(cfg.Output.ShardBytes), MaxRows: cfg.Output.ShardRows, RowGroupRows: cfg.Output.RowGroupRows,
 			Metadata:       map[string]string{"redraft.config_hash": hash},
 			FirstIndex:     len(j.meta.Shards[dataset]),
 			ManualRotation: true,
+			Compressor:     comp,
 		}
 	}
 	// One tokenizer serves the rl and the sft token tracks, so that both
@@ -235,7 +235,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if so.Skipped != nil {
 		list, total := so.Skipped()
 		for _, r := range list {
-			m.Skipped = append(m.Skipped, export.Skipped{File: r.File, Line: r.Line, Field: r.Field, Reason: r.Reason})
+			m.Skipped = append(m.Skipped, export.Skipped(r))
 		}
 		m.SkippedTotal = total
 	}

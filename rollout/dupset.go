@@ -101,12 +101,12 @@ func (d *dupSet) grow() error {
 	if d.t != nil {
 		slots = 2 * d.t.size()
 	}
-	max := d.memSlots
-	if max == 0 {
-		max = dupMemSlots
+	inMemory := d.memSlots
+	if inMemory == 0 {
+		inMemory = dupMemSlots
 	}
 	var next slotTable
-	if slots <= max {
+	if slots <= inMemory {
 		next = &memTable{w: allocWords(int(2 * slots))}
 	} else {
 		f, err := newFileTable(d.spillDir, slots)

@@ -33,7 +33,7 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log or off")
 	noAudit := fs.Bool("no-audit", false, "do not print the audit summary after the run")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
-	memProfile := fs.String("memprofile", "", "write a heap profile to `file` when the run ends, before its state is released (for go tool pprof)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to `file`, rewritten every 1024 groups so that it shows the live memory late in the run (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -175,7 +175,7 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 		if len(m.Skipped) == rollout.MaxSkippedRecords {
 			break
 		}
-		m.Skipped = append(m.Skipped, export.Skipped{File: r.File, Line: r.Line, Field: r.Field, Reason: r.Reason})
+		m.Skipped = append(m.Skipped, export.Skipped(r))
 	}
 	m.SkippedTotal = solutionSkips + total
 	m.Datasets = map[string]export.DatasetInfo{"sft": ds}
