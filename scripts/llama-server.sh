@@ -125,7 +125,12 @@ pid_alive() {
   if [[ -r "/proc/$pid/stat" ]]; then
     state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
     [[ "$state" != Z ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q llama-server || return 1
+    # The command line tells a reused pid from our server. It reads empty
+    # while the process is between fork and exec (nohup exec'ing the
+    # server): that is our process starting, not a stranger.
+    local cmdline
+    cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)"
+    [[ -z "$cmdline" || "$cmdline" == *llama-server* ]] || return 1
   fi
 }
 
