@@ -4,9 +4,17 @@
 //
 // Usage:
 //
-//	redraft run --config FILE [--out DIR] [--overwrite]
-//	redraft audit DIR
+//	redraft run --config FILE [--out DIR] [--overwrite] [--shard i/N]
+//	redraft audit PATH [--html FILE] [--json FILE]
+//	redraft validate [--tokenizer FILE] DIR
+//	redraft merge [--verify] DIR
+//	redraft splice --format prm800k|mr-gsm8k --input FILE --out DIR
+//	redraft grade < cases.jsonl
 //	redraft advantages --estimator NAME [--eps X] < groups.jsonl
+//	redraft tokenize --tokenizer FILE < lines.txt
+//
+// The commands are the usage text's; TestUsageListsCommands keeps the two
+// lists and the README's command list in step.
 package main
 
 import (

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/redraft/redraft/pipeline"
+)
+
+// The manual lives in docs/ and the README is its front door. These tests
+// keep the parts that a test can check true: every configuration key is in
+// the reference table, every relative link resolves, the README stays short,
+// and the commands it lists are the CLI's.
+
+const repoRoot = "../.."
+
+// configKeys walks t's YAML keys as dotted paths. A struct is walked into;
+// a type that decodes itself (a duration, a byte size), a map or a slice is
+// one key.
+func configKeys(prefix string, t reflect.Type, out *[]string) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	unmarshaler := reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if tag == "-" || !f.IsExported() && !f.Anonymous {
+			continue
+		}
+		ft := f.Type
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if strings.Contains(opts, "inline") || f.Anonymous && name == "" {
+			configKeys(prefix, ft, out)
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		key := name
+		if prefix != "" {
+			key = prefix + "." + name
+		}
+		if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(unmarshaler) && !ft.Implements(unmarshaler) {
+			configKeys(key, ft, out)
+			continue
+		}
+		*out = append(*out, key)
+	}
+}
+
+// referenceRows reads the configuration reference table: each row's keys
+// (the first cell's backticked names; a short name after the first takes
+// the first's prefix, as in "`sampling.temperature`, `top_p`") mapped to the
+// row's text.
+func referenceRows(t *testing.T, doc string) map[string]string {
+	t.Helper()
+	rows := map[string]string{}
+	tick := regexp.MustCompile("`([a-z_][a-z0-9_.]*)`")
+	for _, line := range strings.Split(doc, "\n") {
+		if !strings.HasPrefix(line, "| `") {
+			continue
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 3 {
+			continue
+		}
+		names := tick.FindAllStringSubmatch(cells[1], -1)
+		if len(names) == 0 {
+			continue
+		}
+		first := names[0][1]
+		prefix := ""
+		if i := strings.LastIndexByte(first, '.'); i >= 0 {
+			prefix = first[:i+1]
+		}
+		for k, m := range names {
+			key := m[1]
+			if k > 0 && !strings.Contains(key, ".") {
+				key = prefix + key
+			}
+			rows[key] = line
+		}
+	}
+	return rows
+}
+
+// documented reports whether key has a row of its own, or an ancestor's row
+// names its last part (an endpoint row that lists `{base_url, model, ...}`).
+func documented(rows map[string]string, key string) bool {
+	if _, ok := rows[key]; ok {
+		return true
+	}
+	leaf := key[strings.LastIndexByte(key, '.')+1:]
+	word := regexp.MustCompile(`(^|[^a-z_])` + regexp.QuoteMeta(leaf) + `([^a-z_]|$)`)
+	for p := key; strings.Contains(p, "."); {
+		p = p[:strings.LastIndexByte(p, '.')]
+		if row, ok := rows[p]; ok && word.MatchString(row) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestConfigReferenceDocumentsEveryKey(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(repoRoot, "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := referenceRows(t, string(doc))
+	var keys []string
+	configKeys("", reflect.TypeOf(pipeline.Config{}), &keys)
+	if len(keys) < 50 {
+		t.Fatalf("walked only %d configuration keys: %v", len(keys), keys)
+	}
+	var missing []string
+	for _, k := range keys {
+		if !documented(rows, k) {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("docs/configuration.md does not document %d key(s):\n  %s", len(missing), strings.Join(missing, "\n  "))
+	}
+	// And the reverse: a documented key that the configuration lacks is a
+	// stale row.
+	known := map[string]bool{}
+	for _, k := range keys {
+		for p := k; ; p = p[:strings.LastIndexByte(p, '.')] {
+			known[p] = true // a section or struct key, too
+			if !strings.Contains(p, ".") {
+				break
+			}
+		}
+	}
+	var stale []string
+	for k := range rows {
+		if !known[k] && !strings.Contains(k, "..") {
+			stale = append(stale, k)
+		}
+	}
+	sort.Strings(stale)
+	if len(stale) > 0 {
+		t.Errorf("docs/configuration.md documents key(s) the configuration does not have:\n  %s", strings.Join(stale, "\n  "))
+	}
+}
+
+// TestDocumented checks the matching rule itself, so that the test above
+// can fail.
+func TestDocumented(t *testing.T) {
+	rows := referenceRows(t, "| `a.b` | 1 | x |\n| `c.d`, `e` | 2 | y |\n| `f.g` | none | `{base_url, model}` |\n")
+	for key, want := range map[string]bool{
+		"a.b": true, "c.d": true, "c.e": true, "a.c": false, "f.g.base_url": true, "f.g.timeout": false, "f.g.model": true, "e": false,
+	} {
+		if got := documented(rows, key); got != want {
+			t.Errorf("documented(%q) = %v, want %v", key, got, want)
+		}
+	}
+}
+
+// TestDocsLinksResolve checks every relative link of the README and docs/:
+// the file exists and, with a #fragment into a Markdown page, the heading
+// does too.
+func TestDocsLinksResolve(t *testing.T) {
+	pages := []string{filepath.Join(repoRoot, "README.md")}
+	err := filepath.WalkDir(filepath.Join(repoRoot, "docs"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".md") {
+			pages = append(pages, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pages) < 10 {
+		t.Fatalf("found only %d pages", len(pages))
+	}
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	for _, page := range pages {
+		b, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(stripCode(string(b)), -1) {
+			target := m[1]
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file, frag, _ := strings.Cut(target, "#")
+			path := page
+			if file != "" {
+				path = filepath.Join(filepath.Dir(page), filepath.FromSlash(file))
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("%s: link %q: %v", page, target, err)
+				continue
+			}
+			if frag != "" && strings.HasSuffix(path, ".md") {
+				body, _ := os.ReadFile(path)
+				if !slugs(string(body))[frag] {
+					t.Errorf("%s: link %q: no heading with anchor #%s in %s", page, target, frag, path)
+				}
+			}
+		}
+	}
+}
+
+// stripCode drops fenced code blocks, whose brackets are not links.
+func stripCode(s string) string {
+	var out []string
+	fence := false
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "```") {
+			fence = !fence
+			continue
+		}
+		if !fence {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// slugs are the anchors GitHub gives a page's headings.
+func slugs(s string) map[string]bool {
+	out := map[string]bool{}
+	drop := regexp.MustCompile(`[^\p{L}\p{N}_\- ]`)
+	for _, l := range strings.Split(stripCode(s), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			continue
+		}
+		h := strings.TrimSpace(strings.TrimLeft(l, "#"))
+		out[strings.ReplaceAll(drop.ReplaceAllString(strings.ToLower(h), ""), " ", "-")] = true
+	}
+	return out
+}
+
+func TestReadmeIsAFrontDoor(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	if n := strings.Count(readme, "\n"); n > 250 {
+		t.Errorf("README.md has %d lines; at most 250 (the manual belongs in docs/)", n)
+	}
+	for _, cmd := range []string{
+		"go run ./cmd/redraft run --config configs/quickstart.yaml",
+		"scripts/test.sh",
+	} {
+		if !strings.Contains(readme, cmd) {
+			t.Errorf("README.md lacks the command %q", cmd)
+		}
+	}
+}
+
+// TestUsageListsCommands keeps the usage text, the README's command list
+// and the dispatch in step: every command the CLI runs is in both lists.
+func TestUsageListsCommands(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dispatch := regexp.MustCompile(`case "([a-z]+)":\n\t\terr = cmd`).FindAllStringSubmatch(string(src), -1)
+	if len(dispatch) < 8 {
+		t.Fatalf("found %d commands in main.go's dispatch", len(dispatch))
+	}
+	for _, m := range dispatch {
+		name := m[1]
+		if !regexp.MustCompile(`(?m)^  ` + name + ` `).MatchString(usage) {
+			t.Errorf("usage text does not list %q", name)
+		}
+		if !strings.Contains(string(b), "redraft "+name+" ") {
+			t.Errorf("README.md's command list lacks %q", name)
+		}
+		if !strings.Contains(string(src), "//\tredraft "+name) {
+			t.Errorf("main.go's package comment lacks %q", name)
+		}
+	}
+}
