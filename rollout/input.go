@@ -265,6 +265,12 @@ func (d *decoder) object(line int, raw []byte) (map[string]json.RawMessage, erro
 	if obj == nil {
 		return nil, d.errf(line, "", "record is not a JSON object")
 	}
+	// encoding/json takes 1e999 for a valid number, so a record holding one
+	// decodes; it is rejected like NaN, in every field (metadata and
+	// reference are kept as written, and would carry it into the rows).
+	if p, ok := locateOverflow(raw); ok {
+		return nil, d.errf(line, p.path, "not a finite number: %s", p.token)
+	}
 	return obj, nil
 }
 

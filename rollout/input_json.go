@@ -3,6 +3,7 @@ package rollout
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -48,6 +49,53 @@ type locator struct {
 	i     int
 	prob  jsonProblem
 	found bool
+	// numbers makes every number token a possible problem: one too large
+	// for a float64 (see locateOverflow).
+	numbers bool
+}
+
+// locateOverflow returns the first number in raw, a record that decoded,
+// whose magnitude is too large for a float64 (1e999, -1e400): Go and
+// Python read it as an infinity, so it is non-finite like NaN, and is
+// reported the same way, with its field and as written. It reports nothing
+// for a record without one. Numbers too small (1e-400) read as 0 and are
+// left alone.
+func locateOverflow(raw []byte) (jsonProblem, bool) {
+	if !mayOverflow(raw) {
+		return jsonProblem{}, false
+	}
+	l := locator{b: raw, numbers: true}
+	l.value("", 0)
+	return l.prob, l.found
+}
+
+// mayOverflow is a fast filter for locateOverflow, which walks the record:
+// a number can only overflow with an exponent (a digit, then e or E) or with
+// more than 308 digits. Text that merely looks so ("3e5" in a string) only
+// costs the walk.
+func mayOverflow(b []byte) bool {
+	run := 0
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			if run++; run > 308 {
+				return true
+			}
+		case (c == 'e' || c == 'E') && run > 0:
+			return true
+		case c == '.':
+		default:
+			run = 0
+		}
+	}
+	return false
+}
+
+// overflows reports whether the number token tok is too large for a
+// float64.
+func overflows(tok []byte) bool {
+	v, err := strconv.ParseFloat(string(tok), 64)
+	return err != nil && math.IsInf(v, 0)
 }
 
 func (l *locator) ws() {
@@ -92,9 +140,14 @@ func (l *locator) value(path string, depth int) bool {
 		l.prob, l.found = jsonProblem{kind: problemNonFinite, path: path, token: tok}, true
 		return false
 	case c == '-' || (c >= '0' && c <= '9'):
+		start := l.i
 		l.i++
 		for l.i < len(l.b) && strings.IndexByte("0123456789.eE+-", l.b[l.i]) >= 0 {
 			l.i++
+		}
+		if l.numbers && overflows(l.b[start:l.i]) {
+			l.prob, l.found = jsonProblem{kind: problemNonFinite, path: path, token: string(l.b[start:l.i])}, true
+			return false
 		}
 		return true
 	default:

@@ -135,6 +135,15 @@ func TestBadInputPolicies(t *testing.T) {
 		{name: "overflowing reward", content: around(rewardRec("1e999"), true), recorded: true, line: 2, field: "responses[2].reward", msg: "not a finite number: 1e999", failIDs: []string{"a"}, skipIDs: []string{"a", "c"}},
 		{name: "reward not a number", content: around(rewardRec(`"0.5"`), true), recorded: true, line: 2, field: "responses[2].reward", msg: "want a number", failIDs: []string{"a"}, skipIDs: []string{"a", "c"}},
 		{name: "NaN in metadata", content: around(`{"id": "b", "prompt": "p", "metadata": {"score": NaN}}`, false), line: 2, field: "metadata.score", msg: "not a finite number: NaN", failIDs: []string{"a"}, skipIDs: []string{"a", "c"}},
+		// Numbers too large for a float64 decode as infinities: rejected like
+		// NaN, in every field, as written.
+		{name: "overflowing number in metadata", content: around(`{"id": "b", "prompt": "p", "metadata": {"score": 1e999}}`, false), line: 2, field: "metadata.score", msg: "not a finite number: 1e999", failIDs: []string{"a"}, skipIDs: []string{"a", "c"}},
+		{name: "negative overflow nested in metadata", content: around(`{"id": "b", "prompt": "p", "metadata": {"a": [1, {"b": -1e400}]}}`, false), line: 2, field: "metadata.a[1].b", msg: "not a finite number: -1e400", failIDs: []string{"a"}, skipIDs: []string{"a", "c"}},
+		{name: "overflowing reference", content: around(`{"id": "b", "prompt": "p", "reference": 1e999}`, false), line: 2, field: "reference", msg: "not a finite number: 1e999", failIDs: []string{"a"}, skipIDs: []string{"a", "c"}},
+		{name: "overflowing reference by digits", content: around(`{"id": "b", "prompt": "p", "reference": `+strings.Repeat("9", 400)+`}`, false), line: 2, field: "reference", msg: "not a finite number: 999", failIDs: []string{"a"}, skipIDs: []string{"a", "c"}},
+		{name: "overflow in response metadata", content: around(`{"id": "b", "prompt": "p", "responses": [{"text": "x", "metadata": {"s": 1E+309}}]}`, true), recorded: true, line: 2, field: "responses[0].metadata.s", msg: "not a finite number: 1E+309", failIDs: []string{"a"}, skipIDs: []string{"a", "c"}},
+		{name: "overflow in an ignored field", content: around(`{"id": "b", "prompt": "p", "difficulty": -1e400}`, false), line: 2, field: "difficulty", msg: "not a finite number: -1e400", failIDs: []string{"a"}, skipIDs: []string{"a", "c"}},
+		{name: "tiny numbers and number-like strings are fine", content: around(`{"id": "b", "prompt": "3e5 and 1e999", "reference": 1e-400, "metadata": {"x": 1.5e308, "y": "1e999", "z": -1e-999}}`, false), ok: true, failIDs: []string{"a", "b", "c"}, skipIDs: []string{"a", "b", "c"}},
 		{name: "empty file", content: "", msg: "file is empty"},
 		{name: "blank lines only", content: "\n  \n\n", msg: "file is empty"},
 	}
