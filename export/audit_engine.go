@@ -228,6 +228,11 @@ func AuditPath(ctx context.Context, path string, opts AuditOptions) (*Audit, err
 	if err != nil {
 		return nil, err
 	}
+	// Every row group read as many rows as its footer lists (scanUnit);
+	// together they must be the rows the manifest lists.
+	if err := checkAuditRows(path, plan); err != nil {
+		return nil, err
+	}
 	// Merge in unit order, joining a unit's last group with the next unit's
 	// first when they are the same group.
 	total := newAuditAcc(ranges, keep)
@@ -514,4 +519,21 @@ func RewardHistogram(ctx context.Context, path string, workers int) (Dist, int64
 		total.merge(p)
 	}
 	return total.summary(), rows, nil
+}
+
+// checkAuditRows fails when the rows of an output directory's rl shards are
+// not the rows its manifest lists (a path without a manifest is not checked).
+func checkAuditRows(path string, plan *auditPlan) error {
+	m, err := ReadManifest(path)
+	if err != nil {
+		return nil
+	}
+	var read int64
+	for _, u := range plan.units {
+		read += u.rows
+	}
+	if want := m.Datasets["rl"].Rows; read != want {
+		return fmt.Errorf("%s: audit read %d rl rows, the manifest lists %d", path, read, want)
+	}
+	return nil
 }

@@ -243,13 +243,20 @@ func scanUnit(ctx context.Context, u auditUnit, leaves func(path string) bool, f
 		return fmt.Errorf("%s: %w", u.path, err)
 	}
 	defer rr.Release()
+	var rows int64
 	for rr.Next() {
+		rows += rr.Record().NumRows()
 		if err := fn(rr.Record()); err != nil {
 			return err
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s row group %d: %w", u.path, u.rg, err)
+	}
+	// Arrow Go ends a column chunk without an error at a page it cannot
+	// read: a short read is an error here, never fewer rows.
+	if rows != u.rows {
+		return fmt.Errorf("%s row group %d: read %d rows, the footer lists %d: the Parquet reader stopped early", u.path, u.rg, rows, u.rows)
 	}
 	return nil
 }

@@ -102,9 +102,11 @@ func TestShardRotationAndAtomicity(t *testing.T) {
 	if len(visible) != 2 {
 		t.Fatalf("visible shards before close: %v", visible)
 	}
-	shards := w.Abort()
-	if len(shards) != 2 {
-		t.Fatalf("abort kept %d shards", len(shards))
+	// Committed, they survive a rollback, which drops the open shard.
+	w.Commit()
+	shards, err := w.Rollback()
+	if err != nil || len(shards) != 2 {
+		t.Fatalf("rollback kept %d shards: %v", len(shards), err)
 	}
 	left, _ := filepath.Glob(filepath.Join(dir, "data", "rl", "*"))
 	hidden, _ := filepath.Glob(filepath.Join(dir, "data", "rl", ".*"))

@@ -29,6 +29,12 @@ type Failure struct {
 // FailureLog writes the failures record: one JSON line per failed sample,
 // under a temporary name until Close renames it. Nothing is created when no
 // sample fails.
+//
+// Like ShardWriter, it commits in two steps: Flush makes the lines added so
+// far durable, Commit (called once the caller's record holds Flush's count)
+// commits them, and Rollback truncates the record to the last Commit. The
+// first failed write, flush or fsync makes the log fail: Add, Flush and
+// Close return that error until Rollback.
 type FailureLog struct {
 	dir   string
 	f     *os.File
@@ -36,8 +42,13 @@ type FailureLog struct {
 	h     hash.Hash
 	count int64
 	size  int64
-	// ckCount and ckSize are the record at the last Checkpoint.
+	// flCount and flSize are the record at the last Flush; ckCount and
+	// ckSize at the last Commit.
+	flCount, flSize int64
 	ckCount, ckSize int64
+	// err is the first failure; set, the log refuses to write until
+	// Rollback.
+	err error
 }
 
 // NewFailureLog prepares a failures record in dir.
@@ -72,26 +83,42 @@ func ResumeFailureLog(dir string, count, size int64) (*FailureLog, error) {
 
 func (l *FailureLog) tmpPath() string { return filepath.Join(l.dir, "."+FailuresName+".tmp") }
 
-// Checkpoint makes every line added so far durable and returns how many
-// lines and bytes the record holds.
-func (l *FailureLog) Checkpoint() (count, size int64, err error) {
+// Flush makes every line added so far durable and returns how many lines
+// and bytes the record holds. They are committed at the next Commit.
+func (l *FailureLog) Flush() (count, size int64, err error) {
+	if l.err != nil {
+		return 0, 0, l.failed()
+	}
 	if l.f == nil {
 		return 0, 0, nil
 	}
 	if err := l.bw.Flush(); err != nil {
-		return 0, 0, fmt.Errorf("failures record: %w", err)
+		l.err = err
+		return 0, 0, l.failed()
 	}
 	if err := l.f.Sync(); err != nil {
-		return 0, 0, fmt.Errorf("failures record: %w", err)
+		l.err = err
+		return 0, 0, l.failed()
 	}
-	l.ckCount, l.ckSize = l.count, l.size
+	l.flCount, l.flSize = l.count, l.size
 	return l.count, l.size, nil
 }
 
-// Rollback drops the lines added since the last Checkpoint (or all of them
-// when there was none), for a run that stops where it cannot be resumed.
+// Commit commits the lines of the last Flush.
+func (l *FailureLog) Commit() { l.ckCount, l.ckSize = l.flCount, l.flSize }
+
+// Err is the failure that stops the log, nil when it can write.
+func (l *FailureLog) Err() error { return l.err }
+
+func (l *FailureLog) failed() error {
+	return fmt.Errorf("failures record: %w: %w", ErrWriterFailed, l.err)
+}
+
+// Rollback drops the lines added since the last Commit (or all of them when
+// there was none) and clears a failure.
 func (l *FailureLog) Rollback() error {
 	if l.f == nil {
+		l.err = nil
 		return nil
 	}
 	// The record's first ckSize bytes are kept; the hash is recomputed
@@ -113,7 +140,8 @@ func (l *FailureLog) Rollback() error {
 	if err != nil {
 		return fmt.Errorf("failures record: %w", err)
 	}
-	l.h, l.count, l.size = h, l.ckCount, l.ckSize
+	l.h, l.count, l.size, l.err = h, l.ckCount, l.ckSize, nil
+	l.flCount, l.flSize = l.ckCount, l.ckSize
 	if l.bw == nil {
 		l.bw = bufio.NewWriter(io.MultiWriter(l.f, h))
 	} else {
@@ -124,6 +152,9 @@ func (l *FailureLog) Rollback() error {
 
 // Add records the failed samples among rows.
 func (l *FailureLog) Add(rows []RLRow) error {
+	if l.err != nil {
+		return l.failed()
+	}
 	for _, r := range rows {
 		if r.Error == nil {
 			continue
@@ -131,7 +162,8 @@ func (l *FailureLog) Add(rows []RLRow) error {
 		if l.f == nil {
 			f, err := os.Create(l.tmpPath())
 			if err != nil {
-				return fmt.Errorf("failures record: %w", err)
+				l.err = err
+				return l.failed()
 			}
 			l.f, l.h = f, sha256.New()
 			l.bw = bufio.NewWriter(io.MultiWriter(f, l.h))
@@ -147,15 +179,22 @@ func (l *FailureLog) Add(rows []RLRow) error {
 		if err != nil {
 			return err
 		}
-		l.bw.Write(append(b, '\n'))
+		if _, err := l.bw.Write(append(b, '\n')); err != nil {
+			l.err = err
+			return l.failed()
+		}
 		l.count++
 		l.size += int64(len(b)) + 1
 	}
 	return nil
 }
 
-// Close finishes the record and describes it; nil when nothing failed.
+// Close finishes the record and describes it; nil when nothing failed. It
+// fails, writing nothing, when the log has failed and was not rolled back.
 func (l *FailureLog) Close() (*FailuresInfo, error) {
+	if l.err != nil {
+		return nil, l.failed()
+	}
 	if l.f == nil {
 		return nil, nil
 	}
@@ -175,8 +214,10 @@ func (l *FailureLog) Close() (*FailuresInfo, error) {
 		err = os.Rename(l.f.Name(), filepath.Join(l.dir, FailuresName))
 	}
 	if err != nil {
-		os.Remove(l.f.Name())
-		return nil, fmt.Errorf("failures record: %w", err)
+		// The temporary file stays: a resume takes back the lines its
+		// journal committed.
+		l.err = err
+		return nil, l.failed()
 	}
 	syncDir(l.dir)
 	return &FailuresInfo{Path: FailuresName, Count: l.count, SHA256: hex.EncodeToString(l.h.Sum(nil))}, nil

@@ -23,10 +23,11 @@ func TestFailureLogCheckpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	count, size, err := l.Checkpoint()
+	count, size, err := l.Flush()
 	if err != nil || count != 2 {
-		t.Fatalf("checkpoint: %d %v", count, err)
+		t.Fatalf("flush: %d %v", count, err)
 	}
+	l.Commit()
 	l.Add(row("c"))
 	if err := l.Rollback(); err != nil {
 		t.Fatal(err)

@@ -148,7 +148,10 @@ func (r *RLRow) SetVerl(p VerlRow) {
 func ReadRL(ctx context.Context, path string) ([]RLRow, error) { return ReadRows[RLRow](ctx, path) }
 
 // ReadRows reads every row of a shard with Arrow into T, whose JSON names
-// are the column names.
+// are the column names. Reading fewer rows than the footer lists is an
+// error: Arrow Go (v17) ends a column chunk without an error at a page it
+// cannot read (a page header over its 4 MiB limit, for one), so a shard
+// could otherwise read as shorter than it is.
 func ReadRows[T any](ctx context.Context, path string) ([]T, error) {
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
@@ -184,6 +187,9 @@ func ReadRows[T any](ctx context.Context, path string) ([]T, error) {
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if n := pf.NumRows(); int64(len(rows)) != n {
+		return nil, fmt.Errorf("%s: read %d rows, its footer lists %d: the Parquet reader stopped early", path, len(rows), n)
 	}
 	return rows, nil
 }

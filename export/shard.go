@@ -2,9 +2,11 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -58,27 +60,59 @@ type ShardOptions struct {
 	// Compressor compresses the pages; writers of one job may share one.
 	// Nil: the writer makes its own.
 	Compressor *Compressor
+	// CreateFile creates the temporary file a shard is written to; nil:
+	// os.Create. Tests inject write and fsync failures with it.
+	CreateFile func(path string) (ShardFile, error)
+}
+
+// ShardFile is the file a shard is written to (*os.File is one).
+type ShardFile interface {
+	io.Writer
+	Sync() error
+	Close() error
 }
 
 // ShardWriter writes rows of type T into rotated Parquet shards. Each shard is
-// written under a hidden temporary name and renamed only once complete, so a
-// reader never sees a partial shard. Groups never straddle two shards.
-// A ShardWriter is not safe for concurrent use.
+// written under a hidden temporary name and renamed only once complete
+// (footer written, flushed and fsynced), so a reader never sees a partial
+// shard. Groups never straddle two shards. A ShardWriter is not safe for
+// concurrent use.
+//
+// Shards are committed in two steps, so that a caller keeping its own record
+// of the output (a run's journal, a manifest) never records a shard that is
+// not durable, nor loses one it recorded: a shard is finished (durable on
+// disk) at a rotation or at Close, and committed at Commit, which the
+// caller calls once its record names the finished shards. Rollback returns
+// to the last Commit, deleting the open shard and every shard finished
+// since.
+//
+// The first failed write, flush, fsync, close or rename makes the writer
+// fail: every later WriteGroup and Close returns that error until Rollback,
+// so rows lost with a failed shard can never be followed by rows that look
+// committed.
 type ShardWriter[T any] struct {
-	opts   ShardOptions
-	cur    *openShard[T]
-	next   int
-	shards []ShardInfo
+	opts ShardOptions
+	cur  *openShard[T]
+	next int
+	// committed are the shards committed by Commit; finished, those
+	// finished since (durable, not yet committed).
+	committed, finished []ShardInfo
+	// err is the first failure; set, the writer refuses to write until
+	// Rollback.
+	err error
 	// The Parquet writer and its output buffer serve shard after shard
 	// (reset at each open), so that a rotation does not drop a writer's
 	// buffers for the collector while the next one allocates its own.
 	pw *parquet.GenericWriter[T]
 	bw *bufio.Writer
+	// tail holds what the Parquet writer writes when a shard closes: the
+	// page index and the footer, rewritten before they reach the file.
+	tail bytes.Buffer
 }
 
 type openShard[T any] struct {
 	tmp, final string
-	f          *os.File
+	f          ShardFile
 	h          hash.Hash
 	cw         *countingWriter
 	bw         *bufio.Writer
@@ -111,11 +145,26 @@ func NewShardWriter[T any](opts ShardOptions) (*ShardWriter[T], error) {
 	return &ShardWriter[T]{opts: opts, next: opts.FirstIndex}, nil
 }
 
+// ErrWriterFailed marks the error of a writer that failed earlier and has not
+// been rolled back.
+var ErrWriterFailed = errors.New("writer failed earlier and was not rolled back")
+
+// Err is the failure that stops the writer, nil when it can write.
+func (w *ShardWriter[T]) Err() error { return w.err }
+
+func (w *ShardWriter[T]) failed() error {
+	return fmt.Errorf("%s shards: %w: %w", w.opts.Dataset, ErrWriterFailed, w.err)
+}
+
 // WriteGroup appends the rows of one group, rotating first if the current
-// shard is full.
+// shard is full. An error other than ctx's makes the writer fail (see
+// ShardWriter).
 func (w *ShardWriter[T]) WriteGroup(ctx context.Context, rows []T) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if w.err != nil {
+		return w.failed()
 	}
 	if !w.opts.ManualRotation && w.Full() {
 		if err := w.finish(); err != nil {
@@ -124,11 +173,13 @@ func (w *ShardWriter[T]) WriteGroup(ctx context.Context, rows []T) error {
 	}
 	if w.cur == nil {
 		if err := w.open(); err != nil {
+			w.err = err
 			return err
 		}
 	}
 	if _, err := w.cur.w.Write(rows); err != nil {
-		return fmt.Errorf("writing %s: %w", w.cur.tmp, err)
+		w.err = fmt.Errorf("writing %s: %w", w.cur.tmp, err)
+		return w.err
 	}
 	w.cur.rows += int64(len(rows))
 	w.cur.groups++
@@ -139,7 +190,11 @@ func (w *ShardWriter[T]) open() error {
 	name := fmt.Sprintf("%s-%05d.parquet", w.opts.Split, w.next)
 	dir := filepath.Join(w.opts.Dir, "data", w.opts.Dataset)
 	s := &openShard[T]{final: filepath.Join(dir, name), tmp: filepath.Join(dir, "."+name+".tmp")}
-	f, err := os.Create(s.tmp)
+	create := w.opts.CreateFile
+	if create == nil {
+		create = func(path string) (ShardFile, error) { return os.Create(path) }
+	}
+	f, err := create(s.tmp)
 	if err != nil {
 		return fmt.Errorf("creating shard: %w", err)
 	}
@@ -157,6 +212,7 @@ func (w *ShardWriter[T]) open() error {
 		for k, v := range w.opts.Metadata {
 			opts = append(opts, parquet.KeyValueMetadata(k, v))
 		}
+		opts = append(opts, noValueBounds(parquet.SchemaOf(new(T)))...)
 		w.pw = parquet.NewGenericWriter[T](w.bw, opts...)
 	} else {
 		// Whatever an aborted shard left buffered is dropped here.
@@ -169,14 +225,13 @@ func (w *ShardWriter[T]) open() error {
 	return nil
 }
 
-// finish completes the current shard: footer, flush, fsync, rename.
+// finish completes the current shard: footer, flush, fsync, rename. The shard
+// is then finished, not committed. A failure removes the temporary file and
+// makes the writer fail.
 func (w *ShardWriter[T]) finish() error {
 	s := w.cur
 	w.cur = nil
-	err := s.w.Close()
-	if err == nil {
-		err = s.bw.Flush()
-	}
+	err := w.closeParquet(s)
 	if err == nil {
 		err = s.f.Sync()
 	}
@@ -188,45 +243,109 @@ func (w *ShardWriter[T]) finish() error {
 	}
 	if err != nil {
 		os.Remove(s.tmp)
-		return fmt.Errorf("finishing shard %s: %w", s.final, err)
+		w.err = fmt.Errorf("finishing shard %s: %w", s.final, err)
+		return w.err
 	}
 	syncDir(filepath.Dir(s.final))
 	rel, _ := filepath.Rel(w.opts.Dir, s.final)
-	w.shards = append(w.shards, ShardInfo{
+	w.finished = append(w.finished, ShardInfo{
 		Path: filepath.ToSlash(rel), Rows: s.rows, Groups: s.groups,
 		Bytes: s.cw.n, SHA256: hex.EncodeToString(s.h.Sum(nil)),
 	})
 	return nil
 }
 
-// Shards returns the shards finished so far.
-func (w *ShardWriter[T]) Shards() []ShardInfo { return w.shards }
+// closeParquet ends the shard's Parquet stream and flushes it to the file.
+// The last row group is written first, so that what the Parquet writer
+// writes at Close is only the page index and the footer; the footer is
+// rewritten (see withoutColumnIndex) before it reaches the file.
+func (w *ShardWriter[T]) closeParquet(s *openShard[T]) error {
+	if err := s.w.Flush(); err != nil {
+		return err
+	}
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	w.tail.Reset()
+	s.bw.Reset(&w.tail)
+	if err := s.w.Close(); err != nil {
+		return err
+	}
+	if err := s.bw.Flush(); err != nil {
+		return err
+	}
+	tail, err := withoutColumnIndex(w.tail.Bytes())
+	if err != nil {
+		return err
+	}
+	_, err = s.cw.Write(tail)
+	return err
+}
+
+// Shards returns every finished shard, committed or not, in order.
+func (w *ShardWriter[T]) Shards() []ShardInfo {
+	return append(append([]ShardInfo{}, w.committed...), w.finished...)
+}
+
+// Committed returns the shards committed so far.
+func (w *ShardWriter[T]) Committed() []ShardInfo { return w.committed }
 
 // Full reports whether the current shard has reached MaxBytes or MaxRows.
 func (w *ShardWriter[T]) Full() bool {
 	return w.cur != nil && (w.cur.w.Size() >= w.opts.MaxBytes || w.opts.MaxRows > 0 && w.cur.rows >= w.opts.MaxRows)
 }
 
-// Close finishes the current shard and returns every shard written. Writing
-// after Close starts a new shard.
+// Close finishes the current shard and returns every finished shard,
+// committed or not. Writing after Close starts a new shard. It fails, and
+// finishes nothing, when the writer has failed.
 func (w *ShardWriter[T]) Close() ([]ShardInfo, error) {
+	if w.err != nil {
+		return w.Shards(), w.failed()
+	}
 	if w.cur != nil {
 		if err := w.finish(); err != nil {
-			return w.shards, err
+			return w.Shards(), err
 		}
 	}
-	return w.shards, nil
+	return w.Shards(), nil
 }
 
-// Abort discards the shard being written, keeping the finished ones, and
-// returns those.
-func (w *ShardWriter[T]) Abort() []ShardInfo {
+// Commit commits the finished shards and returns every committed shard. The
+// caller commits once its own record names them (they are durable since
+// they finished); the shard being written, if any, stays open.
+func (w *ShardWriter[T]) Commit() []ShardInfo {
+	w.committed = append(w.committed, w.finished...)
+	w.finished = nil
+	return w.committed
+}
+
+// Rollback returns to the last Commit: it deletes the shard being written
+// and every shard finished since, clears a failure, and numbers the next
+// shard after the committed ones. It returns the committed shards; its error
+// names the files it could not delete.
+func (w *ShardWriter[T]) Rollback() ([]ShardInfo, error) {
+	var errs []error
 	if s := w.cur; s != nil {
 		w.cur = nil
 		s.f.Close()
-		os.Remove(s.tmp)
+		if err := os.Remove(s.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
 	}
-	return w.shards
+	for _, sh := range w.finished {
+		if err := os.Remove(filepath.Join(w.opts.Dir, filepath.FromSlash(sh.Path))); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if len(w.finished) > 0 {
+		syncDir(filepath.Join(w.opts.Dir, "data", w.opts.Dataset))
+	}
+	w.finished, w.err = nil, nil
+	w.next = w.opts.FirstIndex + len(w.committed)
+	if err := errors.Join(errs...); err != nil {
+		return w.committed, fmt.Errorf("rolling back %s shards: %w", w.opts.Dataset, err)
+	}
+	return w.committed, nil
 }
 
 type countingWriter struct {

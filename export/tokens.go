@@ -211,12 +211,28 @@ func (w *SFTWriter) Close() ([]ShardInfo, error) {
 	return w.tokens.Close()
 }
 
-// Abort discards the shard being written and returns the finished ones.
-func (w *SFTWriter) Abort() []ShardInfo {
+// Commit commits the finished shards (see ShardWriter.Commit).
+func (w *SFTWriter) Commit() []ShardInfo {
 	if w.track == nil {
-		return w.plain.Abort()
+		return w.plain.Commit()
 	}
-	return w.tokens.Abort()
+	return w.tokens.Commit()
+}
+
+// Rollback returns to the last Commit (see ShardWriter.Rollback).
+func (w *SFTWriter) Rollback() ([]ShardInfo, error) {
+	if w.track == nil {
+		return w.plain.Rollback()
+	}
+	return w.tokens.Rollback()
+}
+
+// Err is the failure that stops the writer, nil when it can write.
+func (w *SFTWriter) Err() error {
+	if w.track == nil {
+		return w.plain.Err()
+	}
+	return w.tokens.Err()
 }
 
 // Full reports whether the current shard has reached its size limit.
@@ -227,7 +243,7 @@ func (w *SFTWriter) Full() bool {
 	return w.tokens.Full()
 }
 
-// Shards returns the shards finished so far.
+// Shards returns every finished shard, committed or not.
 func (w *SFTWriter) Shards() []ShardInfo {
 	if w.track == nil {
 		return w.plain.Shards()

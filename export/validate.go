@@ -133,6 +133,8 @@ type advConfig struct {
 // rewards are finite and equal the weighted sum of their components,
 // groups are whole, their statistics recompute from their rewards, and every
 // advantage recomputes from them under the manifest's estimator and eps.
+// Every count the manifest states is cross-checked (see checkCounts): a
+// mismatch is a violation naming both numbers.
 // The error is for a directory that cannot be validated at all (no
 // manifest); everything else is a violation in the report.
 func Validate(ctx context.Context, dir string, opts ValidateOptions) (*ValidateReport, error) {
@@ -161,11 +163,14 @@ func Validate(ctx context.Context, dir string, opts ValidateOptions) (*ValidateR
 	if len(names) == 0 {
 		rep.add(Violation{Dataset: "manifest", Row: -1, Msg: "lists no dataset"})
 	}
+	tally := &rlTally{finish: map[string]int64{}, byRoot: map[string]int64{}}
+	complete := true // every listed row was read
 	for _, name := range names {
 		if err := ctx.Err(); err != nil {
 			return rep, err
 		}
-		v := &validator{ctx: ctx, dir: dir, dataset: name, ds: m.Datasets[name], cfg: cfg, opts: opts, rep: rep, roots: []string{""}}
+		v := &validator{ctx: ctx, dir: dir, dataset: name, ds: m.Datasets[name], cfg: cfg, opts: opts, rep: rep, roots: []string{""}, tally: tally,
+			agentR: strings.HasPrefix(m.Source, "agent-r:")}
 		if len(m.Parts) > 0 {
 			// A merged run: each part wrote under its own directory.
 			v.roots = v.roots[:0]
@@ -173,8 +178,11 @@ func Validate(ctx context.Context, dir string, opts ValidateOptions) (*ValidateR
 				v.roots = append(v.roots, p.Dir+"/")
 			}
 		}
-		v.run()
+		if read := v.run(); read != v.ds.Rows {
+			complete = false
+		}
 	}
+	checkCounts(rep, dir, m, tally, complete)
 	return rep, nil
 }
 
@@ -201,6 +209,54 @@ type validator struct {
 	seenGroups map[string]string
 	rlGroups   int64
 	verlIndex  int64
+	// groups counts the groups in the rows of the current shard, -1 when
+	// they are not counted.
+	groups int64
+	// tally counts the rl rows read, for checkCounts.
+	tally *rlTally
+	// agentR is set for an Agent-R run, whose sft groups are a task's rows
+	// (other sft rows are one group each).
+	agentR bool
+}
+
+// rlTally counts what the rl rows read hold.
+type rlTally struct {
+	rows, failed, nullRewards, graded int64
+	finish                            map[string]int64
+	// byRoot counts rows by the directory of their shards (a merged run's
+	// parts).
+	byRoot map[string]int64
+}
+
+func (t *rlTally) add(root string, rows []RLRow) {
+	for _, r := range rows {
+		t.rows++
+		t.byRoot[root]++
+		if r.Error != nil {
+			t.failed++
+		}
+		if r.Reward == nil {
+			t.nullRewards++
+		}
+		if r.Correct != nil {
+			t.graded++
+		}
+		if r.FinishReason != nil {
+			t.finish[*r.FinishReason]++
+		}
+	}
+}
+
+// groupRuns counts the runs of consecutive rows that same says belong
+// together: the groups of a shard, since a group is contiguous.
+func groupRuns[T any](rows []T, same func(a, b *T) bool) int64 {
+	var n int64
+	for i := range rows {
+		if i == 0 || !same(&rows[i-1], &rows[i]) {
+			n++
+		}
+	}
+	return n
 }
 
 func (v *validator) fail(row int64, id, format string, args ...any) {
@@ -213,7 +269,8 @@ func (v *validator) fail(row int64, id, format string, args ...any) {
 // full reports whether the current shard has used up its row violations.
 func (v *validator) full() bool { return v.count >= v.opts.MaxViolations }
 
-func (v *validator) run() {
+// run checks the dataset and returns the rows it read.
+func (v *validator) run() int64 {
 	check := DatasetCheck{Dataset: v.dataset, Schema: v.ds.Schema, Shards: len(v.ds.Shards)}
 	defer func() { v.rep.Datasets = append(v.rep.Datasets, check) }()
 	ds, _, ok := strings.Cut(v.ds.Schema, "/")
@@ -266,6 +323,7 @@ func (v *validator) run() {
 	if v.dataset == "rl" && v.rlGroups != v.ds.Groups {
 		v.fail(-1, "", "%d groups in the shards, manifest says %d", v.rlGroups, v.ds.Groups)
 	}
+	return check.Rows
 }
 
 // checkShard checks one shard and returns the rows it read.
@@ -332,9 +390,12 @@ func (v *validator) checkShard(s ShardInfo) int64 {
 	}
 	var read int64
 	var err2 error
+	v.groups = -1
 	switch v.dataset {
 	case "rl":
 		read, err2 = readAndCheck(v, path, func(rows []RLRow) {
+			v.groups = groupRuns(rows, func(a, b *RLRow) bool { return a.GroupID == b.GroupID })
+			v.tally.add(strings.TrimSuffix(root, "."), rows)
 			v.checkRL(rows)
 			if v.ds.Schema == RLSchema && !v.full() {
 				v.checkRLTokens(rows, md)
@@ -342,16 +403,28 @@ func (v *validator) checkShard(s ShardInfo) int64 {
 		})
 	case "sft":
 		if v.ds.Schema == SFTTokensSchema {
-			read, err2 = readAndCheck(v, path, func(rows []SFTTokensRow) { v.checkSFTTokens(rows, md) })
+			read, err2 = readAndCheck(v, path, func(rows []SFTTokensRow) {
+				if v.agentR {
+					v.groups = groupRuns(rows, func(a, b *SFTTokensRow) bool { return a.TaskID == b.TaskID })
+				}
+				v.checkSFTTokens(rows, md)
+			})
 		} else {
 			read, err2 = readAndCheck(v, path, func(rows []SFTRow) {
+				if v.agentR {
+					v.groups = groupRuns(rows, func(a, b *SFTRow) bool { return a.TaskID == b.TaskID })
+				}
 				for i, r := range rows {
 					v.checkSFT(int64(i), r)
 				}
 			})
 		}
 	case "pairs":
-		read, err2 = readAndCheck(v, path, v.checkPairs)
+		read, err2 = readAndCheck(v, path, func(rows []PairRow) {
+			// Pairs are written by rl group: one (task, turn).
+			v.groups = groupRuns(rows, func(a, b *PairRow) bool { return a.TaskID == b.TaskID && a.Turn == b.Turn })
+			v.checkPairs(rows)
+		})
 	case VerlDataset:
 		read, err2 = readAndCheck(v, path, v.checkVerl)
 	default:
@@ -372,8 +445,12 @@ func (v *validator) checkShard(s ShardInfo) int64 {
 	if read != s.Rows {
 		v.fail(-1, "", "%d rows read, manifest says %d", read, s.Rows)
 	}
-	if (v.dataset == "sft" || v.dataset == VerlDataset) && s.Groups != s.Rows {
-		// Both are written one row per group.
+	if v.groups >= 0 && v.groups != s.Groups {
+		v.fail(-1, "", "%d groups in the rows, manifest says %d", v.groups, s.Groups)
+	}
+	if (v.dataset == "sft" && !v.agentR || v.dataset == VerlDataset) && s.Groups != s.Rows {
+		// Both are written one row per group (but for Agent-R's sft rows,
+		// grouped by task).
 		v.fail(-1, "", "%d groups for %d rows", s.Groups, s.Rows)
 	}
 	return read

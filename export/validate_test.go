@@ -2,6 +2,8 @@ package export
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"os"
@@ -119,6 +121,7 @@ func (fx *fixture) write(t *testing.T, dir string, track *TokenTrackConfig) {
 	}
 	shards, err := rl.Close()
 	m.Datasets["rl"] = info(RLSchema, shards, err)
+	m.Rewards = fixtureSummary(fx.rl)
 	shards, err = verl.Close()
 	m.Datasets[VerlDataset] = info(VerlSchema, shards, err)
 	if track != nil && fx.sftRows != nil {
@@ -159,6 +162,43 @@ func (fx *fixture) write(t *testing.T, dir string, track *TokenTrackConfig) {
 	if err := WriteManifest(dir, m); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// writeFailures writes a failures record of the given lines and lists it in
+// the manifest with count.
+func writeFailures(t *testing.T, dir string, count int64, lines ...string) {
+	t.Helper()
+	b := []byte(strings.Join(lines, "\n") + "\n")
+	if err := os.WriteFile(filepath.Join(dir, FailuresName), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	editManifest(t, dir, func(m *Manifest) {
+		m.Failures = &FailuresInfo{Path: FailuresName, Count: count, SHA256: hex.EncodeToString(sum[:])}
+	})
+}
+
+// fixtureSummary is the reward summary's counts of the rl groups.
+func fixtureSummary(groups [][]RLRow) RewardSummary {
+	s := RewardSummary{FinishReason: map[string]int64{}, Groups: int64(len(groups))}
+	for _, g := range groups {
+		for _, r := range g {
+			s.Rows++
+			if r.Error != nil {
+				s.Failed++
+			}
+			if r.Reward == nil {
+				s.NullRewards++
+			}
+			if r.Correct != nil {
+				s.Graded++
+			}
+			if r.FinishReason != nil {
+				s.FinishReason[*r.FinishReason]++
+			}
+		}
+	}
+	return s
 }
 
 func editManifest(t *testing.T, dir string, f func(*Manifest)) {
@@ -277,6 +317,62 @@ func TestValidate(t *testing.T) {
 			fx.rlRows = func(gs [][]RLRow) { gs[0][0].TokenReason = nil; gs[0][0].PromptIDs = []int32{1} }
 		}, want: "metadata names no tokenizer"},
 		{name: "pair that is not a flip", before: func(fx *fixture) { fx.pairs[0].Transition = "c->c" }, want: "transition"},
+		// Every count the manifest states is cross-checked.
+		{name: "rewards.rows differs from the rl rows", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { m.Rewards.Rows = 9 })
+		}, want: "manifest: rewards.rows is 9, datasets.rl.rows is 10"},
+		{name: "rewards.groups differs from the rl groups", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { m.Rewards.Groups = 4 })
+		}, want: "rewards.groups is 4 (0 of them dropped for zero variance), datasets.rl.groups is 3"},
+		{name: "rewards.failed differs from the rows with an error", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { m.Rewards.Failed = 1 })
+		}, want: "rewards.failed is 1, the rl shards hold 0 rows with an error"},
+		{name: "rewards.null_rewards differs from the rows", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { m.Rewards.NullRewards = 2 })
+		}, want: "rewards.null_rewards is 2, the rl shards hold 0 rows with a null reward"},
+		{name: "rewards.graded differs from the rows", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { m.Rewards.Graded = 9 })
+		}, want: "rewards.graded is 9, the rl shards hold 10 rows graded"},
+		{name: "rewards.finish_reasons differs from the rows", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { m.Rewards.FinishReason = map[string]int64{"stop": 10} })
+		}, want: `rewards.finish_reasons["stop"] is 10, the rl shards hold 0 rows`},
+		{name: "dataset rows differ from its shards", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) { ds := m.Datasets["verl"]; ds.Rows++; m.Datasets["verl"] = ds })
+		}, want: "verl: manifest totals 4 rows, 3 groups; its shards sum to 3 rows, 3 groups"},
+		{name: "shard groups differ from its rows", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) {
+				ds := m.Datasets["rl"]
+				ds.Shards[0].Groups++
+				ds.Groups++
+				m.Datasets["rl"] = ds
+				m.Rewards.Groups++
+			})
+		}, want: "rl: data/rl/train-00000.parquet: 3 groups in the rows, manifest says 4"},
+		{name: "pairs groups differ from their rows", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) {
+				ds := m.Datasets["pairs"]
+				ds.Shards[0].Groups, ds.Groups = 2, 2
+				m.Datasets["pairs"] = ds
+			})
+		}, want: "pairs: data/pairs/train-00000.parquet: 1 groups in the rows, manifest says 2"},
+		{name: "failures count differs from its lines", after: func(t *testing.T, dir string) {
+			writeFailures(t, dir, 2, `{"task_id":"a","sample_index":0,"turn":0,"error":"boom"}`)
+		}, want: "manifest: failures.count is 2, failures.jsonl has 1 lines"},
+		{name: "failures record differs from rewards.failed", after: func(t *testing.T, dir string) {
+			writeFailures(t, dir, 1, `{"task_id":"a","sample_index":0,"turn":0,"error":"boom"}`)
+		}, want: "manifest: rewards.failed is 0, the failures record lists 1"},
+		{name: "failures line that is not a failure", after: func(t *testing.T, dir string) {
+			writeFailures(t, dir, 1, `{"task_id":"a","sample_index":0,"turn":0}`)
+		}, want: "failures.jsonl: line 1: a failure needs a task_id and an error"},
+		{name: "failures record not in the manifest", after: func(t *testing.T, dir string) {
+			os.WriteFile(filepath.Join(dir, FailuresName), []byte("{}\n"), 0o644)
+		}, want: "failures.jsonl is on disk but not in the manifest"},
+		{name: "skipped_total below the records listed", after: func(t *testing.T, dir string) {
+			editManifest(t, dir, func(m *Manifest) {
+				m.Skipped = []Skipped{{File: "in.jsonl", Line: 1, Reason: "x"}, {File: "in.jsonl", Line: 2, Reason: "y"}}
+				m.SkippedTotal = 1
+			})
+		}, want: "skipped_total is 1, but 2 skipped records are listed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

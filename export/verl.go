@@ -75,7 +75,8 @@ type VerlPrompts struct {
 	w       *ShardWriter[VerlRow]
 	ability string
 	split   string
-	next    int64
+	// start is the index of the writer's first prompt, next of the next.
+	start, next int64
 }
 
 // NewVerlPrompts prepares a writer of the verl prompt set under opts.Dir;
@@ -98,7 +99,7 @@ func NewVerlPrompts(opts ShardOptions, ability string) (*VerlPrompts, error) {
 
 // StartAt sets the extra_info.index of the next prompt: a resumed run
 // continues the numbering of the prompts already committed.
-func (v *VerlPrompts) StartAt(index int64) { v.next = index }
+func (v *VerlPrompts) StartAt(index int64) { v.start, v.next = index, index }
 
 // WriteTask appends one task's prompt.
 func (v *VerlPrompts) WriteTask(ctx context.Context, t VerlTask) error {
@@ -130,11 +131,23 @@ func (v *VerlPrompts) WriteRLGroup(ctx context.Context, rows []RLRow) error {
 	return v.WriteTask(ctx, VerlTask{TaskID: r.TaskID, DataSource: r.DataSource, Messages: r.Prompt, Reference: r.Reference})
 }
 
-// Close finishes the last shard and returns every shard written.
+// Close finishes the last shard and returns every finished shard (see
+// ShardWriter.Close).
 func (v *VerlPrompts) Close() ([]ShardInfo, error) { return v.w.Close() }
 
-// Abort discards the shard being written and returns the finished ones.
-func (v *VerlPrompts) Abort() []ShardInfo { return v.w.Abort() }
+// Commit commits the finished shards (see ShardWriter.Commit).
+func (v *VerlPrompts) Commit() []ShardInfo { return v.w.Commit() }
+
+// Rollback returns to the last Commit (see ShardWriter.Rollback); the next
+// prompt is numbered after the committed ones.
+func (v *VerlPrompts) Rollback() ([]ShardInfo, error) {
+	committed, err := v.w.Rollback()
+	v.next = v.start
+	for _, s := range committed {
+		v.next += s.Rows
+	}
+	return committed, err
+}
 
 // Writer is the underlying shard writer, for code that closes writers
 // generically.

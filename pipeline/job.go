@@ -157,7 +157,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	sink.manifest = func(status string) error {
 		m.Status, m.Finished = status, time.Now().UTC()
 		m.Datasets = sink.datasets()
-		if sink.last != nil {
+		if j.meta.State != nil {
 			m.Rewards = sink.summary()
 		}
 		return export.WriteManifest(dir, m)
@@ -219,13 +219,18 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	default:
 		status, m.Error = export.StatusFailed, runErr.Error()
 	}
-	// Commit what is written when it ends at a task boundary; otherwise
-	// drop the open shards back to the last checkpoint (the journal's log
-	// keeps their groups for the resume).
+	// Commit what is written when it ends at a task boundary; otherwise,
+	// or when a write failed, drop everything written since the last
+	// checkpoint (the journal's log keeps those groups for the resume).
 	var endErr error
-	if sink.last == nil || sink.last.Resumable {
-		endErr = sink.checkpoint()
-	} else {
+	switch {
+	case sink.failed != nil:
+		endErr = sink.rollback()
+	case sink.last == nil || sink.last.Resumable:
+		if endErr = sink.checkpoint(); endErr != nil {
+			endErr = errors.Join(endErr, sink.rollback())
+		}
+	default:
 		endErr = sink.rollback()
 	}
 	runErr = errors.Join(runErr, endErr)
@@ -277,6 +282,15 @@ func defaultGrader() rewards.Grader { return rewards.NewMathGrader(mathgrade.Opt
 
 // jobSink writes a run's datasets from the pipeline's flushes, logging each
 // flush in the journal first and checkpointing when the rl shard is full.
+//
+// A checkpoint commits in two phases: every dataset's open shard is finished
+// and the failures record flushed (all durable), then journal.json names
+// them, and only then are the writers told to commit. Once any write, flush,
+// fsync or journal write fails, the sink is failed: it writes and commits
+// nothing more in this process, and the run ends by rolling every writer
+// back to the last checkpoint, whose journal.json the manifest then
+// describes. The journal's log still holds the flushes since that
+// checkpoint, so a resume writes them again.
 type jobSink struct {
 	rl    *export.ShardWriter[export.RLRow]
 	pairs *export.ShardWriter[export.PairRow]
@@ -295,9 +309,25 @@ type jobSink struct {
 	sft *episodeSFT
 	// task is the verl prompt of the task being written.
 	task export.VerlRow
+	// failed is the first error of a write or a checkpoint; once set, the
+	// sink refuses every write and checkpoint.
+	failed error
 }
 
+// Write logs a flush in the journal, writes its rows and checkpoints when a
+// shard is full. An error makes the sink failed.
 func (s *jobSink) Write(ctx context.Context, f *Flush) error {
+	if s.failed != nil {
+		return fmt.Errorf("the output failed earlier: %w", s.failed)
+	}
+	if err := s.write(ctx, f); err != nil {
+		s.failed = err
+		return err
+	}
+	return nil
+}
+
+func (s *jobSink) write(ctx context.Context, f *Flush) error {
 	// Logged first: from here on the flush survives a crash.
 	if err := s.journal.append(f); err != nil {
 		return err
@@ -409,7 +439,9 @@ func (s *jobSink) replay() (int64, error) {
 		return s.apply(context.Background(), f)
 	})
 	if err != nil {
-		return 0, fmt.Errorf("replaying the journal: %w", err)
+		// Nothing replayed is committed: the journal and its log stay as
+		// they were for the next resume.
+		return 0, errors.Join(fmt.Errorf("replaying the journal: %w", err), s.rollback())
 	}
 	if err := s.journal.openWAL(end); err != nil {
 		return 0, err
@@ -417,91 +449,130 @@ func (s *jobSink) replay() (int64, error) {
 	return groups, nil
 }
 
-// checkpoint commits every dataset's open shard and the failures record,
-// then records them in the journal.
-func (s *jobSink) checkpoint() error {
-	if _, err := s.rl.Close(); err != nil {
-		return err
-	}
-	if s.pairs != nil {
-		if _, err := s.pairs.Close(); err != nil {
-			return err
-		}
-	}
-	if _, err := s.verl.Close(); err != nil {
-		return err
-	}
-	if s.sft != nil {
-		if _, err := s.sft.w.Close(); err != nil {
-			return err
-		}
-		s.journal.meta.Filtered = maps.Clone(s.sft.filtered)
-	}
-	count, size, err := s.failures.Checkpoint()
-	if err != nil {
-		return err
-	}
-	return s.journal.checkpoint(s.committed(), s.last, journalFailures{Count: count, Bytes: size})
+// txWriter is a dataset writer of the run: Close finishes its open shard,
+// Commit and Rollback end a checkpoint (see export.ShardWriter).
+type txWriter interface {
+	Close() ([]export.ShardInfo, error)
+	Commit() []export.ShardInfo
+	Rollback() ([]export.ShardInfo, error)
 }
 
-// rollback discards everything written since the last checkpoint.
-func (s *jobSink) rollback() error {
-	s.rl.Abort()
-	if s.pairs != nil {
-		s.pairs.Abort()
-	}
-	s.verl.Abort()
-	if s.sft != nil {
-		s.sft.w.Abort()
-		s.sft.filtered = maps.Clone(s.journal.meta.Filtered)
-		s.sft.reset()
-	}
-	s.last = s.journal.meta.State
-	return s.failures.Rollback()
+// namedWriter is a dataset writer and its dataset's name.
+type namedWriter struct {
+	name string
+	w    txWriter
 }
 
-// committed lists every dataset's committed shards, earlier sessions' first.
-func (s *jobSink) committed() map[string][]export.ShardInfo {
-	out := map[string][]export.ShardInfo{}
-	add := func(name string, shards []export.ShardInfo) {
-		out[name] = append(append([]export.ShardInfo{}, s.base[name]...), shards...)
-	}
-	add("rl", s.rl.Shards())
+// writers are the run's dataset writers, in a fixed order.
+func (s *jobSink) writers() []namedWriter {
+	out := []namedWriter{{"rl", s.rl}}
 	if s.pairs != nil {
-		add("pairs", s.pairs.Shards())
+		out = append(out, namedWriter{"pairs", s.pairs})
 	}
-	add(export.VerlDataset, s.verl.Writer().Shards())
+	out = append(out, namedWriter{export.VerlDataset, s.verl})
 	if s.sft != nil {
-		add("sft", s.sft.w.Shards())
+		out = append(out, namedWriter{"sft", s.sft.w})
 	}
 	return out
 }
 
-// datasets describes the committed shards for the manifest.
+// checkpoint commits every dataset's open shard and the failures record,
+// recording them in the journal. An error makes the sink failed; what it
+// finished is not committed (rollback deletes it).
+func (s *jobSink) checkpoint() error {
+	if s.failed != nil {
+		return fmt.Errorf("the output failed earlier: %w", s.failed)
+	}
+	if err := s.commit(); err != nil {
+		s.failed = err
+		return err
+	}
+	return nil
+}
+
+func (s *jobSink) commit() error {
+	// Phase 1: durable on disk, not yet part of the run.
+	shards := map[string][]export.ShardInfo{}
+	for _, nw := range s.writers() {
+		finished, err := nw.w.Close()
+		if err != nil {
+			return err
+		}
+		shards[nw.name] = append(append([]export.ShardInfo{}, s.base[nw.name]...), finished...)
+	}
+	count, size, err := s.failures.Flush()
+	if err != nil {
+		return err
+	}
+	var filtered map[string]int64
+	if s.sft != nil {
+		filtered = maps.Clone(s.sft.filtered)
+	}
+	// Phase 2: journal.json names them.
+	if err := s.journal.checkpoint(shards, s.last, journalFailures{Count: count, Bytes: size}, filtered); err != nil {
+		return err
+	}
+	// Phase 3: the writers agree (in memory only; this cannot fail).
+	for _, nw := range s.writers() {
+		nw.w.Commit()
+	}
+	s.failures.Commit()
+	return nil
+}
+
+// rollback discards everything written since the last checkpoint and clears
+// the sink's failure.
+func (s *jobSink) rollback() error {
+	var errs []error
+	for _, nw := range s.writers() {
+		if _, err := nw.w.Rollback(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.sft != nil {
+		s.sft.filtered = maps.Clone(s.journal.meta.Filtered)
+		if s.sft.filtered == nil {
+			s.sft.filtered = map[string]int64{}
+		}
+		s.sft.reset()
+	}
+	s.last = s.journal.meta.State
+	errs = append(errs, s.failures.Rollback())
+	s.failed = nil
+	return errors.Join(errs...)
+}
+
+// datasets describes the shards the journal committed, for the manifest:
+// a manifest never lists a shard, or counts a row, that journal.json does
+// not.
 func (s *jobSink) datasets() map[string]export.DatasetInfo {
 	schemas := map[string]string{"rl": export.RLSchema, "pairs": export.PairsSchema, export.VerlDataset: export.VerlSchema}
 	if s.sft != nil {
 		schemas["sft"] = s.sft.w.Schema()
 	}
 	out := map[string]export.DatasetInfo{}
-	for name, shards := range s.committed() {
+	for _, nw := range s.writers() {
+		name := nw.name
+		shards := append([]export.ShardInfo{}, s.journal.meta.Shards[name]...)
 		ds := export.DatasetInfo{Schema: schemas[name], Shards: shards}
 		for _, sh := range shards {
 			ds.Rows += sh.Rows
 			ds.Groups += sh.Groups
 		}
-		if name == "sft" && len(s.sft.filtered) > 0 {
-			ds.Filtered = maps.Clone(s.sft.filtered)
+		if name == "sft" && len(s.journal.meta.Filtered) > 0 {
+			ds.Filtered = maps.Clone(s.journal.meta.Filtered)
 		}
 		out[name] = ds
 	}
 	return out
 }
 
-// summary is the reward summary of the committed groups.
+// summary is the reward summary of the groups the journal committed.
 func (s *jobSink) summary() export.RewardSummary {
 	acc := newSummary()
-	acc.restore(s.last.Summary)
+	if st := s.journal.meta.State; st != nil {
+		acc.restore(st.Summary)
+	}
 	return acc.summary()
 }
 

@@ -150,7 +150,8 @@ func createJournal(out string, identity json.RawMessage, hash string, started ti
 	return j, nil
 }
 
-// openWAL opens the log of a segment for appending, truncated to size.
+// openWAL opens the log of the current segment for appending, truncated to
+// size.
 func (j *journal) openWAL(size int64) error {
 	f, err := os.OpenFile(j.walPath(j.meta.Segment), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -168,8 +169,13 @@ func (j *journal) openWAL(size int64) error {
 	return nil
 }
 
-func (j *journal) writeMeta() error {
-	b, err := json.MarshalIndent(j.meta, "", "  ")
+// writeMeta replaces journal.json with j.meta.
+func (j *journal) writeMeta() error { return j.writeMetaOf(&j.meta) }
+
+// writeMetaOf replaces journal.json with m, durably (see
+// export.WriteFileAtomic); on error journal.json is unchanged.
+func (j *journal) writeMetaOf(m *journalMeta) error {
+	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("writing journal: %w", err)
 	}
@@ -204,20 +210,28 @@ func (j *journal) append(f *Flush) error {
 
 // checkpoint records shards committed up to state and starts a new log
 // segment. The caller has made the shards and the failures record durable.
-func (j *journal) checkpoint(shards map[string][]export.ShardInfo, st *State, failures journalFailures) error {
-	old := j.meta.Segment
-	j.meta.Segment++
-	j.meta.Shards, j.meta.State, j.meta.Failures = shards, st, failures
-	// The new segment exists (empty) before journal.json names it.
-	if err := j.wal.Close(); err != nil {
+// It is all or nothing: j.meta changes only once journal.json holds the
+// checkpoint durably; on error journal.json, j.meta and the current log are
+// as they were.
+func (j *journal) checkpoint(shards map[string][]export.ShardInfo, st *State, failures journalFailures, filtered map[string]int64) error {
+	next := j.meta
+	next.Segment++
+	next.Shards, next.State, next.Failures, next.Filtered = shards, st, failures, filtered
+	// The new segment's log exists (empty) before journal.json names it.
+	path := j.walPath(next.Segment)
+	wal, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
-	if err := j.openWAL(0); err != nil {
+	if err := j.writeMetaOf(&next); err != nil {
+		wal.Close()
+		os.Remove(path)
 		return err
 	}
-	if err := j.writeMeta(); err != nil {
-		return err
-	}
+	old := j.meta.Segment
+	// The old log is no longer read: an error closing it loses nothing.
+	j.wal.Close()
+	j.meta, j.wal, j.lastSync = next, wal, time.Now()
 	os.Remove(j.walPath(old))
 	return nil
 }

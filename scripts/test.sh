@@ -43,6 +43,9 @@ REDRAFT_LLAMA_URL=$(REDRAFT_LLAMA_EXTRA_ARGS="--no-cache-prompt ${REDRAFT_LLAMA_
 export REDRAFT_LLAMA_URL REDRAFT_REQUIRE_LLAMA=1
 
 step "go test -race"
+# The disk-full tests mount small tmpfs filesystems (CI runs as root): a
+# missing privilege is a failure here, not a skip.
+export REDRAFT_REQUIRE_TMPFS=1
 go test -race -count=1 ./...
 scripts/llama-server.sh stop
 rm -rf "$REDRAFT_LLAMA_RUN_DIR"

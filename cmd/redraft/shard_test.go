@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -80,6 +81,19 @@ func TestShardAndMerge(t *testing.T) {
 	wm, _ := export.ReadManifest(whole)
 	mm, err := export.ReadManifest(out)
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Validate cross-checks each part's row count with its shards.
+	bad := *mm
+	bad.Parts = append([]export.PartInfo{}, mm.Parts...)
+	bad.Parts[1].Rows++
+	if err := export.WriteManifest(out, &bad); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, _ := redraft(t, "validate", out); code == 0 || !strings.Contains(stdout, "parts[1] ("+mm.Parts[1].Dir+") rows is "+fmt.Sprint(mm.Parts[1].Rows+1)+", its rl shards in datasets.rl hold "+fmt.Sprint(mm.Parts[1].Rows)) {
+		t.Fatalf("validate with a part's rows off by one: exit %d: %s", code, stdout)
+	}
+	if err := export.WriteManifest(out, mm); err != nil {
 		t.Fatal(err)
 	}
 	rows := func(dir string, m *export.Manifest) []string {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -147,11 +148,19 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 	} else {
 		skips, runErr = spliceMRGSM8K(ctx, sf, *conc, *timeout, write)
 	}
-	var shards []export.ShardInfo
+	// The manifest lists the shards finished intact, and is complete only
+	// when every row is in them: a write error fails the writer, which
+	// then refuses to close, so the run fails.
+	if runErr == nil {
+		_, runErr = w.Close()
+	}
+	shards := w.Commit()
 	if runErr != nil {
-		shards = w.Abort()
-	} else if shards, runErr = w.Close(); runErr != nil {
-		shards = w.Abort()
+		// The open shard (after a failure: the rows since the last shard
+		// finished) is deleted.
+		if _, err := w.Rollback(); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
 	}
 	ds := export.DatasetInfo{Schema: w.Schema(), Shards: shards}
 	for _, s := range shards {
@@ -162,6 +171,7 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 	for _, s := range skips {
 		m.Skipped = append(m.Skipped, export.Skipped{File: sf.Input, Line: s.Line, Reason: s.Reason})
 	}
+	m.SkippedTotal = int64(len(skips))
 	m.Finished = time.Now().UTC()
 	m.Status = export.StatusComplete
 	if runErr != nil {

@@ -141,6 +141,11 @@ func TestRunAgentRPreset(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "wrote 4 sft rows (1 groups)") || stdout != "" {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	// Its manifest's counts (rewards.rows and groups: the sft rows written)
+	// agree with its shards.
+	if code, stdout, _ := redraft(t, "validate", filepath.Join(dir, "out")); code != 0 {
+		t.Fatalf("validate: %s", stdout)
+	}
 	rows := readSFTRows(t, filepath.Join(dir, "out"))
 	want := "Step 1: 2 apples and 3 pears.\nStep 2: 2 + 3 = 6.\n"
 	if len(rows) != 4 || !strings.HasPrefix(rows[0].Messages[1].Content, want) || !strings.HasSuffix(rows[0].Messages[1].Content, "\nStep 2: 2 + 3 = 5.\n#### 5") {

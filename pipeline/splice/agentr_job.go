@@ -99,9 +99,13 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 		Concurrency: ep.MaxInFlight,
 	}
 	var (
-		group    []export.SFTRow
-		groupID  string
-		written  int64
+		group []export.SFTRow
+		// groupFinish is the continuation's finish reason of each row of
+		// group, nil when its metadata has none.
+		groupFinish []*string
+		groupID     string
+		written     int64
+		// sum and finishes cover the rows written.
 		sum      rewardSum
 		finishes = map[string]int64{}
 		// solutionSkips counts the solutions that produced no row.
@@ -115,10 +119,16 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 			return fmt.Errorf("writing task %q: %w", groupID, err)
 		}
 		written++
+		for i, row := range group {
+			sum.add(row.Reward)
+			if f := groupFinish[i]; f != nil {
+				finishes[*f]++
+			}
+		}
 		if opts.OnGroup != nil {
 			opts.OnGroup(written, len(group))
 		}
-		group = group[:0]
+		group, groupFinish = group[:0], groupFinish[:0]
 		return nil
 	}
 	runErr := AgentR(ctx, next, ropts, func(r AgentRResult) error {
@@ -138,27 +148,35 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 			}
 			return nil
 		}
-		row := r.Trajectory.SFTRow()
-		group = append(group, row)
-		sum.add(row.Reward)
 		var meta struct {
 			Continuation struct {
 				FinishReason string `json:"finish_reason"`
 			} `json:"continuation"`
 		}
+		var finish *string
 		if json.Unmarshal([]byte(r.Trajectory.Metadata), &meta) == nil {
-			finishes[meta.Continuation.FinishReason]++
+			finish = &meta.Continuation.FinishReason
 		}
+		group = append(group, r.Trajectory.SFTRow())
+		groupFinish = append(groupFinish, finish)
 		return nil
 	})
 	if runErr == nil {
 		runErr = flush()
 	}
-	var shards []export.ShardInfo
+	// The manifest lists the shards finished intact, and is complete only
+	// when every row is in them: a write error fails the writer, which
+	// then refuses to close, so the run fails.
+	if runErr == nil {
+		_, runErr = w.Close()
+	}
+	shards := w.Commit()
 	if runErr != nil {
-		shards = w.Abort()
-	} else if shards, err = w.Close(); err != nil {
-		runErr, shards = err, w.Abort()
+		// The open shard (after a failure: the rows since the last shard
+		// finished) is deleted; the summary never counted them.
+		if _, err := w.Rollback(); err != nil {
+			runErr = errors.Join(runErr, err)
+		}
 	}
 	ds := export.DatasetInfo{Schema: w.Schema(), Shards: shards}
 	if ds.Shards == nil {
