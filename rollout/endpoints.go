@@ -18,6 +18,7 @@ const (
 	DefaultBackoffMax      = 30 * time.Second
 	DefaultBreakerFailures = 5
 	DefaultBreakerCooldown = 10 * time.Second
+	DefaultBreakerWait     = 5 * time.Minute
 )
 
 // EndpointsConfig describes a fleet of OpenAI-compatible servers that serve
@@ -47,6 +48,19 @@ type EndpointsConfig struct {
 	// one probe request is let through (0: DefaultBreakerCooldown).
 	BreakerFailures int
 	BreakerCooldown time.Duration
+	// BreakerWait is the most time one request spends waiting while no
+	// endpoint takes requests because of its breaker (open, or half-open
+	// with its probe in flight), all its waits together; then it fails
+	// (0: DefaultBreakerWait). Waiting uses no attempt.
+	BreakerWait time.Duration
+	// SampleTimeout bounds one request with all its attempts, backoffs
+	// and waits; when it passes, the attempt in flight is abandoned and
+	// the request fails (0: no bound beyond the attempts and ctx).
+	SampleTimeout time.Duration
+	// MaxResponseBytes, Stream and IdleTimeout: see EndpointConfig.
+	MaxResponseBytes int64
+	Stream           bool
+	IdleTimeout      time.Duration
 	// HTTPClient overrides the transport (tests, custom TLS). Nil: one
 	// pooled transport shared by all URLs, owned by Endpoints.
 	HTTPClient *http.Client
@@ -57,22 +71,39 @@ type EndpointsConfig struct {
 // those whose circuit breaker lets it through, and is retried on server and
 // network faults:
 //
-//   - Retried: HTTP 429, 408 and 5xx, attempt timeouts, connection errors
-//     (refused, reset, closed mid-body), malformed JSON and responses without
-//     choices. Each of these also counts as a failure of the endpoint.
+//   - Retried: HTTP 429, 408 and 5xx, attempt timeouts, stalls (no data
+//     for IdleTimeout), connection errors (refused, reset, closed
+//     mid-body), malformed JSON or event streams, an error reported in a
+//     200, and 200s without an answer (no choices, no message, a message
+//     with nothing in it, nothing generated: see answer.response). Each of
+//     these also counts as a failure of the endpoint.
 //   - Not retried: any other HTTP status (a 400 is the request's fault, a 401
-//     the configuration's), the caller's context ending, and every response
-//     that decoded, whatever its finish_reason: truncation is data.
+//     the configuration's), a response over MaxResponseBytes (the same seed
+//     would bring it again; not the endpoint's fault either), the caller's
+//     context ending, and every answer, whatever its finish_reason:
+//     truncation is data.
 //   - A retry waits a full-jitter backoff and prefers another endpoint. A
 //     Retry-After (seconds or HTTP date, at most 5 minutes) on a failed
 //     response holds that endpoint back from every request until it passes.
 //   - Breaker: BreakerFailures consecutive failures open an endpoint; it gets
 //     no requests for BreakerCooldown, then exactly one probe; the probe's
 //     success closes it, its failure opens it for another cool-down. Any
-//     HTTP response that is not a server fault counts as success.
-//   - When every endpoint is open, a request waits for the earliest
-//     cool-down to end instead of failing; each such wait uses one attempt
-//     of its budget, so a dead fleet fails every request in bounded time.
+//     HTTP response that is not a server fault counts as success. A failure
+//     of an attempt that started before the endpoint's last success is not
+//     counted: the endpoint answered since, so the failure is the request's
+//     own (a request that hung while others were served), not a sign that
+//     the endpoint is down. Otherwise a few hung requests, failing one
+//     after another while nothing else is in flight, would open a healthy
+//     endpoint's breaker and stall every request.
+//   - When no endpoint takes requests because of its breaker (open, or
+//     half-open with its probe in flight), a request waits instead of
+//     failing. Waiting uses none of its attempts (a partial outage must not
+//     turn into failures of requests that were never sent); it is bounded
+//     by time instead: BreakerWait in all, so a dead fleet fails every
+//     request in bounded time.
+//   - SampleTimeout bounds a request from start to end, whatever it is
+//     doing, so that one sample cannot hold its group, and the groups
+//     written after it, without bound.
 //
 // A request that still fails returns a *RequestFailure. Endpoints is safe for
 // concurrent use; Close releases its idle connections.
@@ -84,6 +115,8 @@ type Endpoints struct {
 	backoffMax     time.Duration
 	breakFailures  int
 	cooldown       time.Duration
+	breakerWait    time.Duration
+	sampleTimeout  time.Duration
 	transport      *http.Transport // owned; nil when the caller gave a client
 
 	mu sync.Mutex
@@ -117,8 +150,11 @@ type endpoint struct {
 	openUntil time.Time
 	probing   bool      // half-open and its probe is in flight
 	holdUntil time.Time // Retry-After
-	served    int64
-	failed    int64
+	// alive is when the endpoint last answered (any response that is not
+	// a server fault).
+	alive  time.Time
+	served int64
+	failed int64
 }
 
 // NewEndpoints returns a Policy over cfg.URLs.
@@ -130,7 +166,11 @@ func NewEndpoints(cfg EndpointsConfig) (*Endpoints, error) {
 		maxInFlight: cfg.MaxInFlight, maxAttempts: cfg.MaxAttempts,
 		backoffInitial: cfg.BackoffInitial, backoffMax: cfg.BackoffMax,
 		breakFailures: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown,
+		breakerWait: cfg.BreakerWait, sampleTimeout: max(cfg.SampleTimeout, 0),
 		changed: make(chan struct{}),
+	}
+	if e.breakerWait <= 0 {
+		e.breakerWait = DefaultBreakerWait
 	}
 	if e.maxAttempts <= 0 {
 		e.maxAttempts = DefaultMaxAttempts
@@ -162,7 +202,10 @@ func NewEndpoints(cfg EndpointsConfig) (*Endpoints, error) {
 		if strings.TrimSpace(u) == "" {
 			return nil, fmt.Errorf("endpoints: base URL %d is empty", i+1)
 		}
-		p := NewOpenAIPolicy(EndpointConfig{BaseURL: u, Model: cfg.Model, APIKey: cfg.APIKey, Timeout: cfg.Timeout, HTTPClient: hc})
+		p := NewOpenAIPolicy(EndpointConfig{
+			BaseURL: u, Model: cfg.Model, APIKey: cfg.APIKey, Timeout: cfg.Timeout, HTTPClient: hc,
+			MaxResponseBytes: cfg.MaxResponseBytes, Stream: cfg.Stream, IdleTimeout: cfg.IdleTimeout,
+		})
 		e.eps = append(e.eps, &endpoint{index: i, policy: p})
 	}
 	return e, nil
@@ -180,8 +223,10 @@ func (e *Endpoints) Close() {
 // its HTTP status and endpoint; never the API key.
 type RequestFailure struct {
 	// Attempts is the number of requests sent; BreakerWaits the number of
-	// waits because every endpoint's breaker was open.
+	// times the request had to wait because no endpoint's breaker let it
+	// through, and BreakerWaited how long that took in all.
 	Attempts, BreakerWaits int
+	BreakerWaited          time.Duration
 	// Endpoint is the URL of the last attempt ("" if none was sent).
 	Endpoint string
 	// Status is the last HTTP status, 0 when no response arrived.
@@ -208,7 +253,7 @@ func (f *RequestFailure) Error() string {
 		fmt.Fprintf(&b, "gave up after %s", plural(f.Attempts, "attempt"))
 	}
 	if f.BreakerWaits > 0 {
-		fmt.Fprintf(&b, " and %s for open circuit breakers", plural(f.BreakerWaits, "wait"))
+		fmt.Fprintf(&b, " and %s waiting for open circuit breakers", f.BreakerWaited.Round(time.Millisecond))
 	}
 	if f.Reason != "" {
 		fmt.Fprintf(&b, ": %s", f.Reason)
@@ -230,48 +275,75 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
-// errAllOpen is acquire's answer when every breaker is open and the request
-// has no attempts left to wait with.
+// errAllOpen is acquire's answer when no breaker lets the request through
+// and it has waited BreakerWait.
 var errAllOpen = errors.New("every endpoint's circuit breaker is open")
 
+// errSampleDeadline is the cause of a request's context when SampleTimeout
+// passed.
+var errSampleDeadline = errors.New("sample deadline")
+
 // Sample implements Policy: it sends req to one endpoint after another until
-// a response decodes, a failure is not retryable, the attempts run out or
-// ctx ends. The Response names the endpoint that served it and the attempts
-// it took.
+// a response decodes, a failure is not retryable, the attempts run out, the
+// sample deadline passes or ctx ends. The Response names the endpoint that
+// served it and the attempts it took.
 func (e *Endpoints) Sample(ctx context.Context, req Request) (Response, error) {
+	sctx := ctx
+	if e.sampleTimeout > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeoutCause(ctx, e.sampleTimeout, errSampleDeadline)
+		defer cancel()
+	}
 	fail := &RequestFailure{}
 	avoid := -1
 	for {
-		ep, err := e.acquire(ctx, avoid, fail)
+		ep, err := e.acquire(sctx, avoid, fail)
 		if err != nil {
-			if ctx.Err() != nil {
-				fail.Cause = ctx.Err()
-			} else {
-				fail.Reason = err.Error()
-			}
-			return Response{}, fail
+			return Response{}, e.stopped(ctx, sctx, fail, err)
 		}
 		fail.Attempts++
-		resp, f := ep.policy.attempt(ctx, req)
-		e.release(ep, f)
+		started := time.Now()
+		resp, f := ep.policy.attempt(sctx, req)
+		e.release(ep, f, started)
 		if f == nil {
 			resp.Endpoint, resp.Attempts = ep.policy.url, fail.Attempts
 			return resp, nil
 		}
 		fail.Endpoint, fail.Status, fail.Retryable, fail.Last = ep.policy.url, f.status, f.retryable, f.msg
 		if f.cancelled {
-			fail.Cause = ctx.Err()
+			if ctx.Err() == nil {
+				fail.Last = "cut off by the sample deadline"
+				if f.status != 0 {
+					fail.Last = fmt.Sprintf("HTTP %d: %s", f.status, fail.Last)
+				}
+			}
+			return Response{}, e.stopped(ctx, sctx, fail, sctx.Err())
+		}
+		if !f.retryable || fail.Attempts >= e.maxAttempts {
 			return Response{}, fail
 		}
-		if !f.retryable || fail.Attempts+fail.BreakerWaits >= e.maxAttempts {
-			return Response{}, fail
-		}
-		if err := sleep(ctx, e.backoff(fail.Attempts)); err != nil {
-			fail.Cause = err
-			return Response{}, fail
+		if err := sleep(sctx, e.backoff(fail.Attempts)); err != nil {
+			return Response{}, e.stopped(ctx, sctx, fail, err)
 		}
 		avoid = ep.index
 	}
+}
+
+// stopped completes fail for a request that ended on err before its
+// attempts ran out: the caller's context ended (Cause), the sample deadline
+// passed or every breaker stayed open (Reason).
+func (e *Endpoints) stopped(ctx, sctx context.Context, fail *RequestFailure, err error) *RequestFailure {
+	switch {
+	case ctx.Err() != nil:
+		fail.Cause = ctx.Err()
+	case errors.Is(context.Cause(sctx), errSampleDeadline):
+		fail.Reason = fmt.Sprintf("no answer within endpoint.sample_timeout (%s)", e.sampleTimeout)
+		fail.Retryable = true
+	default:
+		fail.Reason = err.Error()
+		fail.Retryable = true
+	}
+	return fail
 }
 
 // backoff is the full-jitter wait before retry k (k >= 1).
@@ -301,19 +373,18 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // acquire reserves an endpoint for one attempt, preferring any endpoint but
 // avoid, then the fewest requests in flight. It waits while none is
-// available: for a slot (MaxInFlight), a Retry-After hold, a half-open probe
-// to finish, or, counted in fail.BreakerWaits against the attempt budget, an
-// open breaker's cool-down.
+// available: for a slot (MaxInFlight), a Retry-After hold, or a breaker (an
+// open one's cool-down, a half-open one's probe). Breaker waits are counted
+// in fail (BreakerWaits, BreakerWaited) and bounded by BreakerWait over the
+// whole request; they use no attempt.
 func (e *Endpoints) acquire(ctx context.Context, avoid int, fail *RequestFailure) (*endpoint, error) {
-	// counted is the cool-down this call has charged a wait for: wake-ups
-	// while the same breakers stay open (other requests releasing) are free.
-	var counted time.Time
+	counted := false // this call's breaker wait is counted in BreakerWaits
 	e.mu.Lock()
 	for {
 		now := time.Now()
 		var best *endpoint
 		var wake time.Time
-		allOpen := true
+		blocked := true // by breakers, every endpoint
 		n := len(e.eps)
 		for k := range n {
 			ep := e.eps[(e.next+k)%n]
@@ -324,10 +395,10 @@ func (e *Endpoints) acquire(ctx context.Context, avoid int, fail *RequestFailure
 				wake = earliest(wake, ep.openUntil)
 				continue
 			}
-			allOpen = false
 			if ep.state == halfOpen && ep.probing {
 				continue // woken by the probe's release
 			}
+			blocked = false
 			if now.Before(ep.holdUntil) {
 				wake = earliest(wake, ep.holdUntil)
 				continue
@@ -348,14 +419,17 @@ func (e *Endpoints) acquire(ctx context.Context, avoid int, fail *RequestFailure
 			e.mu.Unlock()
 			return best, nil
 		}
-		if allOpen && !wake.Equal(counted) {
-			// The wait and the attempt after it must both fit the budget.
-			if fail.Attempts+fail.BreakerWaits+1 >= e.maxAttempts {
+		if blocked {
+			left := e.breakerWait - fail.BreakerWaited
+			if left <= 0 {
 				e.mu.Unlock()
 				return nil, errAllOpen
 			}
-			fail.BreakerWaits++
-			counted = wake
+			if !counted {
+				fail.BreakerWaits++
+				counted = true
+			}
+			wake = earliest(wake, now.Add(left))
 		}
 		ch := e.changed
 		e.waiters++
@@ -363,6 +437,9 @@ func (e *Endpoints) acquire(ctx context.Context, avoid int, fail *RequestFailure
 		err := waitFor(ctx, ch, wake)
 		e.mu.Lock()
 		e.waiters--
+		if blocked {
+			fail.BreakerWaited += time.Since(now)
+		}
 		if err != nil {
 			e.mu.Unlock()
 			return nil, err
@@ -402,9 +479,9 @@ func waitFor(ctx context.Context, ch <-chan struct{}, wake time.Time) error {
 	return nil
 }
 
-// release returns ep's slot and feeds the attempt's outcome (nil: success)
-// to its breaker.
-func (e *Endpoints) release(ep *endpoint, f *failure) {
+// release returns ep's slot and feeds the outcome (nil: success) of the
+// attempt that started at started to its breaker.
+func (e *Endpoints) release(ep *endpoint, f *failure, started time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ep.inFlight--
@@ -412,13 +489,16 @@ func (e *Endpoints) release(ep *endpoint, f *failure) {
 	switch {
 	case f == nil || (!f.retryable && !f.cancelled):
 		// The endpoint answered: healthy, whatever the request's fate.
-		ep.failures, ep.state, ep.probing = 0, closed, false
+		ep.failures, ep.state, ep.probing, ep.alive = 0, closed, false, now
 		if f == nil {
 			ep.served++
 		}
 	case f.cancelled:
 		// Says nothing about the endpoint; let another request probe.
 		ep.probing = false
+	case ep.state != halfOpen && ep.alive.After(started):
+		// Answered since this attempt started: the request's fault.
+		ep.failed++
 	default:
 		ep.failed++
 		ep.failures++

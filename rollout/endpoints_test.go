@@ -90,8 +90,15 @@ func (c *attemptCounter) next(seed int64) int {
 const okText = "Two plus two. The answer is 4."
 
 // Every retryable fault is retried until the request succeeds; every other
-// failure is reported after one attempt; truncation is never retried.
+// failure is reported after one attempt; truncation is never retried. The
+// same holds for streamed answers.
 func TestEndpointsRetryClassification(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprint("stream=", stream), func(t *testing.T) { testRetryClassification(t, stream) })
+	}
+}
+
+func testRetryClassification(t *testing.T, stream bool) {
 	cases := []struct {
 		name      string
 		fault     fakeserver.Reply
@@ -110,6 +117,10 @@ func TestEndpointsRetryClassification(t *testing.T) {
 		{"truncated body", fakeserver.Reply{Fault: fakeserver.Truncated, Text: okText}, 1, 2, ""},
 		{"malformed JSON", fakeserver.Reply{Fault: fakeserver.Malformed}, 1, 2, ""},
 		{"empty choices", fakeserver.Reply{Fault: fakeserver.EmptyChoices, Text: okText}, 2, 3, ""},
+		{"stall mid-body past timeout", fakeserver.Reply{Fault: fakeserver.Stall, Text: okText}, 1, 2, ""},
+		{"no message", fakeserver.Reply{Fault: fakeserver.NoMessage, Text: okText}, 1, 2, ""},
+		{"null message", fakeserver.Reply{Fault: fakeserver.NullMessage, Text: okText}, 2, 3, ""},
+		{"nothing generated", fakeserver.Reply{Fault: fakeserver.EmptyGeneration}, 1, 2, ""},
 		{"400 not retried", fakeserver.Reply{Status: 400, Message: "bad request"}, 10, 1, "HTTP 400: bad request"},
 		{"401 not retried", fakeserver.Reply{Status: 401}, 10, 1, "HTTP 401"},
 		{"404 not retried", fakeserver.Reply{Status: 404}, 10, 1, "HTTP 404"},
@@ -118,6 +129,8 @@ func TestEndpointsRetryClassification(t *testing.T) {
 		{"always reset", fakeserver.Reply{Fault: fakeserver.Reset}, 10, 4, "gave up after 4 attempts; last: no response:"},
 		{"always hangs", fakeserver.Reply{Fault: fakeserver.Hang}, 10, 4, "gave up after 4 attempts; last: timeout after 1.5s"},
 		{"always empty", fakeserver.Reply{Fault: fakeserver.EmptyChoices}, 10, 4, "HTTP 200: response has no choices"},
+		{"always no message", fakeserver.Reply{Fault: fakeserver.NoMessage, Text: okText}, 10, 4, "HTTP 200: "},
+		{"always nothing generated", fakeserver.Reply{Fault: fakeserver.EmptyGeneration}, 10, 4, "HTTP 200: empty answer with 0 completion tokens"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,7 +142,9 @@ func TestEndpointsRetryClassification(t *testing.T) {
 				}
 				return fakeserver.Reply{Text: okText}
 			})
-			e := newEndpoints(t, fastConfig(srv.BaseURL()))
+			cfg := fastConfig(srv.BaseURL())
+			cfg.Stream = stream
+			e := newEndpoints(t, cfg)
 			resp, err := e.Sample(context.Background(), seedReq(7))
 			if tc.errHas == "" {
 				if err != nil {
@@ -349,9 +364,13 @@ func TestEndpointsHalfOpenProbe(t *testing.T) {
 		}()
 	}
 	// One of the 20 is the probe, held by the server; the other 19 finish on
-	// the good endpoint without touching the half-open one.
+	// the good endpoint without touching the half-open one. (The probe may
+	// reach the server after the others finish: wait for it.)
 	for range 19 {
 		<-done
+	}
+	for deadline := time.Now().Add(5 * time.Second); flaky.Count() < 3 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
 	}
 	if got := flaky.Count(); got != 3 {
 		t.Errorf("half-open endpoint saw %d requests, want 2 failures + 1 probe", got)
@@ -372,7 +391,8 @@ func TestEndpointsHalfOpenProbe(t *testing.T) {
 
 // With every breaker open a request waits for the cool-down instead of
 // failing, and succeeds when the fleet recovers; a dead fleet fails every
-// request once the budget is spent, naming the breaker waits.
+// request once its attempts or its BreakerWait are spent, naming the
+// breaker waits. Waiting uses no attempt.
 func TestEndpointsAllOpenWait(t *testing.T) {
 	check := noLeak(t)
 	var n atomic.Int64
@@ -396,9 +416,11 @@ func TestEndpointsAllOpenWait(t *testing.T) {
 	dead := []string{deadURL(t), deadURL(t)}
 	cfg = fastConfig(dead...)
 	cfg.BreakerFailures, cfg.BreakerCooldown, cfg.MaxAttempts = 1, 20*time.Millisecond, 4
+	cfg.BreakerWait = 200 * time.Millisecond
 	e = newEndpoints(t, cfg)
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
+	start := time.Now()
 	for i := range errs {
 		wg.Add(1)
 		go func() {
@@ -407,22 +429,34 @@ func TestEndpointsAllOpenWait(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waited := 0
+	if el := time.Since(start); el > 5*time.Second {
+		t.Errorf("a dead fleet took %s to fail 16 requests", el)
+	}
+	waited, outOfTime := 0, 0
 	for i, err := range errs {
 		var rf *RequestFailure
-		if !errors.As(err, &rf) || rf.Attempts+rf.BreakerWaits > 4 || !strings.Contains(err.Error(), "gave up after") {
+		if !errors.As(err, &rf) || rf.Attempts > 4 || !strings.Contains(err.Error(), "gave up after") {
 			t.Errorf("request %d: %v", i, err)
 			continue
 		}
+		if rf.BreakerWaited > cfg.BreakerWait+100*time.Millisecond {
+			t.Errorf("request %d waited %s for breakers, bound %s", i, rf.BreakerWaited, cfg.BreakerWait)
+		}
 		if rf.BreakerWaits > 0 {
 			waited++
-			if !strings.Contains(err.Error(), "for open circuit breakers") {
+			if !strings.Contains(err.Error(), "waiting for open circuit breakers") {
 				t.Errorf("request %d: %q does not mention the breakers", i, err)
 			}
 		}
+		if rf.Reason != "" {
+			outOfTime++
+			if !strings.Contains(err.Error(), "circuit breaker is open") {
+				t.Errorf("request %d: %q", i, err)
+			}
+		}
 	}
-	if waited == 0 {
-		t.Error("no request waited for an open breaker")
+	if waited == 0 || outOfTime == 0 {
+		t.Errorf("%d requests waited for an open breaker, %d ran out of breaker wait", waited, outOfTime)
 	}
 	e.Close()
 	check()

@@ -13,18 +13,59 @@ import (
 // Window bounds the number of groups in flight between the moment a producer
 // starts a group and the moment the pipeline has written it. It is what keeps
 // memory proportional to the window, not to the dataset.
-type Window struct{ slots chan struct{} }
+//
+// It also bounds the bytes of the answers in groups that are done but not
+// yet written (PendingBytes): when answers are large and the writer is
+// slower than the servers, finished groups would otherwise pile up, a
+// window's worth of them. Acquire waits while more than PendingBytes are
+// pending, so new groups start only as the writer catches up; the memory of
+// a run is then about the answers being generated plus PendingBytes,
+// whatever their size. Groups already started always finish, so the wait
+// cannot deadlock.
+type Window struct {
+	slots chan struct{}
+
+	mu sync.Mutex
+	// pending maps the Seq of each emitted, unwritten group to the bytes
+	// of its answers; held is their sum. released counts the groups the
+	// pipeline has written (Release): it writes them in Seq order, so
+	// released is the Seq of the next group to be written.
+	pending  map[int64]int64
+	held     int64
+	released int64
+	// freed is closed and replaced when held goes down.
+	freed chan struct{}
+}
+
+// PendingBytes is how many bytes of answers in finished, unwritten groups
+// make Window.Acquire wait: the size of one answer at
+// DefaultMaxResponseBytes.
+const PendingBytes = DefaultMaxResponseBytes
 
 // NewWindow returns a window of n slots (n >= 1).
 func NewWindow(n int) *Window {
 	if n < 1 {
 		n = 1
 	}
-	return &Window{slots: make(chan struct{}, n)}
+	return &Window{slots: make(chan struct{}, n), pending: map[int64]int64{}, freed: make(chan struct{})}
 }
 
-// Acquire takes a slot, blocking until one is free or ctx is done.
+// Acquire takes a slot, blocking until one is free and no more than
+// PendingBytes of answers wait to be written, or until ctx is done.
 func (w *Window) Acquire(ctx context.Context) error {
+	for {
+		w.mu.Lock()
+		held, freed := w.held, w.freed
+		w.mu.Unlock()
+		if held <= PendingBytes {
+			break
+		}
+		select {
+		case <-freed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	select {
 	case w.slots <- struct{}{}:
 		return nil
@@ -33,8 +74,56 @@ func (w *Window) Acquire(ctx context.Context) error {
 	}
 }
 
-// Release frees a slot taken by Acquire.
-func (w *Window) Release() { <-w.slots }
+// Release frees the slot of the next group written, in Seq order: the
+// pipeline calls it once per group it has written.
+func (w *Window) Release() {
+	<-w.slots
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if b, ok := w.pending[w.released]; ok {
+		delete(w.pending, w.released)
+		w.held -= b
+	}
+	w.released++
+	w.settle()
+}
+
+// unacquire gives back a slot that a producer took but used for no group
+// (at the end of its input, or when it stops).
+func (w *Window) unacquire() {
+	<-w.slots
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.settle()
+}
+
+// settle wakes the producers waiting for bytes; with no group outstanding
+// nothing can be pending, whatever a producer reported (a custom producer
+// may number its groups otherwise), so the count restarts.
+func (w *Window) settle() {
+	if len(w.slots) == 0 && w.held != 0 {
+		w.held = 0
+		clear(w.pending)
+	}
+	close(w.freed)
+	w.freed = make(chan struct{})
+}
+
+// emit records the bytes of g's answers as its producer emits it.
+func (w *Window) emit(g *Group) {
+	var n int64
+	for i := range g.Samples {
+		s := &g.Samples[i]
+		n += int64(len(s.Text) + len(s.Reasoning) + 24*len(s.Logprobs))
+		for _, lp := range s.Logprobs {
+			n += int64(len(lp.Token))
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending[g.Seq] += n
+	w.held += n
+}
 
 // Producer emits groups. Produce takes a window slot before starting each
 // group, sends every group it starts to out exactly once (possibly out of Seq
@@ -84,11 +173,11 @@ func (g *Generator) Produce(ctx context.Context, w *Window, out chan<- *Group) e
 		}
 		task, err := g.Tasks.Next(ctx)
 		if errors.Is(err, io.EOF) {
-			w.Release()
+			w.unacquire()
 			return nil
 		}
 		if err != nil {
-			w.Release()
+			w.unacquire()
 			return err
 		}
 		grp := &Group{Seq: seq, Task: task, Samples: make([]Sample, g.Samples)}
@@ -106,6 +195,7 @@ func (g *Generator) Produce(ctx context.Context, w *Window, out chan<- *Group) e
 				grp.Samples[i] = g.sample(ctx, task, i)
 				<-sem
 				if pending.Add(-1) == 0 {
+					w.emit(grp)
 					select {
 					case out <- grp:
 					case <-ctx.Done():
@@ -138,7 +228,7 @@ func produceTasks(ctx context.Context, w *Window, tasks TaskSource, slots int, o
 		task, err := tasks.Next(ctx)
 		if err != nil {
 			for range slots {
-				w.Release()
+				w.unacquire()
 			}
 			if errors.Is(err, io.EOF) {
 				wg.Wait()
@@ -158,6 +248,7 @@ func produceTasks(ctx context.Context, w *Window, tasks TaskSource, slots int, o
 				return // the samples hold cancellation errors, not responses
 			}
 			for _, g := range groups {
+				w.emit(g)
 				select {
 				case out <- g:
 				case <-ctx.Done():

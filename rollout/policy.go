@@ -61,7 +61,25 @@ type EndpointConfig struct {
 	// with a pooled transport sized for MaxConns.
 	HTTPClient *http.Client
 	MaxConns   int
+	// MaxResponseBytes bounds a response body; a larger one fails the
+	// attempt without being read further (0: DefaultMaxResponseBytes).
+	MaxResponseBytes int64
+	// Stream asks for the answer as server-sent events, so that a request
+	// that stops making progress is noticed within IdleTimeout.
+	Stream bool
+	// IdleTimeout is the longest the server may stay silent while a
+	// response is being received: between the response's headers and its
+	// first byte and between two reads of its body, and when streaming
+	// also from sending the request to the headers (0: DefaultIdleTimeout).
+	// A non-streamed answer is written at once when it is complete, so the
+	// wait for its headers is bounded by Timeout only.
+	IdleTimeout time.Duration
 }
+
+// DefaultIdleTimeout is EndpointConfig.IdleTimeout's default: longer than a
+// loaded server's queueing and prefill before a streamed answer's first
+// token, or a preempted sequence's wait to be resumed.
+const DefaultIdleTimeout = 2 * time.Minute
 
 // OpenAIPolicy samples one OpenAI-compatible endpoint (vLLM, SGLang,
 // llama-server, OpenAI) through go-openai, one request per sample and one
@@ -76,6 +94,11 @@ type OpenAIPolicy struct {
 	apiKey string
 	// timeout bounds one request; 0 means no bound beyond ctx.
 	timeout time.Duration
+	// maxBytes, stream and idle are EndpointConfig's MaxResponseBytes,
+	// Stream and IdleTimeout, defaults applied.
+	maxBytes int64
+	stream   bool
+	idle     time.Duration
 }
 
 // NewOpenAIPolicy returns a Policy for cfg.
@@ -87,10 +110,18 @@ func NewOpenAIPolicy(cfg EndpointConfig) *OpenAIPolicy {
 	oc := openai.DefaultConfig(cfg.APIKey)
 	oc.BaseURL = cfg.BaseURL
 	oc.HTTPClient = &patchingDoer{next: hc}
-	return &OpenAIPolicy{
+	p := &OpenAIPolicy{
 		client: openai.NewClientWithConfig(oc), model: cfg.Model, url: redactURL(cfg.BaseURL),
 		apiKey: cfg.APIKey, timeout: cfg.Timeout,
+		maxBytes: cfg.MaxResponseBytes, stream: cfg.Stream, idle: cfg.IdleTimeout,
 	}
+	if p.maxBytes <= 0 {
+		p.maxBytes = DefaultMaxResponseBytes
+	}
+	if p.idle <= 0 {
+		p.idle = DefaultIdleTimeout
+	}
+	return p
 }
 
 // newTransport returns a pooled transport that keeps one idle connection per
@@ -157,8 +188,8 @@ type failure struct {
 	// status is the HTTP status, 0 when no response arrived.
 	status int
 	// retryable marks a fault of the server or the network (429, 408, 5xx,
-	// timeout, reset, malformed body, no choices): worth another attempt,
-	// and counted by the endpoint's circuit breaker.
+	// timeout, stall, reset, malformed body, no answer in the body): worth
+	// another attempt, and counted by the endpoint's circuit breaker.
 	retryable bool
 	// cancelled: the caller's context ended; neither retried nor counted.
 	cancelled bool
@@ -171,12 +202,15 @@ type failure struct {
 // attempt sends one request and classifies its outcome. A successful
 // response (any finish_reason, including length) is never a failure.
 func (p *OpenAIPolicy) attempt(ctx context.Context, req Request) (Response, *failure) {
-	actx := ctx
+	tctx := ctx
 	if p.timeout > 0 {
 		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, p.timeout)
+		tctx, cancel = context.WithTimeout(ctx, p.timeout)
 		defer cancel()
 	}
+	// The idle timer cancels the attempt with errStalled as its cause.
+	actx, stall := context.WithCancelCause(tctx)
+	defer stall(nil)
 	msgs := make([]openai.ChatCompletionMessage, len(req.Messages))
 	for i, m := range req.Messages {
 		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
@@ -193,7 +227,7 @@ func (p *OpenAIPolicy) attempt(ctx context.Context, req Request) (Response, *fai
 	// go-openai drops zero values (omitempty), so temperature 0 would silently
 	// become the server's default of 1. Explicit values go through the body
 	// patch instead, which writes exactly what was configured.
-	st := &attemptState{}
+	st := &attemptState{maxBytes: p.maxBytes, idle: p.idle, stream: p.stream, stall: stall}
 	if t := req.Sampling.Temperature; t != nil {
 		st.patch = append(st.patch, patchField{"temperature", *t})
 	}
@@ -208,38 +242,36 @@ func (p *OpenAIPolicy) attempt(ctx context.Context, req Request) (Response, *fai
 		// add_generation_prompt true, so both are sent.
 		st.patch = append(st.patch, patchField{"continue_final_message", true}, patchField{"add_generation_prompt", false})
 	}
-	resp, err := p.client.CreateChatCompletion(context.WithValue(actx, attemptKey{}, st), creq)
-	if err != nil {
+	if p.stream {
+		st.patch = append(st.patch, patchField{"stream", true}, patchField{"stream_options", map[string]bool{"include_usage": true}})
+	}
+	// patchingDoer reads the body into st.answer (go-openai decodes an
+	// empty object in its place); see response.go.
+	if _, err := p.client.CreateChatCompletion(context.WithValue(actx, attemptKey{}, st), creq); err != nil {
 		return Response{}, p.classify(ctx, actx, st, err)
 	}
-	if len(resp.Choices) == 0 {
-		return Response{}, &failure{status: st.status, retryable: true, msg: fmt.Sprintf("HTTP %d: response has no choices", st.status)}
+	if st.answer == nil {
+		return Response{}, &failure{status: st.status, retryable: true, msg: fmt.Sprintf("HTTP %d: response body was not read", st.status)}
 	}
-	ch := resp.Choices[0]
-	out := Response{
-		Text:         ch.Message.Content,
-		Reasoning:    ch.Message.ReasoningContent,
-		FinishReason: string(ch.FinishReason),
-		Model:        resp.Model,
-	}
-	if u := resp.Usage; u.PromptTokens != 0 || u.CompletionTokens != 0 {
-		out.Usage = &Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
-	}
-	if ch.LogProbs != nil {
-		out.Logprobs = make([]TokenLogprob, len(ch.LogProbs.Content))
-		for i, lp := range ch.LogProbs.Content {
-			out.Logprobs[i] = TokenLogprob{Token: lp.Token, Logprob: lp.LogProb}
-		}
+	out, why := st.answer.response()
+	if why != "" {
+		return Response{}, &failure{status: st.status, retryable: true, msg: fmt.Sprintf("HTTP %d: %s", st.status, why)}
 	}
 	return out, nil
 }
 
+// errStalled is the cause of an attempt cancelled by its idle timer.
+var errStalled = errors.New("stalled")
+
 // classify turns a go-openai error into a failure. parent is the caller's
-// context, actx the attempt's (with the per-attempt timeout).
+// context, actx the attempt's (with the per-attempt timeout and the idle
+// timer).
 func (p *OpenAIPolicy) classify(parent, actx context.Context, st *attemptState, err error) *failure {
 	f := &failure{status: st.status, retryAfter: st.retryAfter}
 	var apiErr *openai.APIError
 	var reqErr *openai.RequestError
+	var tooLarge *errTooLarge
+	var srvErr *serverError
 	switch {
 	case parent.Err() != nil:
 		f.cancelled = true
@@ -248,11 +280,29 @@ func (p *OpenAIPolicy) classify(parent, actx context.Context, st *attemptState, 
 			f.msg = fmt.Sprintf("cancelled after HTTP %d", st.status)
 		}
 		return f
+	case errors.Is(context.Cause(actx), errStalled):
+		// The idle timer: the server stopped sending.
+		f.retryable = true
+		f.msg = fmt.Sprintf("stalled: no data for %s (endpoint.idle_timeout)", p.idle)
+		if st.status != 0 {
+			f.msg = fmt.Sprintf("HTTP %d: %s", st.status, f.msg)
+		}
+		return f
 	case actx.Err() != nil:
 		// The attempt's own deadline, not the caller's: a hung or slow
 		// server.
 		f.retryable = true
 		f.msg = fmt.Sprintf("timeout after %s", p.timeout)
+		return f
+	case errors.As(err, &tooLarge):
+		// Not the endpoint's fault, and the same seed would bring the same
+		// answer again: neither retried nor counted by the breaker.
+		f.msg = fmt.Sprintf("HTTP %d: %v", st.status, err)
+		return f
+	case errors.As(err, &srvErr):
+		f.retryable = true
+		f.msg = fmt.Sprintf("HTTP %d: %v", st.status, err)
+		f.msg = oneLine(f.msg, p.apiKey)
 		return f
 	case errors.As(err, &apiErr):
 		f.status = apiErr.HTTPStatusCode
@@ -336,32 +386,135 @@ type patchField struct {
 }
 
 // attemptState travels with one request through go-openai to patchingDoer:
-// fields to patch into the body on the way out, the status and Retry-After
-// on the way back (go-openai's errors carry neither reliably).
+// fields to patch into the body and how to read the response on the way
+// out; the status, Retry-After and the answer on the way back (go-openai's
+// errors carry neither status nor Retry-After reliably).
 type attemptState struct {
-	patch      []patchField
+	patch []patchField
+	// maxBytes, idle and stream: see OpenAIPolicy.
+	maxBytes int64
+	idle     time.Duration
+	stream   bool
+	// stall cancels the attempt when the idle timer fires.
+	stall context.CancelCauseFunc
+
 	status     int
 	retryAfter time.Duration
+	// answer is what the body said, when it was read whole.
+	answer *answer
 }
 
 // patchingDoer sets top-level JSON fields of the request body from the
 // attempt's patch, for fields go-openai cannot express (explicit zeros,
-// server-specific extensions), and records the response status.
+// server-specific extensions, stream), records the response status, and
+// reads the response body itself:
+//
+//   - A success (2xx, 3xx) body is read here, at most maxBytes of it, and
+//     decoded into st.answer (response.go; a stream, sse.go); go-openai gets
+//     an empty JSON object in its place. A failure to read or decode it is
+//     Do's error, which go-openai returns as is.
+//   - An error body is left to go-openai, cut to maxErrorBody bytes.
+//   - An idle timer cancels the attempt (cause errStalled) when the server
+//     sends nothing for st.idle: from the request on when streaming, from
+//     the response headers on otherwise.
 type patchingDoer struct{ next *http.Client }
 
 func (d *patchingDoer) Do(req *http.Request) (*http.Response, error) {
 	st, _ := req.Context().Value(attemptKey{}).(*attemptState)
-	if st != nil && len(st.patch) > 0 && req.Body != nil {
+	if st == nil {
+		return d.next.Do(req)
+	}
+	if len(st.patch) > 0 && req.Body != nil {
 		if err := patchBody(req, st.patch); err != nil {
 			return nil, err
 		}
 	}
-	resp, err := d.next.Do(req)
-	if err == nil && st != nil {
-		st.status = resp.StatusCode
-		st.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	timed := st.idle > 0 && st.stall != nil
+	var idle *time.Timer
+	stop := func() {
+		if idle != nil {
+			idle.Stop()
+		}
 	}
-	return resp, err
+	if st.stream {
+		req.Header.Set("Accept", "text/event-stream")
+		if timed {
+			idle = time.AfterFunc(st.idle, func() { st.stall(errStalled) })
+		}
+	}
+	resp, err := d.next.Do(req)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	st.status = resp.StatusCode
+	st.retryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	var body io.Reader = resp.Body
+	if timed {
+		if idle == nil {
+			idle = time.AfterFunc(st.idle, func() { st.stall(errStalled) })
+		} else {
+			idle.Reset(st.idle)
+		}
+		body = &idleReader{r: resp.Body, t: idle, d: st.idle}
+	}
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		// go-openai reads the error body and closes it.
+		resp.Body = &errorBody{Reader: io.LimitReader(body, maxErrorBody), body: resp.Body, stop: stop}
+		return resp, nil
+	}
+	defer stop()
+	defer resp.Body.Close()
+	// By what the server sent, not what was asked: a server may ignore
+	// "stream": true and answer in one piece.
+	if isEventStream(resp.Header.Get("Content-Type")) {
+		st.answer, err = readStream(&limitedReader{r: body, limit: st.maxBytes})
+	} else {
+		var raw []byte
+		if raw, err = readBody(body, resp.ContentLength, st.maxBytes); err == nil {
+			st.answer, err = decodeCompletion(raw)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(strings.NewReader("{}"))
+	resp.ContentLength = 2
+	return resp, nil
+}
+
+func isEventStream(contentType string) bool {
+	mt, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(mt), "text/event-stream")
+}
+
+// idleReader restarts the idle timer t (of duration d) after each read
+// that brought data.
+type idleReader struct {
+	r io.Reader
+	t *time.Timer
+	d time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.t.Reset(r.d)
+	}
+	return n, err
+}
+
+// errorBody is an error response's body, cut to a bound, whose Close also
+// stops the idle timer.
+type errorBody struct {
+	io.Reader
+	body io.Closer
+	stop func()
+}
+
+func (b *errorBody) Close() error {
+	b.stop()
+	return b.body.Close()
 }
 
 func patchBody(req *http.Request, patch []patchField) error {

@@ -86,17 +86,18 @@ func (p ReplayProducer) Produce(ctx context.Context, w *Window, out chan<- *Grou
 		}
 		g, err := p.Source.Next(ctx)
 		if err != nil {
-			w.Release()
+			w.unacquire()
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return err
 		}
 		g.Seq = seq
+		w.emit(g)
 		select {
 		case out <- g:
 		case <-ctx.Done():
-			w.Release()
+			w.unacquire()
 			return ctx.Err()
 		}
 	}

@@ -56,10 +56,12 @@ scripts/browser-test.sh
 
 step "fuzz (short, bounded)"
 # Every parser of untrusted text: JSONL/Parquet input and its problem locator,
+# model servers' answers (JSON strings, completion bodies, event streams),
 # answer extraction and grading, judge scores, step-judge and self-verification
 # verdicts, judge prompt rendering, injection detection, MR-GSM8K labels,
 # tokenizer input.
 for target in "./rollout FuzzDecodeRecord" "./rollout FuzzLocateProblem" \
+  "./rollout FuzzUnquoteJSON" "./rollout FuzzDecodeCompletion" "./rollout FuzzSSE" \
   "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" "./rewards FuzzParseSelfVerdict" \
   "./rewards/judge FuzzParseScore" "./rewards/judge FuzzParseStepVerdict" "./rewards/judge FuzzRender" \
   "./rewards/judge FuzzDetectInjection" "./pipeline/splice FuzzMRFields" "./export/tokenizer FuzzEncode"; do

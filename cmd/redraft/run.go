@@ -28,7 +28,9 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	out := fs.String("out", "", "output `directory` (overrides output.dir)")
 	overwrite := fs.Bool("overwrite", false, "replace a previous run in the output directory (start over instead of resuming)")
 	shardSpec := fs.String("shard", "", "run one shard of the tasks: i/N, auto (a Slurm job array) or auto/N (index from Slurm or a Kubernetes Indexed Job); writes under DIR/shards/, combine with redraft merge")
-	drain := fs.Duration("drain", 60*time.Second, "on Ctrl+C, how long the tasks in flight may take to finish before they are abandoned")
+	// 20s leaves 10s of Kubernetes' default 30s grace period between
+	// SIGTERM and SIGKILL for the final commit and manifest.
+	drain := fs.Duration("drain", 20*time.Second, "on Ctrl+C or SIGTERM, how long the tasks in flight may take to finish before they are abandoned (keep it 10s under the time a supervisor allows between SIGTERM and SIGKILL: Kubernetes' terminationGracePeriodSeconds, 30 by default)")
 	workers := fs.Int("workers", -1, "scoring workers (overrides pipeline.workers; 0: one per core)")
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log or off")
 	noAudit := fs.Bool("no-audit", false, "do not print the audit summary after the run")

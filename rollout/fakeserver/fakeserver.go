@@ -15,8 +15,15 @@
 //
 // A Responder can make any single request misbehave (Reply.Status,
 // Reply.RetryAfter, Reply.Delay, Reply.Fault): error statuses, 429 storms
-// with Retry-After, hangs, connection resets, truncated or malformed bodies,
-// empty choices, answers only in reasoning_content, slow replies.
+// with Retry-After, hangs, stalls mid-body, connection resets, truncated or
+// malformed bodies, empty choices, choices without a message, answers only
+// in reasoning_content, slow replies.
+//
+// Streaming: a request with "stream": true is answered with server-sent
+// events as vLLM sends them: a first chunk with the role, one chunk per
+// word (with its logprob when asked), a chunk with the finish_reason, a
+// usage chunk when stream_options.include_usage is set, then [DONE]. Every
+// fault has its streamed form; Reply.TokenDelay spaces the chunks.
 package fakeserver
 
 import (
@@ -49,6 +56,12 @@ type Request struct {
 	// switches (nil when not sent).
 	ContinueFinalMessage *bool `json:"continue_final_message"`
 	AddGenerationPrompt  *bool `json:"add_generation_prompt"`
+	// Stream asks for server-sent events; StreamOptions.IncludeUsage for
+	// a last chunk with the token counts.
+	Stream        bool `json:"stream"`
+	StreamOptions *struct {
+		IncludeUsage bool `json:"include_usage"`
+	} `json:"stream_options"`
 	// Authorization is the request's Authorization header (not JSON), so
 	// that tests can check what credentials were sent.
 	Authorization string `json:"-"`
@@ -72,6 +85,22 @@ const (
 	Malformed
 	// EmptyChoices sends a well-formed 200 with "choices": [].
 	EmptyChoices
+	// Stall sends the headers (with the full Content-Length) and the first
+	// half of the answer, then nothing, without closing: the handler
+	// returns only when the client gives up or the server is closed.
+	// Streamed: the first half of the chunks.
+	Stall
+	// NoMessage sends a 200 whose choice has no "message" key (streamed:
+	// chunks whose choice has no "delta").
+	NoMessage
+	// NullMessage sends a 200 whose choice has "message": null (streamed:
+	// "delta": null).
+	NullMessage
+	// EmptyGeneration sends a 200 with content "", finish_reason stop and
+	// 0 completion tokens: a server that generated nothing, not even the
+	// end-of-sequence token an empty answer ends with (which the server
+	// otherwise counts, as vLLM does).
+	EmptyGeneration
 )
 
 // Reply is what a Responder decides for one request.
@@ -90,6 +119,8 @@ type Reply struct {
 	RetryAfter string
 	// Delay is waited before replying, on top of Server.Latency.
 	Delay time.Duration
+	// TokenDelay is waited before each chunk of a streamed answer.
+	TokenDelay time.Duration
 	// Fault makes the reply misbehave; it takes precedence over Status.
 	Fault Fault
 }
@@ -190,14 +221,39 @@ type message struct {
 	ToolCalls        []string `json:"tool_calls"`
 }
 
+type logprobs struct {
+	Content []logprobEntry `json:"content"`
+}
+
 type choice struct {
-	Index    int     `json:"index"`
-	Message  message `json:"message"`
-	Logprobs *struct {
-		Content []logprobEntry `json:"content"`
-	} `json:"logprobs"`
-	FinishReason string  `json:"finish_reason"`
-	StopReason   *string `json:"stop_reason"`
+	Index        int       `json:"index"`
+	Message      *message  `json:"message,omitempty"`
+	Logprobs     *logprobs `json:"logprobs"`
+	FinishReason string    `json:"finish_reason"`
+	StopReason   *string   `json:"stop_reason"`
+}
+
+// delta is a streamed chunk's message part; nil fields are left out.
+type delta struct {
+	Role             string  `json:"role,omitempty"`
+	Content          *string `json:"content,omitempty"`
+	ReasoningContent *string `json:"reasoning_content,omitempty"`
+}
+
+type chunkChoice struct {
+	Index        int       `json:"index"`
+	Delta        *delta    `json:"delta"`
+	Logprobs     *logprobs `json:"logprobs"`
+	FinishReason *string   `json:"finish_reason"`
+}
+
+type chunk struct {
+	ID      string        `json:"id"`
+	Object  string        `json:"object"`
+	Created int64         `json:"created"`
+	Model   string        `json:"model"`
+	Choices []chunkChoice `json:"choices"`
+	Usage   *usage        `json:"usage,omitempty"`
 }
 
 type usage struct {
@@ -245,15 +301,13 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	switch rep.Fault {
 	case Hang:
-		select {
-		case <-r.Context().Done():
-		case <-s.quit:
-		}
+		s.hang(r)
 		return
 	case Reset:
 		hijackAndClose(w, nil)
 		return
-	case Malformed:
+	}
+	if rep.Fault == Malformed && !req.Stream {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"id": "chatcmpl-x", "choices": [{"index": 0, "message": <html>bad gateway</html>`))
 		return
@@ -269,6 +323,10 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rep.Status, msg)
 		return
 	}
+	if req.Stream {
+		s.stream(w, r, &req, rep, n)
+		return
+	}
 	limit := -1
 	if req.MaxTokens != nil {
 		limit = *req.MaxTokens
@@ -278,51 +336,194 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	for _, m := range req.Messages {
 		prompt += len(strings.Fields(m.Content)) + 4 // role markers, as chat templates add
 	}
+	generated := completionTokens(content, rep, words, finish)
 	if n := len(req.Messages); s.EchoPrefill && n > 0 && req.Messages[n-1].Role == "assistant" {
 		content = req.Messages[n-1].Content + content
 	}
 	ch := choice{
-		Message:      message{Role: "assistant", Content: content, ToolCalls: []string{}},
+		Message:      &message{Role: "assistant", Content: content, ToolCalls: []string{}},
 		FinishReason: finish,
 	}
 	if rep.Reasoning != "" {
 		ch.Message.ReasoningContent = &rep.Reasoning
 	}
 	if req.Logprobs {
-		content := make([]logprobEntry, len(words))
+		ch.Logprobs = &logprobs{make([]logprobEntry, len(words))}
 		for i, wd := range words {
-			b := make([]int, len(wd))
-			for j := range len(wd) {
-				b[j] = int(wd[j])
-			}
-			content[i] = logprobEntry{Token: wd, Logprob: TokenLogprob(wd), Bytes: b, TopLogprobs: []string{}}
+			ch.Logprobs.Content[i] = logprobOf(wd)
 		}
-		ch.Logprobs = &struct {
-			Content []logprobEntry `json:"content"`
-		}{content}
 	}
 	body := completion{
 		ID: "chatcmpl-" + strconv.FormatInt(n, 10), Object: "chat.completion", Created: 1700000000, Model: s.Model,
 		Choices: []choice{ch},
-		Usage: usage{PromptTokens: prompt, CompletionTokens: len(words), TotalTokens: prompt + len(words),
+		Usage: usage{PromptTokens: prompt, CompletionTokens: generated, TotalTokens: prompt + generated,
 			PromptTokensDetails: null},
 		PromptLogprobs: null,
 	}
-	if rep.Fault == EmptyChoices {
+	switch rep.Fault {
+	case EmptyChoices:
 		body.Choices = []choice{}
+	case NoMessage, NullMessage:
+		body.Choices[0].Message = nil
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	if rep.Fault == Truncated {
+	if rep.Fault == NullMessage {
+		raw = []byte(strings.Replace(string(raw), `"index":0,`, `"index":0,"message":null,`, 1))
+	}
+	switch rep.Fault {
+	case Truncated:
 		hijackAndClose(w, raw[:len(raw)/2])
+		return
+	case Stall:
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
+		w.Write(raw[:len(raw)/2])
+		w.(http.Flusher).Flush()
+		s.hang(r)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Length", strconv.Itoa(len(raw)))
 	w.Write(raw)
+}
+
+// completionTokens is the usage a reply reports: one per word, and for an
+// empty answer the end-of-sequence token it stopped on (none with
+// EmptyGeneration).
+func completionTokens(content string, rep Reply, words []string, finish string) int {
+	if content == "" && rep.Reasoning == "" && finish == "stop" && rep.Fault != EmptyGeneration {
+		return 1
+	}
+	return len(words)
+}
+
+// hang returns when the client goes away or the server closes.
+func (s *Server) hang(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-s.quit:
+	}
+}
+
+func logprobOf(word string) logprobEntry {
+	b := make([]int, len(word))
+	for j := range len(word) {
+		b[j] = int(word[j])
+	}
+	return logprobEntry{Token: word, Logprob: TokenLogprob(word), Bytes: b, TopLogprobs: []string{}}
+}
+
+// stream answers a request for a stream with server-sent events, as vLLM
+// does, misbehaving as rep.Fault says.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, rep Reply, n int64) {
+	limit := -1
+	if req.MaxTokens != nil {
+		limit = *req.MaxTokens
+	}
+	content, words, finish := render(rep.Text, limit)
+	prompt := 0
+	for _, m := range req.Messages {
+		prompt += len(strings.Fields(m.Content)) + 4
+	}
+	base := chunk{ID: "chatcmpl-" + strconv.FormatInt(n, 10), Object: "chat.completion.chunk", Created: 1700000000, Model: s.Model}
+	var events []chunk
+	add := func(d *delta, lp *logprobs, finish *string) {
+		c := base
+		ch := chunkChoice{Delta: d, Logprobs: lp, FinishReason: finish}
+		switch rep.Fault {
+		case EmptyChoices:
+			c.Choices = []chunkChoice{}
+			events = append(events, c)
+			return
+		case NoMessage, NullMessage:
+			ch.Delta = nil
+		}
+		c.Choices = []chunkChoice{ch}
+		events = append(events, c)
+	}
+	str := func(s string) *string { return &s }
+	add(&delta{Role: "assistant", Content: str("")}, nil, nil)
+	for _, piece := range pieces(rep.Reasoning) {
+		add(&delta{ReasoningContent: str(piece)}, nil, nil)
+	}
+	if k := len(req.Messages); s.EchoPrefill && k > 0 && req.Messages[k-1].Role == "assistant" {
+		add(&delta{Content: str(req.Messages[k-1].Content)}, nil, nil)
+	}
+	for i, piece := range pieces(content) {
+		var lp *logprobs
+		if req.Logprobs && i < len(words) {
+			lp = &logprobs{[]logprobEntry{logprobOf(words[i])}}
+		}
+		add(&delta{Content: str(piece)}, lp, nil)
+	}
+	add(&delta{}, nil, &finish)
+	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
+		c := base
+		c.Choices = []chunkChoice{}
+		generated := completionTokens(content, rep, words, finish)
+		c.Usage = &usage{PromptTokens: prompt, CompletionTokens: generated, TotalTokens: prompt + generated, PromptTokensDetails: null}
+		events = append(events, c)
+	}
+	send := len(events)
+	if rep.Fault == Truncated || rep.Fault == Stall {
+		send = len(events) / 2
+	}
+	w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	fl := w.(http.Flusher)
+	fl.Flush()
+	for i, ev := range events[:send] {
+		if !s.wait(r, rep.TokenDelay) {
+			return
+		}
+		raw, err := json.Marshal(ev)
+		if err != nil {
+			panic(err)
+		}
+		if rep.Fault == NoMessage {
+			raw = []byte(strings.ReplaceAll(string(raw), `"delta":null,`, ""))
+		}
+		if rep.Fault == Malformed && i > 0 {
+			raw = []byte("<html>bad gateway</html>")
+		}
+		if _, err := fmt.Fprintf(w, "data: %s\n\n", raw); err != nil {
+			return
+		}
+		fl.Flush()
+	}
+	switch rep.Fault {
+	case Truncated:
+		// The connection drops mid-stream.
+		panic(http.ErrAbortHandler)
+	case Stall:
+		s.hang(r)
+		return
+	}
+	fmt.Fprint(w, "data: [DONE]\n\n")
+	fl.Flush()
+}
+
+// pieces splits text into the deltas a server streams: each word with the
+// whitespace before it, so that they add up to text.
+func pieces(text string) []string {
+	var out []string
+	for text != "" {
+		i := 0
+		for i < len(text) && (text[i] == ' ' || text[i] == '\n' || text[i] == '\t') {
+			i++
+		}
+		for i < len(text) && text[i] != ' ' && text[i] != '\n' && text[i] != '\t' {
+			i++
+		}
+		out = append(out, text[:i])
+		text = text[i:]
+	}
+	return out
 }
 
 // checkPrefill returns why a request's prefill switches are refused, "" when
