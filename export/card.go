@@ -18,8 +18,13 @@ const CardName = "README.md"
 // dataset_info with each dataset's features and split sizes), then prose
 // saying what ran (recipe, model, source, code), what was written and the
 // reward summary, and how to load it. Call it after the manifest is written;
-// it is rewritten whole each time.
+// it is rewritten whole each time. A README.md that redraft did not write is
+// never replaced (see CheckCard): runs refuse such a directory before they
+// start, and this check keeps every other writer (merge) to the same rule.
 func WriteCard(dir string, m *Manifest) error {
+	if err := CheckCard(dir); err != nil {
+		return err
+	}
 	b, err := Card(m)
 	if err != nil {
 		return err
@@ -33,8 +38,14 @@ func WriteCard(dir string, m *Manifest) error {
 // cardOrder puts the main dataset first: it is the default config.
 var cardOrder = map[string]int{"rl": 0, "sft": 1, "pairs": 2, VerlDataset: 3}
 
-// Card renders the dataset card of a manifest.
+// Card renders the dataset card of a manifest, without the credentials its
+// URLs and messages may hold (see Manifest.Redacted): the card is the file
+// people publish.
 func Card(m *Manifest) ([]byte, error) {
+	m, err := m.Redacted()
+	if err != nil {
+		return nil, err
+	}
 	names := make([]string, 0, len(m.Datasets))
 	for n := range m.Datasets {
 		names = append(names, n)
@@ -102,6 +113,7 @@ func Card(m *Manifest) ([]byte, error) {
 		fmt.Fprintf(&b, "  download_size: %d\n", size)
 	}
 	b.WriteString("tags:\n- redraft\n- self-correction\n- reinforcement-learning\n---\n\n")
+	b.WriteString(CardMarker + "\n\n")
 	writeProse(&b, m, names, descs)
 	return []byte(b.String()), nil
 }

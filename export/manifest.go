@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"time"
+
+	"github.com/redraft/redraft/internal/redact"
 )
 
 // ManifestVersion is the version of the manifest's own layout.
@@ -156,10 +158,15 @@ func CodeVersion() string {
 // ManifestName is the manifest's file name inside the output directory.
 const ManifestName = "manifest.json"
 
-// WriteManifest writes m to dir/manifest.json atomically.
+// WriteManifest writes m to dir/manifest.json atomically, without the
+// credentials its URLs or messages may carry (see Redacted).
 func WriteManifest(dir string, m *Manifest) error {
 	m.Manifest = ManifestVersion
-	b, err := json.MarshalIndent(m, "", "  ")
+	clean, err := m.Redacted()
+	if err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(clean, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding manifest: %w", err)
 	}
@@ -167,6 +174,32 @@ func WriteManifest(dir string, m *Manifest) error {
 		return fmt.Errorf("writing manifest: %w", err)
 	}
 	return nil
+}
+
+// Redacted returns a copy of m without credentials, as it may be published:
+// URLs in the endpoint, the error and the skipped reasons lose their user
+// info and query, and the configuration loses every credential it holds (see
+// redact.JSON). Callers build manifests from configurations and errors that
+// may quote a base URL such as http://user:pass@host/v1?api-key=...; this is
+// the last point before they reach a file, so every writer goes through it.
+func (m *Manifest) Redacted() (*Manifest, error) {
+	c := *m
+	if len(m.Config) > 0 {
+		cfg, err := redact.JSON(m.Config)
+		if err != nil {
+			return nil, fmt.Errorf("manifest config: %w", err)
+		}
+		c.Config = cfg
+	}
+	c.Endpoint, c.Error = redact.Text(m.Endpoint), redact.Text(m.Error)
+	if len(m.Skipped) > 0 {
+		c.Skipped = make([]Skipped, len(m.Skipped))
+		for i, s := range m.Skipped {
+			s.Reason = redact.Text(s.Reason)
+			c.Skipped[i] = s
+		}
+	}
+	return &c, nil
 }
 
 // ReadManifest reads dir/manifest.json.

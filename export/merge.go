@@ -34,6 +34,11 @@ func Merge(dir string, opts MergeOptions) (*Manifest, error) {
 	if len(parts) == 0 {
 		return nil, fmt.Errorf("merge: no shard runs under %s", filepath.Join(dir, "shards"))
 	}
+	// The merged manifest and card are written at dir: a README.md there
+	// that is not redraft's card is refused before anything is written.
+	if err := CheckCard(dir); err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
 	if prev, err := ReadManifest(dir); err == nil && len(prev.Parts) == 0 {
 		return nil, fmt.Errorf("merge: %s holds a run that is not a merge (status %s); merge into the directory given to --out of the sharded runs", dir, prev.Status)
 	}

@@ -46,63 +46,76 @@ type AgentRConfig struct {
 	JudgeCorrect bool `yaml:"judge_correct" json:"judge_correct,omitempty"`
 }
 
-func (a *AgentRConfig) defaults() {
-	if a.Steps == "" {
+// defaults fills the settings the file leaves out (set holds the keys it
+// sets); a setting given as 0 or "" keeps it, for validateAgentR to refuse.
+func (a *AgentRConfig) defaults(set keyLines) {
+	if !set.has("agent_r.steps") {
 		a.Steps = "lines"
 	}
-	if a.MaxSteps == 0 {
+	if !set.has("agent_r.max_steps") {
 		a.MaxSteps = 40
 	}
-	if a.Continuation == "" {
+	if !set.has("agent_r.continuation") {
 		a.Continuation = rollout.ContinueAuto
 	}
-	if a.Branches == 0 {
+	if !set.has("agent_r.branches") {
 		a.Branches = 1
 	}
-	if a.Keep == "" {
+	if !set.has("agent_r.keep") {
 		a.Keep = "correct"
 	}
 }
 
-// validateAgentR checks the agent_r section and what it needs elsewhere.
-func (c *Config) validateAgentR() error {
+// validateAgentR checks the agent_r section and what it needs elsewhere;
+// set holds the keys the file sets (nil: unknown).
+func (c *Config) validateAgentR(set keyLines) error {
 	a := c.AgentR
 	switch {
 	case c.Endpoint == nil:
-		return errors.New("agent_r needs an endpoint section: good branches are sampled from it")
+		return atKey("agent_r", errors.New("agent_r needs an endpoint section: good branches are sampled from it"))
 	case c.Critique != nil:
-		return errors.New("agent_r and critique cannot be combined")
+		return atKey("agent_r", errors.New("agent_r and critique cannot be combined"))
 	case c.Episode.Turns > 1:
-		return errors.New("agent_r and episode.turns > 1 cannot be combined")
-	case a.StepJudge == nil || a.StepJudge.BaseURL == "" || a.StepJudge.Model == "":
-		return errors.New("agent_r.step_judge: base_url and model are required")
+		return atKey("agent_r", errors.New("agent_r and episode.turns > 1 cannot be combined"))
+	case a.StepJudge == nil:
+		return keyErr("agent_r.step_judge", "base_url and model are required")
+	}
+	if err := a.StepJudge.validate("agent_r.step_judge"); err != nil {
+		return err
+	}
+	switch {
 	case a.Steps != "lines" && a.Steps != "paragraphs":
-		return fmt.Errorf("agent_r.steps: %q is neither lines nor paragraphs", a.Steps)
+		return keyErr("agent_r.steps", "%q is neither lines nor paragraphs", a.Steps)
 	case a.MaxSteps < 1:
-		return errors.New("agent_r.max_steps: must be at least 1")
-	case a.JudgeMaxTokens < 0:
-		return errors.New("agent_r.judge_max_tokens: must be >= 0")
+		return keyErr("agent_r.max_steps", "must be at least 1, got %d", a.MaxSteps)
+	case a.JudgeMaxTokens < 0 || a.JudgeMaxTokens == 0 && set.has("agent_r.judge_max_tokens"):
+		// 0 is what "not sent" is passed on as, so a 0 in the file would
+		// silently become the server's default.
+		return keyErr("agent_r.judge_max_tokens", "must be at least 1, got %d (leave the key out for the server's default)", a.JudgeMaxTokens)
 	case !rollout.ValidContinueMode(a.Continuation):
-		return fmt.Errorf("agent_r.continuation: %q is not prefill, user-turn or auto", a.Continuation)
+		return keyErr("agent_r.continuation", "%q is not prefill, user-turn or auto", a.Continuation)
 	case a.Branches < 1:
-		return errors.New("agent_r.branches: must be at least 1")
+		return keyErr("agent_r.branches", "must be at least 1, got %d", a.Branches)
 	case a.Keep != "correct" && a.Keep != "all":
-		return fmt.Errorf("agent_r.keep: %q is neither correct nor all", a.Keep)
+		return keyErr("agent_r.keep", "%q is neither correct nor all", a.Keep)
+	case set.has("agent_r.judge_template") && strings.TrimSpace(a.JudgeTemplate.System) == "" && strings.TrimSpace(a.JudgeTemplate.User) == "":
+		// An empty template is what "the default rubric" is passed on as.
+		return keyErr("agent_r.judge_template", "empty (leave the key out for the default rubric)")
 	}
 	for i, r := range a.Revisions {
 		if strings.TrimSpace(r) == "" {
-			return fmt.Errorf("agent_r.revisions[%d]: empty", i)
+			return keyErr(fmt.Sprintf("agent_r.revisions[%d]", i), "empty")
 		}
 	}
 	if err := a.JudgeTemplate.Validate(); err != nil {
-		return fmt.Errorf("agent_r.judge_template: %w", err)
+		return keyErr("agent_r.judge_template", "%w", err)
 	}
 	if c.Source.Kind == "rollouts" {
 		if err := c.Endpoint.validateFleet(); err != nil {
 			return err
 		}
 		if c.Endpoint.Model == "" {
-			return errors.New("endpoint.model: missing")
+			return keyErr("endpoint.model", "missing")
 		}
 	}
 	return nil

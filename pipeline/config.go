@@ -11,6 +11,8 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/redraft/redraft/export/tokenizer"
+	"github.com/redraft/redraft/internal/redact"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rewards/judge"
 	"github.com/redraft/redraft/rollout"
@@ -121,62 +124,107 @@ func (e *EndpointConfig) URLs() []string {
 	return e.BaseURLs
 }
 
-// defaults fills the retry and breaker settings left out.
-func (e *EndpointConfig) defaults() {
-	if e.MaxInFlightPerEndpoint == 0 {
+// defaults fills the settings the file leaves out (set holds the keys it
+// sets); a setting given as 0 keeps it, for validateFleet to judge.
+func (e *EndpointConfig) defaults(set keyLines) {
+	if !set.has("endpoint.api_key_env") {
+		e.APIKeyEnv = "OPENAI_API_KEY"
+	}
+	if !set.has("endpoint.max_in_flight") {
+		e.MaxInFlight = 64
+	}
+	if !set.has("endpoint.timeout") {
+		e.Timeout = Duration(10 * time.Minute)
+	}
+	if !set.has("endpoint.max_in_flight_per_endpoint") {
 		e.MaxInFlightPerEndpoint = e.MaxInFlight
 	}
-	if e.Retries == 0 {
+	if !set.has("endpoint.retries") {
 		e.Retries = rollout.DefaultMaxAttempts
 	}
-	if e.BackoffInitial == 0 {
+	if !set.has("endpoint.backoff_initial") {
 		e.BackoffInitial = Duration(rollout.DefaultBackoffInitial)
 	}
-	if e.BackoffMax == 0 {
-		e.BackoffMax = Duration(rollout.DefaultBackoffMax)
+	if !set.has("endpoint.backoff_max") {
+		e.BackoffMax = Duration(max(rollout.DefaultBackoffMax, time.Duration(e.BackoffInitial)))
 	}
-	if e.BreakerFailures == 0 {
+	if !set.has("endpoint.breaker_failures") {
 		e.BreakerFailures = rollout.DefaultBreakerFailures
 	}
-	if e.BreakerCooldown == 0 {
+	if !set.has("endpoint.breaker_cooldown") {
 		e.BreakerCooldown = Duration(rollout.DefaultBreakerCooldown)
 	}
 }
 
-// validateFleet checks the URLs and the retry and breaker settings.
+// validateFleet checks the URLs, the key's variable, and the concurrency,
+// retry and breaker settings, each error naming its own key. URLs are
+// quoted without their credentials.
 func (e *EndpointConfig) validateFleet() error {
 	switch {
 	case e.BaseURL == "" && len(e.BaseURLs) == 0:
-		return errors.New("endpoint.base_url: missing (or give several as endpoint.base_urls)")
+		return keyErr("endpoint.base_url", "missing (or give several as endpoint.base_urls)")
 	case e.BaseURL != "" && len(e.BaseURLs) > 0:
-		return errors.New("endpoint: give base_url or base_urls, not both")
+		return keyErr("endpoint", "give base_url or base_urls, not both")
 	}
 	key := "endpoint.base_url"
 	if e.BaseURL == "" {
 		key = "endpoint.base_urls"
 	}
 	seen := map[string]bool{}
-	for _, raw := range e.URLs() {
-		u, err := url.Parse(raw)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("%s: %q is not an http(s) URL like http://localhost:8000/v1", key, raw)
+	for i, raw := range e.URLs() {
+		// The message names the key; the line is the URL's own.
+		at := key
+		if e.BaseURL == "" {
+			at = fmt.Sprintf("%s[%d]", key, i)
+		}
+		if err := checkBaseURL(key, raw); err != nil {
+			return atKey(at, err)
 		}
 		if seen[raw] {
-			return fmt.Errorf("%s: %q is listed twice", key, raw)
+			return atKey(at, keyErr(key, "%q is listed twice", redact.URL(raw)))
 		}
 		seen[raw] = true
 	}
+	if err := checkKeyEnv("endpoint.api_key_env", e.APIKeyEnv); err != nil {
+		return err
+	}
 	switch {
+	case e.MaxInFlight < 1:
+		return keyErr("endpoint.max_in_flight", "must be at least 1, got %d", e.MaxInFlight)
 	case e.MaxInFlightPerEndpoint < 0:
-		return errors.New("endpoint.max_in_flight_per_endpoint: must be >= 0")
+		return keyErr("endpoint.max_in_flight_per_endpoint", "must be >= 0 (0: no bound of its own), got %d", e.MaxInFlightPerEndpoint)
+	case e.Timeout < 0:
+		return keyErr("endpoint.timeout", "must be >= 0 (0: no bound on an attempt), got %s", time.Duration(e.Timeout))
 	case e.Retries < 1:
-		return errors.New("endpoint.retries: must be at least 1 (the first attempt)")
-	case e.BackoffInitial < 0 || e.BackoffMax < e.BackoffInitial:
-		return errors.New("endpoint: need 0 <= backoff_initial <= backoff_max")
+		return keyErr("endpoint.retries", "must be at least 1 (the first attempt), got %d", e.Retries)
+	case e.BackoffInitial <= 0:
+		return keyErr("endpoint.backoff_initial", "must be > 0, got %s", time.Duration(e.BackoffInitial))
+	case e.BackoffMax < e.BackoffInitial:
+		return keyErr("endpoint.backoff_max", "need backoff_initial <= backoff_max, got %s > %s", time.Duration(e.BackoffInitial), time.Duration(e.BackoffMax))
 	case e.BreakerFailures < 1:
-		return errors.New("endpoint.breaker_failures: must be at least 1")
-	case e.BreakerCooldown < 0 || e.Timeout < 0:
-		return errors.New("endpoint: breaker_cooldown and timeout must be >= 0")
+		return keyErr("endpoint.breaker_failures", "must be at least 1, got %d", e.BreakerFailures)
+	case e.BreakerCooldown <= 0:
+		return keyErr("endpoint.breaker_cooldown", "must be > 0, got %s", time.Duration(e.BreakerCooldown))
+	}
+	return nil
+}
+
+// checkBaseURL refuses a base URL that is not http(s), quoting it without
+// its credentials (a malformed URL may still hold a password).
+func checkBaseURL(key, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return keyErr(key, "%q is not an http(s) URL like http://localhost:8000/v1", redact.URL(raw))
+	}
+	return nil
+}
+
+// checkKeyEnv refuses an api_key_env that cannot name an environment
+// variable: most often the key itself, pasted where its variable's name
+// belongs. The value is not quoted, since it is likely a secret.
+func checkKeyEnv(key, name string) error {
+	if !redact.IsEnvName(name) {
+		return keyErr(key, "not an environment variable name (letters, digits and _; the value is not shown in case it is a key): put the API key in the environment and name its variable here")
 	}
 	return nil
 }
@@ -283,13 +331,36 @@ type ModelEndpoint struct {
 }
 
 // Policy returns the endpoint's policy; the key comes from APIKeyEnv
-// (default OPENAI_API_KEY).
+// (default OPENAI_API_KEY). Its errors carry no credential of the base URL
+// or the key (see ScrubPolicy).
 func (m ModelEndpoint) Policy() rollout.Policy {
 	keyEnv := m.APIKeyEnv
 	if keyEnv == "" {
 		keyEnv = "OPENAI_API_KEY"
 	}
-	return rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: m.BaseURL, Model: m.Model, APIKey: os.Getenv(keyEnv), Timeout: time.Duration(m.Timeout)})
+	key := os.Getenv(keyEnv)
+	p := rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: m.BaseURL, Model: m.Model, APIKey: key, Timeout: time.Duration(m.Timeout)})
+	return ScrubPolicy(p, append(redact.Secrets(m.BaseURL), key)...)
+}
+
+// validate checks a helper model's endpoint; key is its section
+// (reward.judges[0], critique.critic, agent_r.step_judge).
+func (m *ModelEndpoint) validate(key string) error {
+	switch {
+	case m.BaseURL == "":
+		return keyErr(key+".base_url", "missing")
+	case m.Model == "":
+		return keyErr(key+".model", "missing")
+	case m.Timeout < 0:
+		return keyErr(key+".timeout", "must be >= 0 (0: no bound on an attempt), got %s", time.Duration(m.Timeout))
+	}
+	if err := checkBaseURL(key+".base_url", m.BaseURL); err != nil {
+		return err
+	}
+	if m.APIKeyEnv != "" {
+		return checkKeyEnv(key+".api_key_env", m.APIKeyEnv)
+	}
+	return nil
 }
 
 // JudgeConfig is one judge model.
@@ -420,44 +491,72 @@ func LoadConfig(path string) (*Config, error) {
 	return ParseConfig(path, f)
 }
 
-// ParseConfig reads a YAML configuration from r; name is used in errors.
+// ParseConfig reads a YAML configuration from r; name is used in errors,
+// which are "name:line: key: problem" when they concern one key. A default
+// applies only to a key the file leaves out: a key it sets is used as it is,
+// or refused (sampling.n: 0 is an error, never 1).
 func ParseConfig(name string, r io.Reader) (*Config, error) {
-	dec := yaml.NewDecoder(r)
+	src, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
 	dec.KnownFields(true)
 	var c Config
 	if err := dec.Decode(&c); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty configuration", name)
 		}
+		// yaml.v3 quotes the value it could not decode, which may be a
+		// base URL with a password.
+		if msg := redact.Text(err.Error()); msg != err.Error() {
+			return nil, fmt.Errorf("%s: %s", name, msg)
+		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	c.applyDefaults()
-	if err := c.Validate(); err != nil {
+	// The same document as nodes: which keys it sets, and on which line.
+	var doc yaml.Node
+	if err := yaml.NewDecoder(bytes.NewReader(src)).Decode(&doc); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	set := keyLines{}
+	if err := scanKeys(&doc, reflect.TypeFor[Config](), "", set); err != nil {
+		return nil, set.locate(name, err)
+	}
+	c.applyDefaults(set)
+	if err := c.validate(set); err != nil {
+		return nil, set.locate(name, err)
 	}
 	return &c, nil
 }
 
-func (c *Config) applyDefaults() {
-	if c.Name == "" {
+// applyDefaults fills the settings the file leaves out; set holds the keys
+// it sets. A default applies only to an absent key: a key set to 0, "" or
+// false keeps that value, and Validate uses it or refuses it with its key
+// and line. (Testing for the zero value instead ran n: 0 as 1 and eps: 0 as
+// 1e-6.) The values filled in are the ones earlier versions filled in for
+// the same absent keys, so an unchanged configuration keeps its identity.
+func (c *Config) applyDefaults(set keyLines) {
+	absent := func(key string) bool { return !set.has(key) }
+	if absent("name") {
 		c.Name = "redraft"
 	}
-	if c.Source.Layout == "" {
+	if absent("source.layout") {
 		c.Source.Layout = rollout.LayoutRedraft
 	}
-	if c.Sampling.N == 0 {
+	if absent("sampling.n") {
 		c.Sampling.N = 1
 	}
-	if c.Reward.Grader == "" {
+	if absent("reward.grader") {
 		c.Reward.Grader = "math"
 	}
-	if c.Reward.Weights == nil {
+	if absent("reward.weights") {
 		c.Reward.Weights = map[string]float64{"verifiable": 1}
 	}
-	if c.Advantage.Estimator == "" {
+	if absent("advantage.estimator") {
 		c.Advantage.Estimator = rewards.GRPO
 	}
-	if c.Advantage.Eps == 0 {
+	if absent("advantage.eps") {
 		// verl's values: 1e-6 added to the std for GRPO, 1e-8 added to the
 		// variance when whitening.
 		c.Advantage.Eps = 1e-6
@@ -466,35 +565,26 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	if c.Advantage.Estimator == rewards.ReinforcePPBaseline {
-		if c.Advantage.Whiten == "" {
+		if absent("advantage.whiten") {
 			c.Advantage.Whiten = rewards.WhitenToken
 		}
-		if c.Advantage.BatchGroups == 0 {
+		if absent("advantage.batch_groups") {
 			c.Advantage.BatchGroups = 128
 		}
 	}
 	if c.Endpoint != nil {
-		if c.Endpoint.APIKeyEnv == "" {
-			c.Endpoint.APIKeyEnv = "OPENAI_API_KEY"
-		}
-		if c.Endpoint.MaxInFlight == 0 {
-			c.Endpoint.MaxInFlight = 64
-		}
-		if c.Endpoint.Timeout == 0 {
-			c.Endpoint.Timeout = Duration(10 * time.Minute)
-		}
-		c.Endpoint.defaults()
+		c.Endpoint.defaults(set)
 	}
-	if c.Episode.Turns == 0 {
+	if absent("episode.turns") {
 		c.Episode.Turns = 1
 	}
 	if c.Episode.SFT == "none" {
 		c.Episode.SFT = ""
 	}
 	if c.AgentR != nil {
-		c.AgentR.defaults()
+		c.AgentR.defaults(set)
 	}
-	if c.Episode.Turns > 1 && c.Episode.Instruction == "" {
+	if c.Episode.Turns > 1 && absent("episode.instruction") {
 		switch c.Episode.Feedback {
 		case "fixed":
 			switch c.Episode.SFT {
@@ -509,33 +599,33 @@ func (c *Config) applyDefaults() {
 			c.Episode.Instruction = rollout.RISEFeedback
 		}
 	}
-	if _, ok := c.Reward.Weights["srpo"]; ok && c.Reward.SRPO.FlipBonus == 0 {
+	if _, ok := c.Reward.Weights["srpo"]; ok && absent("reward.srpo.flip_bonus") {
 		c.Reward.SRPO.FlipBonus = 0.5
 	}
-	if _, ok := c.Reward.Weights["score_bonus"]; ok && c.Reward.ScoreBonus.Alpha == 0 {
+	if _, ok := c.Reward.Weights["score_bonus"]; ok && absent("reward.score_bonus.alpha") {
 		c.Reward.ScoreBonus.Alpha = 10
 	}
 	if sv := c.SelfVerify; sv != nil {
-		if c.Reward.SelfVerify.Verdict == "" {
+		if absent("reward.self_verify.verdict") {
 			c.Reward.SelfVerify.Verdict = rewards.VerdictLabel
 		}
-		if sv.Template == "" {
+		if absent("self_verify.template") {
 			sv.Template = rollout.DefaultVerifyTemplate
 			if c.Reward.SelfVerify.Verdict == rewards.VerdictScore {
 				sv.Template = rollout.DefaultVerifyScoreTemplate
 			}
 		}
 	}
-	if c.Output.Tokenizer != "" && c.Output.ChatFormat == "" {
+	if c.Output.Tokenizer != "" && absent("output.chat_format") {
 		c.Output.ChatFormat = string(tokenizer.FormatChatML)
 	}
-	if c.Output.ShardBytes == 0 {
+	if absent("output.shard_bytes") {
 		c.Output.ShardBytes = 256 << 20
 	}
-	if c.Output.RowGroupRows == 0 {
+	if absent("output.row_group_rows") {
 		c.Output.RowGroupRows = 4096
 	}
-	if c.Output.ShardRows == 0 {
+	if absent("output.shard_rows") {
 		// 32 row groups of 4096: the open shard's footer stays near 1 MiB
 		// however well the rows compress.
 		c.Output.ShardRows = 32 * c.Output.RowGroupRows
@@ -557,177 +647,276 @@ type SpliceConfig struct {
 	ChatFormat string `yaml:"chat_format" json:"chat_format,omitempty"`
 }
 
-// Validate reports the first problem with a configuration, naming its key.
-func (c *Config) Validate() error {
-	if sp := c.Splice; sp != nil {
-		switch {
-		case sp.Format != "prm800k" && sp.Format != "mr-gsm8k":
-			return fmt.Errorf("splice.format: %q is neither prm800k nor mr-gsm8k", sp.Format)
-		case sp.Input == "":
-			return errors.New("splice.input: missing")
-		case sp.Format == "mr-gsm8k" && (c.Endpoint == nil || c.Endpoint.BaseURL == "" || c.Endpoint.Model == ""):
-			return errors.New("splice.format mr-gsm8k needs an endpoint section with base_url and model: a model writes the continuations")
-		case c.Source.Kind != "" || c.Episode.Turns > 1 || c.Critique != nil || c.SelfVerify != nil || c.AgentR != nil:
-			return errors.New("splice: a splicing job has no source, episode, critique, self_verify or agent_r section")
+// Validate reports the first problem with a configuration, naming its key
+// (as a *keyError, so that ParseConfig can add its line).
+func (c *Config) Validate() error { return c.validate(nil) }
+
+// validate is Validate knowing which keys the file sets: a setting whose
+// default is applied downstream (0 passed on means "the default") is
+// refused when the file sets it to 0, rather than silently replaced.
+func (c *Config) validate(set keyLines) error {
+	zero := func(key string, v int64) bool { return v == 0 && set.has(key) }
+	if c.Name == "" {
+		return keyErr("name", "empty (leave the key out for the default, redraft)")
+	}
+	// Choices whose empty value is what "the default" is passed on as: set
+	// to "" in the file, they would silently become the default.
+	for _, k := range []struct{ key, value, def string }{
+		{"source.format", c.Source.Format, "by extension"},
+		{"source.on_error", string(c.Source.OnError), "fail"},
+		{"source.extra_fields", string(c.Source.ExtraFields), "ignore"},
+		{"reward.judge_aggregate", c.Reward.JudgeAggregate, "mean"},
+		{"advantage.group_by", c.Advantage.GroupBy, "turn"},
+	} {
+		if k.value == "" && set.has(k.key) {
+			return keyErr(k.key, "empty (leave the key out for the default, %s)", k.def)
 		}
-		return nil
+	}
+	if sp := c.Splice; sp != nil {
+		return c.validateSplice(set)
 	}
 	switch c.Source.Kind {
 	case "tasks":
 		if c.Endpoint == nil {
-			return errors.New("source.kind tasks needs an endpoint section")
+			return atKey("source.kind", errors.New("source.kind tasks needs an endpoint section"))
 		}
 		if err := c.Endpoint.validateFleet(); err != nil {
 			return err
 		}
 		if c.Endpoint.Model == "" {
-			return errors.New("endpoint.model: missing")
-		}
-		if c.Endpoint.MaxInFlight < 1 {
-			return errors.New("endpoint.max_in_flight: must be at least 1")
+			return keyErr("endpoint.model", "missing")
 		}
 	case "rollouts":
 	case "":
-		return errors.New("source.kind: missing (tasks or rollouts)")
+		return keyErr("source.kind", "missing (tasks or rollouts)")
 	default:
-		return fmt.Errorf("source.kind: %q is neither tasks nor rollouts", c.Source.Kind)
+		return keyErr("source.kind", "%q is neither tasks nor rollouts", c.Source.Kind)
 	}
 	if c.Source.Path == "" {
-		return errors.New("source.path: missing")
+		return keyErr("source.path", "missing")
 	}
 	switch c.Source.Layout {
 	case rollout.LayoutRedraft, rollout.LayoutGSM8KSolutions:
 	default:
-		return fmt.Errorf("source.layout: unknown layout %q (want redraft or gsm8k-example-solutions)", c.Source.Layout)
+		return keyErr("source.layout", "unknown layout %q (want redraft or gsm8k-example-solutions)", c.Source.Layout)
 	}
 	switch c.Source.OnError {
 	case "", rollout.OnErrorFail, rollout.OnErrorSkip:
 	default:
-		return fmt.Errorf("source.on_error: %q is neither fail nor skip", c.Source.OnError)
+		return keyErr("source.on_error", "%q is neither fail nor skip", c.Source.OnError)
 	}
 	switch c.Source.ExtraFields {
 	case "", rollout.ExtraFieldsIgnore, rollout.ExtraFieldsError:
 	default:
-		return fmt.Errorf("source.extra_fields: %q is neither ignore nor error", c.Source.ExtraFields)
+		return keyErr("source.extra_fields", "%q is neither ignore nor error", c.Source.ExtraFields)
 	}
-	if c.Source.MaxLineBytes < 0 {
-		return errors.New("source.max_line_bytes: must be >= 0 (0: the default, 64 MiB)")
+	if c.Source.MaxLineBytes < 0 || zero("source.max_line_bytes", int64(c.Source.MaxLineBytes)) {
+		return keyErr("source.max_line_bytes", "must be at least 1, got %d (leave the key out for the default, 64 MiB)", c.Source.MaxLineBytes)
 	}
-	if c.Output.ShardRows < 0 || c.Output.RowGroupRows < 0 || c.Output.ShardBytes < 0 {
-		return errors.New("output.shard_bytes, shard_rows and row_group_rows: must be >= 0 (0: the default)")
+	if err := c.validateOutputSizes(); err != nil {
+		return err
 	}
 	if c.Sampling.N < 1 {
-		return errors.New("sampling.n: must be at least 1")
+		return keyErr("sampling.n", "must be at least 1, got %d", c.Sampling.N)
 	}
-	if t := c.Sampling.Temperature; t != nil && *t < 0 {
-		return errors.New("sampling.temperature: must be >= 0")
+	if t := c.Sampling.Temperature; t != nil && !(*t >= 0 && !math.IsInf(*t, 0)) {
+		return keyErr("sampling.temperature", "must be a finite number >= 0, got %v", *t)
 	}
-	if p := c.Sampling.TopP; p != nil && (*p <= 0 || *p > 1) {
-		return errors.New("sampling.top_p: must be in (0, 1]")
+	if p := c.Sampling.TopP; p != nil && !(*p > 0 && *p <= 1) {
+		return keyErr("sampling.top_p", "must be in (0, 1], got %v", *p)
 	}
 	if m := c.Sampling.MaxTokens; m != nil && *m < 1 {
-		return errors.New("sampling.max_tokens: must be at least 1")
+		return keyErr("sampling.max_tokens", "must be at least 1, got %d", *m)
+	}
+	if c.Sampling.TopLogprobs < 0 {
+		return keyErr("sampling.top_logprobs", "must be >= 0, got %d", c.Sampling.TopLogprobs)
 	}
 	if c.Episode.Turns < 1 {
-		return errors.New("episode.turns: must be at least 1")
+		return keyErr("episode.turns", "must be at least 1, got %d", c.Episode.Turns)
 	}
 	if cr := c.Critique; cr != nil {
 		switch {
 		case c.Source.Kind != "tasks":
-			return errors.New("critique needs source.kind tasks")
+			return atKey("critique", errors.New("critique needs source.kind tasks"))
 		case c.Episode.Turns > 1:
-			return errors.New("critique and episode.turns > 1 cannot be combined")
+			return atKey("critique", errors.New("critique and episode.turns > 1 cannot be combined"))
 		case c.Sampling.N < 2:
-			return errors.New("critique needs sampling.n >= 2 (n-1 initial responses and one refinement)")
+			return atKey("sampling.n", errors.New("critique needs sampling.n >= 2 (n-1 initial responses and one refinement)"))
 		case cr.Mode != rollout.CritiqueVerdictGT && cr.Mode != rollout.CritiqueVerdict && cr.Mode != rollout.CritiqueCoT:
-			return fmt.Errorf("critique.mode: %q is not verdict_gt, verdict or cot", cr.Mode)
-		case cr.Mode == rollout.CritiqueCoT && (cr.Critic == nil || cr.Critic.BaseURL == "" || cr.Critic.Model == ""):
-			return errors.New("critique.critic: base_url and model are required for mode cot")
+			return keyErr("critique.mode", "%q is not verdict_gt, verdict or cot", cr.Mode)
+		case cr.Mode == rollout.CritiqueCoT && cr.Critic == nil:
+			return keyErr("critique.critic", "base_url and model are required for mode cot")
 		}
-	}
-	if cr := c.Critique; cr != nil {
-		switch {
-		case c.Source.Kind != "tasks":
-			return errors.New("critique needs source.kind tasks")
-		case c.Episode.Turns > 1:
-			return errors.New("critique and episode.turns > 1 cannot be combined")
-		case c.Sampling.N < 2:
-			return errors.New("critique needs sampling.n >= 2 (n-1 initial responses and one refinement)")
-		case cr.Mode != rollout.CritiqueVerdictGT && cr.Mode != rollout.CritiqueVerdict && cr.Mode != rollout.CritiqueCoT:
-			return fmt.Errorf("critique.mode: %q is not verdict_gt, verdict or cot", cr.Mode)
-		case cr.Mode == rollout.CritiqueCoT && (cr.Critic == nil || cr.Critic.BaseURL == "" || cr.Critic.Model == ""):
-			return errors.New("critique.critic: base_url and model are required for mode cot")
+		if cr.Critic != nil {
+			if err := cr.Critic.validate("critique.critic"); err != nil {
+				return err
+			}
 		}
 	}
 	if c.AgentR != nil {
-		if err := c.validateAgentR(); err != nil {
+		if err := c.validateAgentR(set); err != nil {
 			return err
 		}
 	}
 	for i, j := range c.Reward.Judges {
-		if j.BaseURL == "" || j.Model == "" {
-			return fmt.Errorf("reward.judges[%d]: base_url and model are required", i)
+		key := fmt.Sprintf("reward.judges[%d]", i)
+		if err := j.ModelEndpoint.validate(key); err != nil {
+			return err
 		}
 		if _, err := judge.BuiltinTemplate(j.Template); err != nil {
-			return fmt.Errorf("reward.judges[%d].template: %w", i, err)
+			return keyErr(key+".template", "%w", err)
 		}
 	}
 	switch c.Reward.JudgeAggregate {
 	case "", "mean", "median", "majority":
 	default:
-		return fmt.Errorf("reward.judge_aggregate: %q is not mean, median or majority", c.Reward.JudgeAggregate)
+		return keyErr("reward.judge_aggregate", "%q is not mean, median or majority", c.Reward.JudgeAggregate)
 	}
 	if c.Episode.Turns > 1 {
 		if c.Source.Kind != "tasks" {
-			return errors.New("episode.turns > 1 needs source.kind tasks: episodes are generated")
+			return atKey("episode.turns", errors.New("episode.turns > 1 needs source.kind tasks: episodes are generated"))
 		}
 		if c.Episode.Feedback != "fixed" && c.Episode.Feedback != "retry_if_wrong" {
-			return fmt.Errorf("episode.feedback: %q is neither fixed nor retry_if_wrong", c.Episode.Feedback)
+			return keyErr("episode.feedback", "%q is neither fixed nor retry_if_wrong", c.Episode.Feedback)
+		}
+		if strings.TrimSpace(c.Episode.Instruction) == "" {
+			return keyErr("episode.instruction", "empty (leave the key out for the recipe's instruction)")
 		}
 	} else if c.Episode.Pairs {
-		return errors.New("episode.pairs needs episode.turns >= 2")
+		return atKey("episode.pairs", errors.New("episode.pairs needs episode.turns >= 2"))
 	}
 	if err := c.validateRecipes(); err != nil {
 		return err
 	}
 	if c.Reward.Grader != "math" {
-		return fmt.Errorf("reward.grader: unknown grader %q (want math)", c.Reward.Grader)
+		return keyErr("reward.grader", "unknown grader %q (want math)", c.Reward.Grader)
 	}
 	for k, w := range c.Reward.Weights {
+		key := "reward.weights." + k
 		switch k {
 		case "verifiable", "consensus", "format", "score_bonus", rewards.SelfVerifyGen, rewards.SelfVerifyMatch:
 		case "srpo":
 			if c.Reward.SRPO.LengthWeight != 0 && c.Reward.SRPO.LengthTarget < 1 {
-				return errors.New("reward.srpo.length_target: must be at least 1 when length_weight is set")
+				return keyErr("reward.srpo.length_target", "must be at least 1 when length_weight is set")
 			}
 		case "recorded":
 			if c.Source.Kind != "rollouts" {
-				return errors.New("reward.weights.recorded needs source.kind: rollouts (the reward each recorded response carried)")
+				return atKey(key, errors.New("reward.weights.recorded needs source.kind: rollouts (the reward each recorded response carried)"))
 			}
 		case "judge":
 			if len(c.Reward.Judges) == 0 {
-				return errors.New("reward.weights.judge needs reward.judges")
+				return atKey(key, errors.New("reward.weights.judge needs reward.judges"))
 			}
 		case "overlong":
 			o := rewards.Overlong{MaxTokens: c.Reward.Overlong.MaxTokens, Buffer: c.Reward.Overlong.Buffer}
 			if err := o.Validate(); err != nil {
-				return fmt.Errorf("reward.%w", err)
+				return atKey("reward.overlong", fmt.Errorf("reward.%w", err))
 			}
 		default:
-			return fmt.Errorf("reward.weights: unknown component %q (want verifiable, consensus, format, overlong, recorded, score_bonus, srpo, judge, self_verify_gen or self_verify_match)", k)
+			return keyErr("reward.weights", "unknown component %q (want verifiable, consensus, format, overlong, recorded, score_bonus, srpo, judge, self_verify_gen or self_verify_match)", k)
 		}
 		if math.IsNaN(w) || math.IsInf(w, 0) {
-			return fmt.Errorf("reward.weights.%s: not a finite number", k)
+			return keyErr(key, "not a finite number")
 		}
 	}
-	if err := c.Advantage.Validate(); err != nil {
-		return fmt.Errorf("advantage: %w", err)
+	for key, v := range map[string]float64{
+		"reward.score_bonus.alpha": c.Reward.ScoreBonus.Alpha, "reward.srpo.flip_bonus": c.Reward.SRPO.FlipBonus,
+		"reward.srpo.length_weight": c.Reward.SRPO.LengthWeight,
+	} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return keyErr(key, "not a finite number")
+		}
+	}
+	if err := c.validateAdvantage(); err != nil {
+		return err
 	}
 	if c.Output.Dir == "" {
-		return errors.New("output.dir: missing")
+		return keyErr("output.dir", "missing")
 	}
-	if c.Pipeline.Workers < 0 || c.Pipeline.Window < 0 {
-		return errors.New("pipeline: workers and groups_in_flight must be >= 0")
+	if c.Pipeline.Workers < 0 || zero("pipeline.workers", int64(c.Pipeline.Workers)) {
+		return keyErr("pipeline.workers", "must be at least 1, got %d (leave the key out for one per core)", c.Pipeline.Workers)
+	}
+	if c.Pipeline.Window < 0 || zero("pipeline.groups_in_flight", int64(c.Pipeline.Window)) {
+		return keyErr("pipeline.groups_in_flight", "must be at least 1, got %d (leave the key out for 64 per worker)", c.Pipeline.Window)
+	}
+	return nil
+}
+
+// validateAdvantage checks the advantage section key by key (so that each
+// error names its key), then as rewards validates it.
+func (c *Config) validateAdvantage() error {
+	a := c.Advantage
+	switch a.Estimator {
+	case rewards.GRPO, rewards.DrGRPO, rewards.RLOO, rewards.PassK, rewards.ReinforcePPBaseline:
+	default:
+		return keyErr("advantage.estimator", "unknown advantage estimator %q (want grpo, dr_grpo, rloo, reinforce_pp_baseline or passk)", a.Estimator)
+	}
+	if a.Eps < 0 || math.IsNaN(a.Eps) || math.IsInf(a.Eps, 0) {
+		return keyErr("advantage.eps", "must be a finite number >= 0, got %v", a.Eps)
+	}
+	if a.Estimator == rewards.ReinforcePPBaseline {
+		if a.Whiten != rewards.WhitenToken && a.Whiten != rewards.WhitenSequence {
+			return keyErr("advantage.whiten", "%q is neither token nor sequence", a.Whiten)
+		}
+		if a.BatchGroups < 1 {
+			return keyErr("advantage.batch_groups", "must be at least 1, got %d", a.BatchGroups)
+		}
+	}
+	if a.GroupBy != "" && a.GroupBy != rewards.GroupByTurn && a.GroupBy != rewards.GroupByTrajectory {
+		return keyErr("advantage.group_by", "%q is neither turn nor trajectory", a.GroupBy)
+	}
+	if err := a.Validate(); err != nil {
+		return atKey("advantage", fmt.Errorf("advantage: %w", err))
+	}
+	return nil
+}
+
+// validateOutputSizes checks the shard sizes: each at least 1 when set (a
+// left-out size gets its default; 0 is no longer taken to mean it).
+func (c *Config) validateOutputSizes() error {
+	o := c.Output
+	switch {
+	case o.ShardBytes < 1:
+		return keyErr("output.shard_bytes", "must be at least 1 byte, got %d", o.ShardBytes)
+	case o.RowGroupRows < 1:
+		// Before shard_rows, whose default is derived from it.
+		return keyErr("output.row_group_rows", "must be at least 1, got %d (leave the key out for the default, 4096)", o.RowGroupRows)
+	case o.ShardRows < 1:
+		return keyErr("output.shard_rows", "must be at least 1, got %d (leave the key out for the default, 32 row groups)", o.ShardRows)
+	}
+	return nil
+}
+
+// validateSplice checks a splicing job's section; its settings become
+// redraft splice's flags, which have their own defaults, so a key set to ""
+// is refused rather than dropped.
+func (c *Config) validateSplice(set keyLines) error {
+	sp := c.Splice
+	switch {
+	case sp.Format != "prm800k" && sp.Format != "mr-gsm8k":
+		return keyErr("splice.format", "%q is neither prm800k nor mr-gsm8k", sp.Format)
+	case sp.Input == "":
+		return keyErr("splice.input", "missing")
+	case sp.Format == "mr-gsm8k" && (c.Endpoint == nil || c.Endpoint.BaseURL == "" || c.Endpoint.Model == ""):
+		return atKey("splice.format", errors.New("splice.format mr-gsm8k needs an endpoint section with base_url and model: a model writes the continuations"))
+	case c.Source.Kind != "" || c.Episode.Turns > 1 || c.Critique != nil || c.SelfVerify != nil || c.AgentR != nil:
+		return atKey("splice", errors.New("splice: a splicing job has no source, episode, critique, self_verify or agent_r section"))
+	case (sp.Reflection != "" || set.has("splice.reflection")) && sp.Reflection != "pool" && sp.Reflection != "label-reason":
+		return keyErr("splice.reflection", "%q is neither pool nor label-reason", sp.Reflection)
+	case (sp.Keep != "" || set.has("splice.keep")) && sp.Keep != "all" && sp.Keep != "correct":
+		return keyErr("splice.keep", "%q is neither all nor correct", sp.Keep)
+	case (sp.ChatFormat != "" || set.has("splice.chat_format")) && sp.Tokenizer == "":
+		return keyErr("splice.chat_format", "needs splice.tokenizer")
+	case set.has("splice.chat_format") && !slices.Contains([]string{"chatml", "qwen3", "llama3"}, sp.ChatFormat):
+		return keyErr("splice.chat_format", "%q is not chatml, qwen3 or llama3", sp.ChatFormat)
+	}
+	if ep := c.Endpoint; ep != nil && ep.BaseURL != "" {
+		if err := checkBaseURL("endpoint.base_url", ep.BaseURL); err != nil {
+			return err
+		}
+		if err := checkKeyEnv("endpoint.api_key_env", ep.APIKeyEnv); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -740,57 +929,57 @@ func (c *Config) validateRecipes() error {
 	case SFTPAM, SFTPTR:
 		switch {
 		case c.Episode.SFT == SFTPAM && c.Episode.Turns != 2:
-			return errors.New("episode.sft pam needs episode.turns 2 (answer, then self-verification and modified answer)")
+			return atKey("episode.sft", errors.New("episode.sft pam needs episode.turns 2 (answer, then self-verification and modified answer)"))
 		case c.Episode.Turns < 2:
-			return errors.New("episode.sft ptr needs episode.turns >= 2 (an attempt and at least one refinement round)")
+			return atKey("episode.sft", errors.New("episode.sft ptr needs episode.turns >= 2 (an attempt and at least one refinement round)"))
 		case c.Episode.Feedback != "fixed":
-			return fmt.Errorf("episode.sft %s needs episode.feedback fixed: every episode must run all its turns", c.Episode.SFT)
+			return atKey("episode.sft", fmt.Errorf("episode.sft %s needs episode.feedback fixed: every episode must run all its turns", c.Episode.SFT))
 		case c.Advantage.DropZeroVariance:
 			// The sft rows are built from the rl rows written, and dropped
 			// groups are never written.
-			return fmt.Errorf("episode.sft %s cannot be combined with advantage.drop_zero_variance", c.Episode.SFT)
+			return atKey("episode.sft", fmt.Errorf("episode.sft %s cannot be combined with advantage.drop_zero_variance", c.Episode.SFT))
 		}
 	default:
-		return fmt.Errorf("episode.sft: %q is not pam, ptr or none", c.Episode.SFT)
+		return atKey("episode.sft", fmt.Errorf("episode.sft: %q is not pam, ptr or none", c.Episode.SFT))
 	}
 	if o := c.Output; o.Tokenizer != "" {
 		switch tokenizer.Format(o.ChatFormat) {
 		case tokenizer.FormatChatML, tokenizer.FormatQwen3, tokenizer.FormatLlama3:
 		default:
-			return fmt.Errorf("output.chat_format: %q is not chatml, qwen3 or llama3", o.ChatFormat)
+			return atKey("output.chat_format", fmt.Errorf("output.chat_format: %q is not chatml, qwen3 or llama3", o.ChatFormat))
 		}
 	} else if o.ChatFormat != "" {
-		return errors.New("output.chat_format needs output.tokenizer")
+		return atKey("output.chat_format", errors.New("output.chat_format needs output.tokenizer"))
 	}
 	_, gen := c.Reward.Weights[rewards.SelfVerifyGen]
 	_, match := c.Reward.Weights[rewards.SelfVerifyMatch]
 	sv := c.SelfVerify
 	if sv == nil {
 		if gen || match {
-			return errors.New("reward.weights: self_verify_gen and self_verify_match need the self_verify section")
+			return atKey("reward.weights", errors.New("reward.weights: self_verify_gen and self_verify_match need the self_verify section"))
 		}
 		return nil
 	}
 	switch {
 	case c.Source.Kind != "tasks":
-		return errors.New("self_verify needs source.kind tasks")
+		return atKey("self_verify", errors.New("self_verify needs source.kind tasks"))
 	case c.Episode.Turns > 1 || c.Critique != nil:
-		return errors.New("self_verify cannot be combined with episode.turns > 1 or critique")
+		return atKey("self_verify", errors.New("self_verify cannot be combined with episode.turns > 1 or critique"))
 	case !gen || !match:
-		return errors.New("self_verify needs both self_verify_gen and self_verify_match in reward.weights (a weight of 0 stores a component without counting it)")
+		return atKey("self_verify", errors.New("self_verify needs both self_verify_gen and self_verify_match in reward.weights (a weight of 0 stores a component without counting it)"))
 	case c.Advantage.GroupBy == rewards.GroupByTrajectory:
-		return errors.New("self_verify keeps solve and verify groups separate; advantage.group_by trajectory would merge them")
+		return atKey("self_verify", errors.New("self_verify keeps solve and verify groups separate; advantage.group_by trajectory would merge them"))
 	case !strings.Contains(sv.Template, "{solution}") || !strings.Contains(sv.Template, "{question}"):
-		return errors.New("self_verify.template: must contain {question} and {solution}")
+		return atKey("self_verify.template", errors.New("self_verify.template: must contain {question} and {solution}"))
 	case c.Reward.SelfVerify.Verdict != rewards.VerdictLabel && c.Reward.SelfVerify.Verdict != rewards.VerdictScore:
-		return fmt.Errorf("reward.self_verify.verdict: %q is neither label nor score", c.Reward.SelfVerify.Verdict)
+		return atKey("reward.self_verify.verdict", fmt.Errorf("reward.self_verify.verdict: %q is neither label nor score", c.Reward.SelfVerify.Verdict))
 	}
 	for k := range c.Reward.Weights {
 		switch k {
 		case rewards.SelfVerifyGen, rewards.SelfVerifyMatch, "overlong":
 		default:
 			// Other parts would read a verification's verdict as an answer.
-			return fmt.Errorf("reward.weights.%s: self_verify rows take only self_verify_gen, self_verify_match and overlong", k)
+			return atKey("reward.weights", fmt.Errorf("reward.weights.%s: self_verify rows take only self_verify_gen, self_verify_match and overlong", k))
 		}
 	}
 	return nil

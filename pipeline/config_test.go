@@ -23,8 +23,8 @@ func TestConfigErrors(t *testing.T) {
 		{"empty", "", "empty configuration"},
 		{"bad on_error", "source: {kind: rollouts, path: x, on_error: ignore}\noutput: {dir: o}\n", `source.on_error: "ignore" is neither fail nor skip`},
 		{"bad extra_fields", "source: {kind: rollouts, path: x, extra_fields: skip}\noutput: {dir: o}\n", `source.extra_fields: "skip" is neither ignore nor error`},
-		{"negative shard_rows", "source: {kind: rollouts, path: x}\noutput: {dir: o, shard_rows: -5}\n", "output.shard_bytes, shard_rows and row_group_rows: must be >= 0"},
-		{"negative max_line_bytes", "source: {kind: rollouts, path: x, max_line_bytes: -1}\noutput: {dir: o}\n", "source.max_line_bytes: must be >= 0"},
+		{"negative shard_rows", "source: {kind: rollouts, path: x}\noutput: {dir: o, shard_rows: -5}\n", "c.yaml:2: output.shard_rows: must be at least 1, got -5"},
+		{"negative max_line_bytes", "source: {kind: rollouts, path: x, max_line_bytes: -1}\noutput: {dir: o}\n", "c.yaml:1: source.max_line_bytes: must be at least 1, got -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

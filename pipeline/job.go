@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/redraft/redraft/export"
@@ -95,7 +94,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		m.Shard = &export.ShardSpec{Index: opts.Shard.Index, Count: opts.Shard.Count}
 	}
 	if cfg.Endpoint != nil && cfg.Source.Kind == "tasks" {
-		m.Model, m.Endpoint = cfg.Endpoint.Model, strings.Join(cfg.Endpoint.URLs(), ",")
+		m.Model, m.Endpoint = cfg.Endpoint.Model, cfg.Endpoint.RedactedURLs()
 	}
 
 	// Every dataset's writer compresses with one encoder.
@@ -622,13 +621,18 @@ func (v verifier) Verify(task rollout.Task, response string) *bool {
 // openRun opens the journal of the run in dir: a new one, or the one a
 // previous session of the same configuration left (prev is then its
 // journal.json as found). It refuses to mix two runs in one directory.
+//
+// It writes and deletes only what redraft owns (see export.ForeignFiles): a
+// README.md that is not redraft's dataset card, or a file under data/ not
+// named as a shard, stops the run here, before anything is written, and
+// --overwrite removes nothing when it finds one.
 func openRun(dir string, identity json.RawMessage, hash string, started time.Time, overwrite bool, shard rollout.Shard) (j *journal, prev *journalMeta, err error) {
 	if overwrite {
-		for _, p := range []string{"data", export.ManifestName, export.FailuresName, "." + export.FailuresName + ".tmp", journalDir, export.SuccessName} {
-			if err := os.RemoveAll(filepath.Join(dir, p)); err != nil {
-				return nil, nil, fmt.Errorf("overwrite: %w", err)
-			}
+		if err := export.RemoveOutput(dir, journalDir); err != nil {
+			return nil, nil, err
 		}
+	} else if err := export.CheckOwnership(dir); err != nil {
+		return nil, nil, err
 	}
 	man, merr := export.ReadManifest(dir)
 	if merr != nil && !errors.Is(merr, os.ErrNotExist) {
@@ -660,7 +664,9 @@ func openRun(dir string, identity json.RawMessage, hash string, started time.Tim
 	if merr == nil {
 		return nil, nil, fmt.Errorf("output directory %s holds another run (status %s, config %.12s); pass --overwrite to replace it", dir, man.Status, man.ConfigHash)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(dir, "data")); len(entries) > 0 {
+	if shards, err := export.HasShards(dir); err != nil {
+		return nil, nil, err
+	} else if shards {
 		return nil, nil, fmt.Errorf("output directory %s already has shards but no manifest; pass --overwrite to replace them", dir)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -718,7 +724,7 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 		tasks = so.Stop.Tasks(tasks)
 	}
 	ep := cfg.Endpoint
-	policy, err := rollout.NewEndpoints(rollout.EndpointsConfig{
+	fleet, err := rollout.NewEndpoints(rollout.EndpointsConfig{
 		URLs: ep.URLs(), Model: ep.Model, APIKey: os.Getenv(ep.APIKeyEnv),
 		Timeout: time.Duration(ep.Timeout), MaxInFlight: ep.MaxInFlightPerEndpoint,
 		MaxAttempts: ep.Retries, BackoffInitial: time.Duration(ep.BackoffInitial), BackoffMax: time.Duration(ep.BackoffMax),
@@ -728,8 +734,11 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 		tasks.Close()
 		return nil, nil, err
 	}
-	// The policy owns the HTTP connections; closing releases them.
-	closeAll := func() { tasks.Close(); policy.Close() }
+	// The fleet owns the HTTP connections; closing releases them. Samples
+	// go through its scrubbed view, so that no error recorded quotes a
+	// credential of a base URL.
+	policy := ep.Scrub(fleet)
+	closeAll := func() { tasks.Close(); fleet.Close() }
 	if cr := cfg.Critique; cr != nil {
 		gen := &rollout.CritiqueGenerator{
 			Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Sampling: cfg.Sampling.Sampling,

@@ -331,8 +331,10 @@ func replayWAL(path string, n int, fn func(*Flush) error) error {
 	return err
 }
 
-// cleanData removes from <out>/data every file that the committed shards do
-// not list: shards written after the last checkpoint, and temporary files.
+// cleanData removes from <out>/data every shard file (export.IsShardPath)
+// that the committed shards do not list: shards written after the last
+// checkpoint, and temporary files. A file not named as redraft's shards is
+// never removed: it stops the resume, named.
 func cleanData(out string, shards map[string][]export.ShardInfo) error {
 	keep := map[string]int64{} // path -> bytes
 	for _, list := range shards {
@@ -341,6 +343,7 @@ func cleanData(out string, shards map[string][]export.ShardInfo) error {
 		}
 	}
 	root := filepath.Join(out, "data")
+	var foreign, stale []string
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
@@ -355,13 +358,30 @@ func cleanData(out string, shards map[string][]export.ShardInfo) error {
 		if err != nil {
 			return err
 		}
-		if _, ok := keep[rel]; !ok {
-			return os.Remove(path)
+		if _, ok := keep[rel]; ok {
+			return nil
 		}
+		// Only redraft's own shard files are removed: one the journal does
+		// not list was written after its last checkpoint. Anything else is
+		// the user's, and stops the resume by name (openRun checks first;
+		// this keeps cleanData safe on its own).
+		if !export.IsShardPath(filepath.ToSlash(rel)) || !d.Type().IsRegular() {
+			foreign = append(foreign, filepath.ToSlash(rel))
+			return nil
+		}
+		stale = append(stale, path)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("cleaning %s for resume: %w", root, err)
+	}
+	if len(foreign) > 0 {
+		return fmt.Errorf("resuming: output directory %s holds files under data/ that redraft did not write: %s; move them away (redraft deletes only its own shards)", out, strings.Join(foreign, ", "))
+	}
+	for _, p := range stale {
+		if err := os.Remove(p); err != nil {
+			return fmt.Errorf("cleaning %s for resume: %w", root, err)
+		}
 	}
 	for rel, size := range keep {
 		st, err := os.Stat(filepath.Join(out, rel))

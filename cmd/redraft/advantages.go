@@ -26,13 +26,16 @@ func cmdAdvantages(args []string, stdin io.Reader, stdout io.Writer) error {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
 	}
 	cfg := rewards.AdvantageConfig{Estimator: rewards.Estimator(*est), Eps: *eps, Whiten: *whiten, BatchGroups: *batch}
-	if cfg.Eps < 0 {
+	// The defaults apply to flags left out only: --eps -1 or --batch-groups
+	// 0 given on the command line are refused below, not taken for unset.
+	set := setFlags(fs)
+	if !set["eps"] {
 		cfg.Eps = 1e-6
 		if cfg.Estimator == rewards.ReinforcePPBaseline {
 			cfg.Eps = 1e-8
 		}
 	}
-	if cfg.BatchGroups == 0 {
+	if !set["batch-groups"] {
 		cfg.BatchGroups = 1 << 62
 	}
 	if err := cfg.Validate(); err != nil {

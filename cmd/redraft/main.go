@@ -27,6 +27,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/redraft/redraft/internal/redact"
 	"github.com/redraft/redraft/pipeline"
 )
 
@@ -104,24 +105,32 @@ func runWithSignals(ctx context.Context, args []string, sigs <-chan os.Signal, s
 		fmt.Fprintf(stderr, "redraft: unknown command %q\n\n%s", args[0], usage)
 		return 2
 	}
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	// The last guard before stderr: an error that quotes a base URL (a
+	// request's, a configuration's) loses the URL's user info and query.
+	fmt.Fprintf(stderr, "redraft %s: %s\n", args[0], redact.Text(err.Error()))
 	var ue usageError
 	switch {
-	case err == nil:
-		return 0
-	case errors.Is(err, flag.ErrHelp):
-		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "redraft %s: %v\n", args[0], err)
 		return 2
 	case errors.Is(err, context.Canceled), errors.Is(err, pipeline.ErrInterrupted):
-		fmt.Fprintf(stderr, "redraft %s: %v\n", args[0], err)
 		return 130
 	default:
-		fmt.Fprintf(stderr, "redraft %s: %v\n", args[0], err)
 		return 1
 	}
 }
 
 type usageError struct{ msg string }
+
+// setFlags names the flags the command line set: a flag's default applies
+// only when it is absent, and a value given is used or refused, never
+// taken for "unset" because it equals a sentinel such as -1.
+func setFlags(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
 
 func (e usageError) Error() string { return e.msg }

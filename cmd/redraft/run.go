@@ -66,7 +66,10 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	if shard.Count > 1 {
 		cfg.Output.Dir = filepath.Join(cfg.Output.Dir, export.ShardDir(export.ShardSpec{Index: shard.Index, Count: shard.Count}))
 	}
-	if *workers >= 0 {
+	if setFlags(fs)["workers"] {
+		if *workers < 0 {
+			return usageError{fmt.Sprintf("--workers %d: want 0 (one per core) or more", *workers)}
+		}
 		cfg.Pipeline.Workers = *workers
 	}
 	rep, err := newReporter(*progress, stderr)

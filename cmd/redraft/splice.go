@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/export/tokenizer"
+	"github.com/redraft/redraft/internal/redact"
 	"github.com/redraft/redraft/pipeline"
 	"github.com/redraft/redraft/pipeline/splice"
 	"github.com/redraft/redraft/rewards"
@@ -70,6 +72,7 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	set := setFlags(fs)
 	switch {
 	case fs.NArg() > 0:
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
@@ -89,11 +92,20 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{fmt.Sprintf("--reflection %q: want pool or label-reason", sf.Reflection)}
 	case *conc < 1:
 		return usageError{"--concurrency: must be at least 1"}
+	case !redact.IsEnvName(sf.APIKeyEnv):
+		// Not quoted: it is likely the key itself.
+		return usageError{"--api-key-env: not an environment variable name (letters, digits and _; the value is not shown in case it is a key): put the API key in the environment and name its variable here"}
+	case set["temperature"] && !(*temp >= 0 && !math.IsInf(*temp, 0)):
+		return usageError{fmt.Sprintf("--temperature %v: want a finite number >= 0 (leave the flag out for the server's default)", *temp)}
+	case set["max-tokens"] && *maxTok < 1:
+		return usageError{fmt.Sprintf("--max-tokens %d: want at least 1 (leave the flag out for the server's default)", *maxTok)}
 	}
-	if *temp >= 0 {
+	// A setting given is sent as it is; the server's default applies only
+	// to one left out.
+	if set["temperature"] {
 		sf.Temperature = temp
 	}
-	if *maxTok > 0 {
+	if set["max-tokens"] {
 		sf.MaxTokens = maxTok
 	}
 	if *reflFile != "" {
@@ -110,11 +122,21 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 			return fmt.Errorf("--reflections: %s holds no reflection", *reflFile)
 		}
 	}
+	// Only redraft's own files are written or deleted: a README.md that is
+	// not its dataset card, or a file under data/ not named as its shards,
+	// stops the run before anything is written, --overwrite included.
 	if *overwrite {
-		os.RemoveAll(filepath.Join(*out, "data"))
-		os.Remove(filepath.Join(*out, export.ManifestName))
+		if err := export.RemoveOutput(*out); err != nil {
+			return err
+		}
+	} else if err := export.CheckOwnership(*out); err != nil {
+		return err
 	} else if _, err := os.Stat(filepath.Join(*out, export.ManifestName)); err == nil {
 		return fmt.Errorf("%s already holds a run; pass --overwrite to replace it", *out)
+	} else if shards, err := export.HasShards(*out); err != nil {
+		return err
+	} else if shards {
+		return fmt.Errorf("%s already has shards but no manifest; pass --overwrite to replace them", *out)
 	}
 	var track *export.TokenTrackConfig
 	if *tokPath != "" {
@@ -131,8 +153,12 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 	if sf.Format == "prm800k" {
 		m.Config, _ = json.Marshal(map[string]any{"splice": map[string]string{"format": sf.Format, "input": sf.Input}})
 	} else {
-		m.Config, _ = json.Marshal(map[string]any{"splice": sf})
-		m.Model, m.Endpoint = sf.Model, sf.Endpoint
+		// The endpoint is recorded without its credentials (WriteManifest
+		// redacts again, whatever the field).
+		rec := sf
+		rec.Endpoint = redact.URL(sf.Endpoint)
+		m.Config, _ = json.Marshal(map[string]any{"splice": rec})
+		m.Model, m.Endpoint = sf.Model, rec.Endpoint
 	}
 	write := func(t *pipeline.Trajectory) error {
 		return w.WriteGroup(ctx, []export.SFTRow{t.SFTRow()})
@@ -192,13 +218,16 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 
 // spliceMRGSM8K runs MR-GSM8K splicing against the flags' endpoint.
 func spliceMRGSM8K(ctx context.Context, sf spliceFlags, conc int, timeout time.Duration, emit func(*pipeline.Trajectory) error) ([]splice.Skip, error) {
-	policy, err := rollout.NewEndpoints(rollout.EndpointsConfig{
-		URLs: []string{sf.Endpoint}, Model: sf.Model, APIKey: os.Getenv(sf.APIKeyEnv), Timeout: timeout, MaxInFlight: conc,
+	key := os.Getenv(sf.APIKeyEnv)
+	fleet, err := rollout.NewEndpoints(rollout.EndpointsConfig{
+		URLs: []string{sf.Endpoint}, Model: sf.Model, APIKey: key, Timeout: timeout, MaxInFlight: conc,
 	})
 	if err != nil {
 		return nil, err
 	}
-	defer policy.Close()
+	defer fleet.Close()
+	// No error recorded may quote a credential of --endpoint.
+	policy := pipeline.ScrubPolicy(fleet, append(redact.Secrets(sf.Endpoint), key)...)
 	opts := splice.DefaultMRGSM8KOptions(&rollout.Continuer{Policy: policy, Mode: sf.Continuation, Instruction: sf.Instruction})
 	opts.Sampling = rollout.Sampling{Temperature: sf.Temperature, MaxTokens: sf.MaxTokens}
 	opts.Seed, opts.Model, opts.Concurrency = sf.Seed, sf.Model, conc

@@ -8,9 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"runtime"
-	"strings"
 	"time"
 
 	"github.com/redraft/redraft/export"
@@ -49,7 +47,7 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 		return nil, err
 	}
 	ep := cfg.Endpoint
-	policy, err := rollout.NewEndpoints(rollout.EndpointsConfig{
+	fleet, err := rollout.NewEndpoints(rollout.EndpointsConfig{
 		URLs: ep.URLs(), Model: ep.Model, APIKey: os.Getenv(ep.APIKeyEnv),
 		Timeout: time.Duration(ep.Timeout), MaxInFlight: ep.MaxInFlightPerEndpoint,
 		MaxAttempts: ep.Retries, BackoffInitial: time.Duration(ep.BackoffInitial), BackoffMax: time.Duration(ep.BackoffMax),
@@ -58,7 +56,10 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 	if err != nil {
 		return nil, err
 	}
-	defer policy.Close()
+	defer fleet.Close()
+	// Requests go through the scrubbed view: no error recorded quotes a
+	// credential of a base URL (the step judge's Policy is scrubbed too).
+	policy := ep.Scrub(fleet)
 	sj := &judge.StepJudge{Name: ar.StepJudge.Model, Model: ar.StepJudge.Model, Policy: ar.StepJudge.Policy(), Template: ar.JudgeTemplate, Seed: cfg.Seed}
 	if n := ar.JudgeMaxTokens; n > 0 {
 		sj.Sampling.MaxTokens = &n
@@ -82,7 +83,7 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 	m := &export.Manifest{
 		Started: time.Now().UTC(), CodeVersion: export.CodeVersion(), GoVersion: runtime.Version(),
 		Config: full, ConfigHash: hash, Source: "agent-r:" + cfg.Source.Kind,
-		Model: ep.Model, Endpoint: strings.Join(ep.URLs(), ","),
+		Model: ep.Model, Endpoint: ep.RedactedURLs(),
 	}
 	w, err := export.NewSFTWriter(export.ShardOptions{
 		Dir: dir, Split: "train", MaxBytes: int64(cfg.Output.ShardBytes), MaxRows: cfg.Output.ShardRows, RowGroupRows: cfg.Output.RowGroupRows,
@@ -267,14 +268,16 @@ func agentRItems(ctx context.Context, cfg *pipeline.Config, in rollout.InputOpti
 }
 
 // prepareDir refuses to mix two runs in one directory, as pipeline.Execute
-// does.
+// does, and like it writes and deletes only what redraft owns: a foreign
+// README.md or file under data/ stops the run, --overwrite included (see
+// export.ForeignFiles).
 func prepareDir(dir, hash string, overwrite bool) error {
 	if overwrite {
-		for _, p := range []string{filepath.Join(dir, "data"), filepath.Join(dir, export.ManifestName)} {
-			if err := os.RemoveAll(p); err != nil {
-				return fmt.Errorf("overwrite: %w", err)
-			}
+		if err := export.RemoveOutput(dir); err != nil {
+			return err
 		}
+	} else if err := export.CheckOwnership(dir); err != nil {
+		return err
 	}
 	prev, err := export.ReadManifest(dir)
 	switch {
@@ -285,7 +288,9 @@ func prepareDir(dir, hash string, overwrite bool) error {
 	case !errors.Is(err, os.ErrNotExist):
 		return err
 	}
-	if entries, _ := os.ReadDir(filepath.Join(dir, "data")); len(entries) > 0 {
+	if shards, err := export.HasShards(dir); err != nil {
+		return err
+	} else if shards {
 		return fmt.Errorf("output directory %s already has shards but no manifest; pass --overwrite to replace them", dir)
 	}
 	return os.MkdirAll(dir, 0o755)

@@ -1,0 +1,233 @@
+package pipeline
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// keyError is a configuration error about one key, by its dotted path
+// (endpoint.max_in_flight, reward.judges[1].base_url). ParseConfig adds the
+// line the key is on.
+type keyError struct {
+	key string
+	err error
+	// bare: the message names its keys itself and is shown as it is; the
+	// key only finds the line.
+	bare bool
+}
+
+func (e *keyError) Error() string {
+	if e.bare {
+		return e.err.Error()
+	}
+	return e.key + ": " + e.err.Error()
+}
+
+func (e *keyError) Unwrap() error { return e.err }
+
+// keyErr returns an error about key: "key: message".
+func keyErr(key, format string, args ...any) error {
+	return &keyError{key: key, err: fmt.Errorf(format, args...)}
+}
+
+// atKey attaches key to an error whose message already names it, for its
+// line.
+func atKey(key string, err error) error {
+	return &keyError{key: key, err: err, bare: true}
+}
+
+// keyLines records the keys a configuration file sets, by dotted path, with
+// the line of each. It is how defaults tell a key left out (the default
+// applies) from one set to a zero value (used as it is, or refused), and
+// how errors name their line.
+type keyLines map[string]int
+
+// has reports whether the file sets key.
+func (k keyLines) has(key string) bool {
+	_, ok := k[key]
+	return ok
+}
+
+// line is the line of key, or of its nearest enclosing key the file sets
+// (a missing endpoint.model is reported at endpoint); 0 when none is set.
+func (k keyLines) line(key string) int {
+	for key != "" {
+		if l, ok := k[key]; ok {
+			return l
+		}
+		i := strings.LastIndexAny(key, ".[")
+		if i < 0 {
+			break
+		}
+		key = key[:i]
+	}
+	return 0
+}
+
+// locate puts file and line before a configuration error: "c.yaml:12:
+// sampling.n: must be at least 1". Errors without a key, or whose key is
+// not in the file, get the file alone.
+func (k keyLines) locate(name string, err error) error {
+	var ke *keyError
+	if errors.As(err, &ke) {
+		if l := k.line(ke.key); l > 0 {
+			return fmt.Errorf("%s:%d: %w", name, l, err)
+		}
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
+
+var yamlUnmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
+
+// scanKeys walks a decoded YAML document along the type it was decoded into
+// and records every key it sets in lines. It also refuses what yaml.v3
+// accepts silently: a fraction for an integer (n: 2.5 decodes as 2), a
+// non-finite float (temperature: .nan) and a key without a value (n: with
+// nothing after it decodes as 0), each with its key. It runs after the
+// typed decode succeeded, so keys are known and aliases are bounded.
+func scanKeys(n *yaml.Node, t reflect.Type, path string, lines keyLines) error {
+	if n.Kind == yaml.DocumentNode {
+		if len(n.Content) == 0 {
+			return nil
+		}
+		return scanKeys(n.Content[0], t, path, lines)
+	}
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return scanKeys(n.Alias, t, path, lines)
+	}
+	null := n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+	if t.Kind() == reflect.Pointer {
+		if null {
+			// A section or setting left empty: as if absent.
+			return nil
+		}
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(yamlUnmarshaler) {
+		// Durations and sizes check their own text, but yaml.v3 does not
+		// call them for null: it leaves a zero.
+		if null {
+			return noValue(path)
+		}
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			ft, ok := fieldByKey(t, k.Value)
+			if !ok {
+				continue // KnownFields refused unknown keys already
+			}
+			key := join(path, k.Value)
+			if err := record(v, ft, key, k.Line, lines); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if err := record(v, t.Elem(), join(path, k.Value), k.Line, lines); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return nil
+		}
+		for i, v := range n.Content {
+			if err := record(v, t.Elem(), path+"["+strconv.Itoa(i)+"]", v.Line, lines); err != nil {
+				return err
+			}
+		}
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		switch {
+		case null:
+			return noValue(path)
+		case n.Kind == yaml.ScalarNode && n.ShortTag() != "!!int":
+			return keyErr(path, "want an integer, got %s", n.Value)
+		}
+	case reflect.Float32, reflect.Float64:
+		if null {
+			return noValue(path)
+		}
+		var f float64
+		if n.Kind == yaml.ScalarNode && n.Decode(&f) == nil && (math.IsNaN(f) || math.IsInf(f, 0)) {
+			return keyErr(path, "not a finite number: %s", n.Value)
+		}
+	case reflect.String, reflect.Bool:
+		if null {
+			return noValue(path)
+		}
+	}
+	return nil
+}
+
+// record scans the value v of key (of type t, on line) and records the key
+// as set, unless v is null where null means absent: an empty section, list
+// or map, or a pointer setting (temperature: null is "not sent").
+func record(v *yaml.Node, t reflect.Type, key string, line int, lines keyLines) error {
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Struct, reflect.Interface:
+			return nil
+		}
+	}
+	lines[key] = line
+	return scanKeys(v, t, key, lines)
+}
+
+func noValue(key string) error {
+	return keyErr(key, "no value (leave the key out for its default)")
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// fieldByKey finds the field of struct t that YAML key name decodes into,
+// looking into inline fields as yaml.v3 does.
+func fieldByKey(t reflect.Type, name string) (reflect.Type, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if tag == "-" || !f.IsExported() {
+			continue
+		}
+		if strings.Contains(opts, "inline") {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				if got, ok := fieldByKey(ft, name); ok {
+					return got, true
+				}
+			}
+			continue
+		}
+		if tag == "" {
+			tag = strings.ToLower(f.Name)
+		}
+		if tag == name {
+			return f.Type, true
+		}
+	}
+	return nil, false
+}
