@@ -103,7 +103,7 @@ type EndpointConfig struct {
 	// (default: max_in_flight, no bound of its own).
 	MaxInFlightPerEndpoint int `yaml:"max_in_flight_per_endpoint" json:"max_in_flight_per_endpoint"`
 	// Retries is the most attempts per request, the first included (default
-	// 6; 1 never retries). Waiting for open circuit breakers uses attempts.
+	// 6; 1 never retries). Waiting for open circuit breakers uses none.
 	Retries int `yaml:"retries" json:"retries"`
 	// BackoffInitial and BackoffMax shape the wait before retry k, uniform in
 	// [0, min(backoff_max, backoff_initial * 2^(k-1))] (defaults 500ms, 30s).
@@ -114,6 +114,25 @@ type EndpointConfig struct {
 	// let through, whose success closes it (default 10s).
 	BreakerFailures int      `yaml:"breaker_failures" json:"breaker_failures"`
 	BreakerCooldown Duration `yaml:"breaker_cooldown" json:"breaker_cooldown"`
+	// BreakerWait bounds how long one request waits, in all, while every
+	// URL's breaker keeps it away (default 5m); then its sample fails.
+	BreakerWait Duration `yaml:"breaker_wait" json:"breaker_wait"`
+	// SampleTimeout bounds one sample's request from start to end, every
+	// attempt, backoff and wait included, so that a stalled sample cannot
+	// hold back the groups written after its own for long (default 3 x
+	// timeout; 0: no bound).
+	SampleTimeout Duration `yaml:"sample_timeout" json:"sample_timeout"`
+	// MaxResponseBytes bounds one response body (streamed: its events); a
+	// larger answer fails its sample, without a retry (default 64MiB).
+	MaxResponseBytes ByteSize `yaml:"max_response_bytes" json:"max_response_bytes"`
+	// Stream asks for answers as server-sent events, so that a request
+	// that stops making progress is noticed within IdleTimeout.
+	Stream bool `yaml:"stream" json:"stream,omitempty"`
+	// IdleTimeout is the longest the server may stay silent while an
+	// answer is being received (streamed: from the request on; otherwise
+	// once the headers arrived) before the attempt fails as stalled and is
+	// retried (default 2m).
+	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
 }
 
 // URLs returns the configured base URLs, one or several.
@@ -153,6 +172,18 @@ func (e *EndpointConfig) defaults(set keyLines) {
 	}
 	if !set.has("endpoint.breaker_cooldown") {
 		e.BreakerCooldown = Duration(rollout.DefaultBreakerCooldown)
+	}
+	if !set.has("endpoint.breaker_wait") {
+		e.BreakerWait = Duration(rollout.DefaultBreakerWait)
+	}
+	if !set.has("endpoint.sample_timeout") {
+		e.SampleTimeout = 3 * e.Timeout
+	}
+	if !set.has("endpoint.max_response_bytes") {
+		e.MaxResponseBytes = rollout.DefaultMaxResponseBytes
+	}
+	if !set.has("endpoint.idle_timeout") {
+		e.IdleTimeout = Duration(rollout.DefaultIdleTimeout)
 	}
 }
 
@@ -205,6 +236,16 @@ func (e *EndpointConfig) validateFleet() error {
 		return keyErr("endpoint.breaker_failures", "must be at least 1, got %d", e.BreakerFailures)
 	case e.BreakerCooldown <= 0:
 		return keyErr("endpoint.breaker_cooldown", "must be > 0, got %s", time.Duration(e.BreakerCooldown))
+	case e.BreakerWait <= 0:
+		return keyErr("endpoint.breaker_wait", "must be > 0, got %s (leave the key out for the default, %s)", time.Duration(e.BreakerWait), rollout.DefaultBreakerWait)
+	case e.SampleTimeout < 0:
+		return keyErr("endpoint.sample_timeout", "must be >= 0 (0: no bound), got %s", time.Duration(e.SampleTimeout))
+	case e.SampleTimeout > 0 && e.Timeout > 0 && e.SampleTimeout < e.Timeout:
+		return keyErr("endpoint.sample_timeout", "%s is shorter than one attempt's endpoint.timeout (%s): raise it, or lower the timeout", time.Duration(e.SampleTimeout), time.Duration(e.Timeout))
+	case e.MaxResponseBytes <= 0:
+		return keyErr("endpoint.max_response_bytes", "must be at least 1 byte, got %d (leave the key out for the default, 64MiB)", e.MaxResponseBytes)
+	case e.IdleTimeout <= 0:
+		return keyErr("endpoint.idle_timeout", "must be > 0, got %s (leave the key out for the default, %s)", time.Duration(e.IdleTimeout), rollout.DefaultIdleTimeout)
 	}
 	return nil
 }

@@ -729,6 +729,8 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 		Timeout: time.Duration(ep.Timeout), MaxInFlight: ep.MaxInFlightPerEndpoint,
 		MaxAttempts: ep.Retries, BackoffInitial: time.Duration(ep.BackoffInitial), BackoffMax: time.Duration(ep.BackoffMax),
 		BreakerFailures: ep.BreakerFailures, BreakerCooldown: time.Duration(ep.BreakerCooldown),
+		BreakerWait: time.Duration(ep.BreakerWait), SampleTimeout: time.Duration(ep.SampleTimeout),
+		MaxResponseBytes: int64(ep.MaxResponseBytes), Stream: ep.Stream, IdleTimeout: time.Duration(ep.IdleTimeout),
 	})
 	if err != nil {
 		tasks.Close()
