@@ -105,15 +105,21 @@ func (b *bench) toyTasks(n int) (string, map[string]int) {
 }
 
 func config(tasks, url, model string, g, inFlight, window int, extra, out string) *pipeline.Config {
+	// window 0 leaves groups_in_flight out (its default); an explicit 0
+	// would be refused.
+	pl := ""
+	if window > 0 {
+		pl = fmt.Sprintf("pipeline: {groups_in_flight: %d}", window)
+	}
 	y := fmt.Sprintf(`
 name: bench
 seed: 1
 source: {kind: tasks, path: %s}
 endpoint: {base_url: %s, model: %s, max_in_flight: %d, api_key_env: REDRAFT_BENCH_NO_KEY}
 sampling: {n: %d, %s}
-pipeline: {groups_in_flight: %d}
+%s
 output: {dir: %s}
-`, tasks, url, model, inFlight, g, extra, window, out)
+`, tasks, url, model, inFlight, g, extra, pl, out)
 	cfg, err := pipeline.ParseConfig("bench.yaml", strings.NewReader(y))
 	if err != nil {
 		log.Fatal(err)
