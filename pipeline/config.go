@@ -595,22 +595,17 @@ func (c *Config) applyDefaults(set keyLines) {
 		c.Reward.Weights = map[string]float64{"verifiable": 1}
 	}
 	if absent("advantage.estimator") {
-		c.Advantage.Estimator = rewards.GRPO
+		c.Advantage.Estimator = rewards.DefaultEstimator
 	}
 	if absent("advantage.eps") {
-		// verl's values: 1e-6 added to the std for GRPO, 1e-8 added to the
-		// variance when whitening.
-		c.Advantage.Eps = 1e-6
-		if c.Advantage.Estimator == rewards.ReinforcePPBaseline {
-			c.Advantage.Eps = 1e-8
-		}
+		c.Advantage.Eps = rewards.DefaultEps(c.Advantage.Estimator)
 	}
 	if c.Advantage.Estimator == rewards.ReinforcePPBaseline {
 		if absent("advantage.whiten") {
-			c.Advantage.Whiten = rewards.WhitenToken
+			c.Advantage.Whiten = rewards.DefaultWhiten
 		}
 		if absent("advantage.batch_groups") {
-			c.Advantage.BatchGroups = 128
+			c.Advantage.BatchGroups = rewards.DefaultBatchGroups
 		}
 	}
 	if c.Endpoint != nil {

@@ -58,6 +58,26 @@ type AdvantageConfig struct {
 	GroupBy string `yaml:"group_by" json:"group_by,omitempty"`
 }
 
+// The advantage settings' defaults, declared beside the estimators: run
+// configurations (pipeline) and redraft advantages take them from here.
+const (
+	DefaultEstimator = GRPO
+	// DefaultWhiten is verl's weighting: over the tokens of a batch.
+	DefaultWhiten = WhitenToken
+	// DefaultBatchGroups is the whitening batch of a run, in groups.
+	DefaultBatchGroups = 128
+)
+
+// DefaultEps is verl's epsilon for an estimator: 1e-6 added to the
+// standard deviation by GRPO, 1e-8 added to the variance when whitening
+// (reinforce_pp_baseline).
+func DefaultEps(e Estimator) float64 {
+	if e == ReinforcePPBaseline {
+		return 1e-8
+	}
+	return 1e-6
+}
+
 // Grouping of multi-turn episodes.
 const (
 	GroupByTurn       = "turn"

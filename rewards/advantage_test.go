@@ -141,3 +141,17 @@ func TestWhitenBatch(t *testing.T) {
 		}
 	})
 }
+
+// TestDefaults pins the defaults that run configurations and redraft
+// advantages share: verl's epsilons.
+func TestDefaults(t *testing.T) {
+	for e, want := range map[Estimator]float64{GRPO: 1e-6, DrGRPO: 1e-6, RLOO: 1e-6, PassK: 1e-6, ReinforcePPBaseline: 1e-8} {
+		if got := DefaultEps(e); got != want {
+			t.Errorf("DefaultEps(%s) = %g, want %g", e, got, want)
+		}
+	}
+	cfg := AdvantageConfig{Estimator: DefaultEstimator, Eps: DefaultEps(DefaultEstimator), Whiten: DefaultWhiten, BatchGroups: DefaultBatchGroups}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("the defaults do not validate: %v", err)
+	}
+}

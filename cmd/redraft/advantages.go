@@ -15,7 +15,7 @@ import (
 // {"advantages": [..]} per line, in order.
 func cmdAdvantages(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("advantages", flag.ContinueOnError)
-	est := fs.String("estimator", "grpo", "grpo, dr_grpo, rloo, reinforce_pp_baseline or passk")
+	est := fs.String("estimator", string(rewards.DefaultEstimator), "grpo, dr_grpo, rloo, reinforce_pp_baseline or passk")
 	eps := fs.Float64("eps", -1, "epsilon (default: 1e-6 for grpo, 1e-8 for reinforce_pp_baseline)")
 	whiten := fs.String("whiten", rewards.WhitenSequence, "reinforce_pp_baseline weighting: sequence, or token (needs \"tokens\" on every line)")
 	batch := fs.Int("batch-groups", 0, "reinforce_pp_baseline: groups whitened together (default: all input lines)")
@@ -30,10 +30,7 @@ func cmdAdvantages(args []string, stdin io.Reader, stdout io.Writer) error {
 	// 0 given on the command line are refused below, not taken for unset.
 	set := setFlags(fs)
 	if !set["eps"] {
-		cfg.Eps = 1e-6
-		if cfg.Estimator == rewards.ReinforcePPBaseline {
-			cfg.Eps = 1e-8
-		}
+		cfg.Eps = rewards.DefaultEps(cfg.Estimator)
 	}
 	if !set["batch-groups"] {
 		cfg.BatchGroups = 1 << 62
