@@ -2,12 +2,14 @@ package pipeline
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -44,6 +46,10 @@ const (
 	// walSyncEvery bounds what a power loss can take: records appended since
 	// the last fsync (a killed process loses nothing appended).
 	walSyncEvery = time.Second
+	// walBufMax bounds the memory of a log record being written: a record
+	// up to this size is written at once, a larger one streamed (see
+	// journal.append).
+	walBufMax = 4 << 20
 )
 
 var walTable = crc32.MakeTable(crc32.Castagnoli)
@@ -107,7 +113,11 @@ type journal struct {
 	meta     journalMeta
 	wal      *os.File
 	lastSync time.Time
-	buf      []byte
+	// buf assembles a record of up to walBufMax bytes (see append); bw
+	// writes a larger one; enc encodes them.
+	buf bytes.Buffer
+	bw  *bufio.Writer
+	enc *walEncoder
 }
 
 func journalPath(out string) string { return filepath.Join(out, journalDir) }
@@ -185,25 +195,82 @@ func (j *journal) writeMetaOf(m *journalMeta) error {
 	return nil
 }
 
-// append logs one flush. A single write per record means a killed process
-// leaves either the whole record or a torn tail that reading drops.
+// append logs one flush as one record: an 8-byte header (the payload's
+// length and its CRC-32C) and the JSON payload. A record of up to
+// walBufMax bytes is assembled in j.buf and written with a single write, so
+// a killed process leaves either the whole record or a torn tail. A larger
+// one (a long response) is encoded twice instead of being held in memory:
+// once to learn its length and CRC, then again straight to the file behind
+// its header, in several writes. A record torn anywhere is still caught on
+// reading: its header promises more bytes than follow, or its CRC fails, so
+// scanWAL stops before it exactly as for a torn single write.
 func (j *journal) append(f *Flush) error {
-	payload, err := json.Marshal(newWALRecord(f))
-	if err != nil {
+	if j.enc == nil {
+		j.enc = &walEncoder{}
+	}
+	e := j.enc
+	j.buf.Reset()
+	j.buf.Write(make([]byte, 8))
+	err := e.record(&cappedWriter{b: &j.buf, max: walBufMax}, f)
+	switch {
+	case err == nil:
+		b := j.buf.Bytes()
+		payload := b[8:]
+		binary.LittleEndian.PutUint32(b[:4], uint32(len(payload)))
+		binary.LittleEndian.PutUint32(b[4:8], crc32.Checksum(payload, walTable))
+		if _, err := j.wal.Write(b); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+	case errors.Is(err, errRecordTooBig):
+		if err := j.appendLarge(f); err != nil {
+			return fmt.Errorf("journal: %w", err)
+		}
+	default:
 		return fmt.Errorf("journal: %w", err)
 	}
-	j.buf = j.buf[:0]
-	j.buf = binary.LittleEndian.AppendUint32(j.buf, uint32(len(payload)))
-	j.buf = binary.LittleEndian.AppendUint32(j.buf, crc32.Checksum(payload, walTable))
-	j.buf = append(j.buf, payload...)
-	if _, err := j.wal.Write(j.buf); err != nil {
-		return fmt.Errorf("journal: %w", err)
+	if j.buf.Cap() > 2*walBufMax {
+		j.buf = bytes.Buffer{}
 	}
 	if time.Since(j.lastSync) >= walSyncEvery {
 		if err := j.wal.Sync(); err != nil {
 			return fmt.Errorf("journal: %w", err)
 		}
 		j.lastSync = time.Now()
+	}
+	return nil
+}
+
+// appendLarge writes a record over walBufMax: a first encoding measures it,
+// the second goes to the file through a small buffer.
+func (j *journal) appendLarge(f *Flush) error {
+	var m crcCounter
+	if err := j.enc.record(&m, f); err != nil {
+		return err
+	}
+	if m.n > math.MaxUint32 {
+		return fmt.Errorf("a flush of %d bytes is over the log's 4 GiB record limit", m.n)
+	}
+	if j.bw == nil {
+		j.bw = bufio.NewWriterSize(j.wal, 256<<10)
+	} else {
+		j.bw.Reset(j.wal)
+	}
+	var head [8]byte
+	binary.LittleEndian.PutUint32(head[:4], uint32(m.n))
+	binary.LittleEndian.PutUint32(head[4:], m.crc)
+	j.bw.Write(head[:])
+	var again crcCounter
+	if err := j.enc.record(io.MultiWriter(j.bw, &again), f); err != nil {
+		return err
+	}
+	if err := j.bw.Flush(); err != nil {
+		return err
+	}
+	j.bw.Reset(nil)
+	if again != m {
+		// Impossible (encoding is deterministic); the header is wrong, so
+		// the record reads as corrupt and the run must not go on.
+		return fmt.Errorf("record encoded differently twice (%d bytes, then %d)", m.n, again.n)
 	}
 	return nil
 }
