@@ -548,10 +548,14 @@ func ParseConfig(name string, r io.Reader) (*Config, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("%s: empty configuration", name)
 		}
+		// A value that did not decode (a bad duration or size, a string
+		// for a number) is reported by yaml.v3 and our decoders with its
+		// line only; the key at that line is added, so the error names it.
+		msg := nameKeys(src, err.Error())
 		// yaml.v3 quotes the value it could not decode, which may be a
 		// base URL with a password.
-		if msg := redact.Text(err.Error()); msg != err.Error() {
-			return nil, fmt.Errorf("%s: %s", name, msg)
+		if red := redact.Text(msg); red != err.Error() {
+			return nil, fmt.Errorf("%s: %s", name, red)
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

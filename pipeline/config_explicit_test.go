@@ -37,6 +37,14 @@ func TestConfigExplicitValuesRefused(t *testing.T) {
 		{"weight nan", base + "reward:\n  weights: {verifiable: .nan}\n", "c.yaml:10: reward.weights.verifiable: not a finite number: .nan"},
 		{"grader empty", base + "reward:\n  grader: \"\"\n", `c.yaml:10: reward.grader: unknown grader ""`},
 		{"max_in_flight 0", ep + "  max_in_flight: 0\n", "c.yaml:6: endpoint.max_in_flight: must be at least 1, got 0"},
+		// Values that do not decode are named by key too, not only by line.
+		{"max_response_bytes 0", ep + "  max_response_bytes: 0\n", "line 6: endpoint.max_response_bytes: \"0\" is not a size"},
+		{"timeout not a duration", ep + "  timeout: soon\n", "line 6: endpoint.timeout: \"soon\" is not a duration"},
+		{"shard_bytes negative", out + "  shard_bytes: -5\n", "line 5: output.shard_bytes: \"-5\" is not a size"},
+		{"n a string", base + "sampling:\n  n: many\n", "line 10: sampling.n: cannot unmarshal"},
+		{"judge timeout", base + "reward:\n  judges:\n    - model: j\n      base_url: http://j/v1\n      timeout: later\n", "line 13: reward.judges[0].timeout: \"later\" is not a duration"},
+		// Several values on the line: their section is named, not a guess.
+		{"flow mapping", base + "reward:\n  judges:\n    - {model: j, base_url: http://j/v1, timeout: later}\n", "line 11: reward.judges[0]: \"later\" is not a duration"},
 		{"max_in_flight -1 names its own key", ep + "  max_in_flight: -1\n", "c.yaml:6: endpoint.max_in_flight: must be at least 1, got -1"},
 		{"max_in_flight_per_endpoint -1", ep + "  max_in_flight_per_endpoint: -1\n", "c.yaml:6: endpoint.max_in_flight_per_endpoint: must be >= 0"},
 		{"retries 0", ep + "  retries: 0\n", "c.yaml:6: endpoint.retries: must be at least 1 (the first attempt), got 0"},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -230,4 +231,70 @@ func fieldByKey(t reflect.Type, name string) (reflect.Type, bool) {
 		}
 	}
 	return nil, false
+}
+
+var lineRef = regexp.MustCompile(`line (\d+): `)
+
+// nameKeys adds to each "line N: " of a decoding error the dotted key that
+// the document sets on line N (sampling.n, reward.judges[0].timeout), when
+// there is one.
+func nameKeys(src []byte, msg string) string {
+	var doc yaml.Node
+	if yaml.Unmarshal(src, &doc) != nil {
+		return msg
+	}
+	byLine := map[int]string{}
+	scalar := map[int]bool{} // lines holding a scalar value
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				switch prev, ok := byLine[v.Line]; {
+				case !ok, v.Kind == yaml.ScalarNode && !scalar[v.Line]:
+					byLine[v.Line] = p
+				case v.Kind == yaml.ScalarNode:
+					// Several values on one line ({a: 1, b: x}): the
+					// error's line cannot tell which, so name their
+					// section.
+					byLine[v.Line] = commonPrefix(prev, p)
+				}
+				if v.Kind == yaml.ScalarNode {
+					scalar[v.Line] = true
+				}
+				walk(v, p)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		}
+	}
+	walk(&doc, "")
+	return lineRef.ReplaceAllStringFunc(msg, func(m string) string {
+		l, err := strconv.Atoi(lineRef.FindStringSubmatch(m)[1])
+		if key, ok := byLine[l]; ok && err == nil {
+			return m + key + ": "
+		}
+		return m
+	})
+}
+
+// commonPrefix is the longest dotted prefix two keys share.
+func commonPrefix(a, b string) string {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	n := 0
+	for n < len(pa) && n < len(pb) && pa[n] == pb[n] {
+		n++
+	}
+	return strings.Join(pa[:n], ".")
 }

@@ -10,7 +10,7 @@ import (
 
 func TestConfigErrors(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
-		{"unknown key", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nsampling: {temprature: 0.5}\n", "line 3: field temprature not found"},
+		{"unknown key", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nsampling: {temprature: 0.5}\n", "line 3: sampling.temprature: field temprature not found"},
 		{"unknown top-level key", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nrewards: {}\n", "field rewards not found"},
 		{"missing kind", "source: {path: x}\noutput: {dir: o}\n", "source.kind: missing"},
 		{"tasks need endpoint", "source: {kind: tasks, path: x}\noutput: {dir: o}\n", "needs an endpoint"},
