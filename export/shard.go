@@ -183,8 +183,22 @@ func (w *ShardWriter[T]) WriteGroup(ctx context.Context, rows []T) error {
 	}
 	w.cur.rows += int64(len(rows))
 	w.cur.groups++
+	// The Parquet writer holds a row group's pages in memory until the row
+	// group ends; RowGroupRows alone lets long values (a 50 MB response
+	// compresses to megabytes) pile up there, so a row group also ends once
+	// it holds rowGroupMaxBytes, at a group's end.
+	if w.cur.w.Size()-(w.cur.cw.n+int64(w.cur.bw.Buffered())) >= rowGroupMaxBytes {
+		if err := w.cur.w.Flush(); err != nil {
+			w.err = fmt.Errorf("writing %s: %w", w.cur.tmp, err)
+			return w.err
+		}
+	}
 	return nil
 }
+
+// rowGroupMaxBytes ends a row group (at a group's end) once the pages the
+// Parquet writer holds for it reach this size, compressed.
+const rowGroupMaxBytes = 16 << 20
 
 func (w *ShardWriter[T]) open() error {
 	name := fmt.Sprintf("%s-%05d.parquet", w.opts.Split, w.next)
