@@ -931,6 +931,9 @@ func (c *Config) validateOutputSizes() error {
 // redraft splice's flags, which have their own defaults, so a key set to ""
 // is refused rather than dropped.
 func (c *Config) validateSplice(set keyLines) error {
+	if err := spliceReads(set); err != nil {
+		return err
+	}
 	sp := c.Splice
 	switch {
 	case sp.Format != "prm800k" && sp.Format != "mr-gsm8k":
@@ -939,8 +942,6 @@ func (c *Config) validateSplice(set keyLines) error {
 		return keyErr("splice.input", "missing")
 	case sp.Format == "mr-gsm8k" && (c.Endpoint == nil || c.Endpoint.BaseURL == "" || c.Endpoint.Model == ""):
 		return atKey("splice.format", errors.New("splice.format mr-gsm8k needs an endpoint section with base_url and model: a model writes the continuations"))
-	case c.Source.Kind != "" || c.Episode.Turns > 1 || c.Critique != nil || c.SelfVerify != nil || c.AgentR != nil:
-		return atKey("splice", errors.New("splice: a splicing job has no source, episode, critique, self_verify or agent_r section"))
 	case (sp.Reflection != "" || set.has("splice.reflection")) && sp.Reflection != "pool" && sp.Reflection != "label-reason":
 		return keyErr("splice.reflection", "%q is neither pool nor label-reason", sp.Reflection)
 	case (sp.Keep != "" || set.has("splice.keep")) && sp.Keep != "all" && sp.Keep != "correct":
@@ -959,6 +960,43 @@ func (c *Config) validateSplice(set keyLines) error {
 		}
 	}
 	return nil
+}
+
+// spliceKeys are the keys a splicing job reads; whole sections end in ".".
+var spliceKeys = []string{"name", "seed", "splice", "splice.", "output", "output.dir", "endpoint", "endpoint.base_url", "endpoint.model", "endpoint.api_key_env"}
+
+// spliceReads refuses a key that a splicing job would not read, the first
+// in the file, so that a setting never loads without error and then has no
+// effect (a sampling.temperature the splice would not send).
+func spliceReads(set keyLines) error {
+	var unread []string
+	for key := range set {
+		read := false
+		for _, k := range spliceKeys {
+			if key == k || strings.HasSuffix(k, ".") && strings.HasPrefix(key, k) {
+				read = true
+				break
+			}
+		}
+		if !read {
+			unread = append(unread, key)
+		}
+	}
+	if len(unread) == 0 {
+		return nil
+	}
+	slices.SortFunc(unread, func(a, b string) int {
+		if set[a] != set[b] {
+			return set[a] - set[b]
+		}
+		return len(a) - len(b) // a section before its keys
+	})
+	key := unread[0]
+	section, _, _ := strings.Cut(key, ".")
+	if section == "endpoint" || section == "output" {
+		return keyErr(key, "a splice job does not read this key (it reads splice.*, seed, output.dir and endpoint.base_url, model and api_key_env)")
+	}
+	return keyErr(section, "a splice job does not read this section (it reads splice.*, seed, output.dir and endpoint.base_url, model and api_key_env)")
 }
 
 // validateRecipes checks the settings of the self-verify, PAM and PTR

@@ -141,3 +141,35 @@ func TestConfigExplicitValuesUsed(t *testing.T) {
 		t.Errorf("null settings: %+v", e)
 	}
 }
+
+// TestSpliceRefusesUnreadKeys: a splicing job reads splice.*, seed,
+// output.dir and three endpoint keys; anything else would load and then do
+// nothing, so it is refused, named by its section or key and its line.
+func TestSpliceRefusesUnreadKeys(t *testing.T) {
+	const base = "name: s\nseed: 1\nsplice:\n  format: prm800k\n  input: in.jsonl.gz\noutput:\n  dir: o\n"
+	// Lines: splice 3-5, output 6-7, extra from 8.
+	for _, tt := range []struct{ name, yaml, want string }{
+		{"sampling", base + "sampling:\n  temperature: 0.7\n", "c.yaml:8: sampling: a splice job does not read this section"},
+		{"reward", base + "reward:\n  weights: {verifiable: 1}\n", "c.yaml:8: reward: a splice job does not read this section"},
+		{"advantage", base + "advantage: {eps: 0.1}\n", "c.yaml:8: advantage: a splice job does not read this section"},
+		{"pipeline", base + "pipeline: {workers: 2}\n", "c.yaml:8: pipeline: a splice job does not read this section"},
+		{"source", base + "source: {kind: tasks, path: t.jsonl}\n", "c.yaml:8: source: a splice job does not read this section"},
+		{"output.shard_rows", base + "  shard_rows: 10\n", "c.yaml:8: output.shard_rows: a splice job does not read this key"},
+		{"output.tokenizer", base + "  tokenizer: t.json\n", "c.yaml:8: output.tokenizer: a splice job does not read this key"},
+		{"endpoint.timeout", base + "endpoint:\n  base_url: http://h/v1\n  model: m\n  timeout: 5m\n", "c.yaml:11: endpoint.timeout: a splice job does not read this key"},
+		{"endpoint.retries", base + "endpoint:\n  base_url: http://h/v1\n  model: m\n  retries: 2\n", "c.yaml:11: endpoint.retries: a splice job does not read this key"},
+		{"first in the file", base + "reward: {grader: math}\nsampling: {n: 2}\n", "c.yaml:8: reward:"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", strings.NewReader(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v\nwant an error containing %q", err, tt.want)
+			}
+		})
+	}
+	// What it reads loads.
+	ok := base + "endpoint:\n  base_url: http://h/v1\n  model: m\n  api_key_env: MY_KEY\n"
+	if _, err := ParseConfig("c.yaml", strings.NewReader(strings.Replace(ok, "prm800k", "mr-gsm8k", 1))); err != nil {
+		t.Fatalf("a splice configuration with what it reads: %v", err)
+	}
+}
