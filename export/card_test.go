@@ -7,8 +7,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/schemas"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // Every column type of every released schema parses and prints back as

@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/redraft/redraft/export"
-	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/internal/pycheck"
 	"github.com/redraft/redraft/pipeline"
 	"github.com/redraft/redraft/pipeline/splice"
 	"github.com/redraft/redraft/rollout/fakeserver"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // The outputs the project's tests produce, each with the verl prompt set
@@ -142,7 +142,7 @@ reward: {weights: {verifiable: 1, score_bonus: 1}}
 output: {dir: %s}
 `, tasks, srv2.BaseURL(), t.TempDir())))
 
-	outs = append(outs, spliceOutput(t, "tokenizer/testdata/synthetic.json"))
+	outs = append(outs, spliceOutput(t, "../tokenizer/testdata/synthetic.json"))
 	if dir := os.Getenv("REDRAFT_TOKENIZERS"); dir != "" {
 		outs = append(outs, spliceOutput(t, filepath.Join(dir, "qwen3", "tokenizer.json")))
 	}

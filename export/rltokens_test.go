@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/internal/pycheck"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // An rl row's track is the sft track of the same conversation (the prompt,

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/redraft/redraft/export/tokenizer"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // SFTTokensSchema is the schema version of sft rows with a token track:

@@ -4,12 +4,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redraft/redraft/export/tokenizer"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 func syntheticTrack(t *testing.T, format tokenizer.Format) *TokenTrackConfig {
 	t.Helper()
-	tt, err := LoadTokenTrack("tokenizer/testdata/synthetic.json", format)
+	tt, err := LoadTokenTrack("../tokenizer/testdata/synthetic.json", format)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,8 +22,8 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
-	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/schemas"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // Violation is one way an output directory breaks its contract. Shard is the

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redraft/redraft/export/tokenizer"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // fixture is a small output directory: rl groups, sft rows with a token

@@ -19,11 +19,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/internal/redact"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rewards/judge"
 	"github.com/redraft/redraft/rollout"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // Config is a run's full specification, read from YAML. Everything that

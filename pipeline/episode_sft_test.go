@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/redraft/redraft/export"
-	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/rollout/fakeserver"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // pamResponder answers first attempts like AnswerBySeed and the PAM
@@ -236,7 +236,7 @@ func TestEpisodeSFTTokens(t *testing.T) {
 	tasks, answers := writeTasks(t, 6)
 	srv := fakeserver.New(pamResponder(answers))
 	defer srv.Close()
-	tok := "../export/tokenizer/testdata/synthetic.json"
+	tok := "../tokenizer/testdata/synthetic.json"
 	cfg := episodeConfig(t, srv, tasks, "episode: {turns: 2, feedback: fixed, sft: pam}\n")
 	cfg.Output.Tokenizer, cfg.Output.ChatFormat = tok, "chatml"
 	m, err := Execute(context.Background(), cfg, JobOptions{})

@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/redraft/redraft/export"
-	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rewards/judge"
 	"github.com/redraft/redraft/rewards/mathgrade"
 	"github.com/redraft/redraft/rollout"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // JobOptions are the per-invocation settings of Execute that are not part of

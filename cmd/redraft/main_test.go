@@ -208,7 +208,7 @@ func TestGradeCommand(t *testing.T) {
 }
 
 func TestTokenizeCommand(t *testing.T) {
-	code, out, stderr := redraftIn(t, "hello world\n\nhello\n", "tokenize", "--tokenizer", "../../export/tokenizer/testdata/synthetic.json")
+	code, out, stderr := redraftIn(t, "hello world\n\nhello\n", "tokenize", "--tokenizer", "../../tokenizer/testdata/synthetic.json")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
 	if code != 0 || len(lines) != 3 || lines[1] != "[]" || !strings.HasPrefix(lines[0], "[") || !strings.HasPrefix(lines[0], strings.TrimSuffix(lines[2], "]")) {
 		t.Errorf("exit %d: %q %s", code, out, stderr)

@@ -15,13 +15,13 @@ import (
 	"time"
 
 	"github.com/redraft/redraft/export"
-	"github.com/redraft/redraft/export/tokenizer"
 	"github.com/redraft/redraft/internal/redact"
 	"github.com/redraft/redraft/pipeline"
 	"github.com/redraft/redraft/pipeline/splice"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rewards/mathgrade"
 	"github.com/redraft/redraft/rollout"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // spliceFlags are the settings of redraft splice; the manifest records them

@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/redraft/redraft/export/tokenizer"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // cmdTokenize prints, for each text line on stdin, the JSON array of token

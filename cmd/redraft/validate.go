@@ -8,7 +8,7 @@ import (
 	"io"
 
 	"github.com/redraft/redraft/export"
-	"github.com/redraft/redraft/export/tokenizer"
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // cmdValidate checks an output directory against its manifest and the

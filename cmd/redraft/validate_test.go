@@ -56,7 +56,7 @@ func runValidate(t *testing.T, out *bytes.Buffer, dir string) error {
 // token (the first response token masked, the last one off the end).
 func TestValidateCommandRLTokens(t *testing.T) {
 	dir := t.TempDir()
-	tok, err := filepath.Abs("../../export/tokenizer/testdata/synthetic.json")
+	tok, err := filepath.Abs("../../tokenizer/testdata/synthetic.json")
 	if err != nil {
 		t.Fatal(err)
 	}

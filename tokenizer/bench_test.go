@@ -10,7 +10,7 @@ import (
 func gsm8kTexts(b *testing.B) ([]string, int64) {
 	var texts []string
 	var n int64
-	readJSONL(b, filepath.Join("..", "..", "testdata", "gsm8k", "example_model_solutions.jsonl"), func(rec map[string]any) {
+	readJSONL(b, filepath.Join("..", "testdata", "gsm8k", "example_model_solutions.jsonl"), func(rec map[string]any) {
 		add := func(v any) {
 			if s, ok := v.(string); ok {
 				texts = append(texts, s)

@@ -83,7 +83,7 @@ func buildCorpus(t testing.TB, extra []string) []string {
 	}
 
 	var texts []string
-	readJSONL(t, filepath.Join("..", "..", "testdata", "gsm8k", "example_model_solutions.jsonl"), func(rec map[string]any) {
+	readJSONL(t, filepath.Join("..", "testdata", "gsm8k", "example_model_solutions.jsonl"), func(rec map[string]any) {
 		for _, k := range []string{"question", "ground_truth"} {
 			if s, ok := rec[k].(string); ok {
 				texts = append(texts, s)

@@ -5,7 +5,7 @@ bundled in testdata/, with the Qwen2/Llama 3 family's pipeline (NFC, the Llama 3
 ByteLevel) and added tokens that exercise every flag (special, lstrip, rstrip, single_word,
 normalized). Run from the repository root with a python that has `tokenizers`:
 
-    python export/tokenizer/testdata/make_synthetic.py
+    python tokenizer/testdata/make_synthetic.py
 """
 
 import json
@@ -54,4 +54,4 @@ tok.add_tokens(
         AddedToken("ab#cd", special=False, normalized=False),
     ]
 )
-tok.save("export/tokenizer/testdata/synthetic.json")
+tok.save("tokenizer/testdata/synthetic.json")
