@@ -69,6 +69,9 @@ func (a *AgentRConfig) defaults(set keyLines) {
 // validateAgentR checks the agent_r section and what it needs elsewhere;
 // set holds the keys the file sets (nil: unknown).
 func (c *Config) validateAgentR(set keyLines) error {
+	if err := refuseUnread(set, "an agent_r job", agentRKeys, "source, endpoint, sampling, agent_r, seed, reward.judge_cache and output's dir, shard_bytes, shard_rows and row_group_rows"); err != nil {
+		return err
+	}
 	a := c.AgentR
 	switch {
 	case c.Endpoint == nil:

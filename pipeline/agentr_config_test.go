@@ -17,7 +17,13 @@ func TestAgentRConfig(t *testing.T) {
 		{"bad branches", base + "agent_r: {" + judge + ", branches: -1}\n", "agent_r.branches"},
 		{"empty revision", base + "agent_r: {" + judge + ", revisions: [ok, ' ']}\n", "agent_r.revisions[1]: empty"},
 		{"template without steps", base + "agent_r: {" + judge + ", judge_template: {user: 'judge {question}'}}\n", "{steps}"},
-		{"with critique", base + "critique: {mode: verdict}\nsampling: {n: 2}\nagent_r: {" + judge + "}\n", "cannot be combined"},
+		{"with critique", base + "critique: {mode: verdict}\nsampling: {n: 2}\nagent_r: {" + judge + "}\n", "critique: an agent_r job does not read this section"},
+		// What the job would not read is refused, not ignored.
+		{"output.tokenizer", strings.Replace(base, "output: {dir: o}", "output: {dir: o, tokenizer: t.json}", 1) + "agent_r: {" + judge + "}\n", "output.tokenizer: an agent_r job does not read this key"},
+		{"advantage", base + "advantage: {eps: 0.1}\nagent_r: {" + judge + "}\n", "advantage: an agent_r job does not read this section"},
+		{"reward.weights", base + "reward: {weights: {verifiable: 1}}\nagent_r: {" + judge + "}\n", "reward.weights: an agent_r job does not read this key"},
+		{"pipeline", base + "agent_r: {" + judge + "}\npipeline: {workers: 2}\n", "pipeline: an agent_r job does not read this section"},
+		{"episode", base + "episode: {pairs: true}\nagent_r: {" + judge + "}\n", "episode: an agent_r job does not read this section"},
 		{"rollouts without endpoint", "source: {kind: rollouts, path: r.jsonl}\noutput: {dir: o}\nagent_r: {" + judge + "}\n", "agent_r needs an endpoint"},
 		{"unknown key", base + "agent_r: {" + judge + ", keeep: all}\n", "field keeep not found"},
 	} {

@@ -965,14 +965,27 @@ func (c *Config) validateSplice(set keyLines) error {
 // spliceKeys are the keys a splicing job reads; whole sections end in ".".
 var spliceKeys = []string{"name", "seed", "splice", "splice.", "output", "output.dir", "endpoint", "endpoint.base_url", "endpoint.model", "endpoint.api_key_env"}
 
-// spliceReads refuses a key that a splicing job would not read, the first
-// in the file, so that a setting never loads without error and then has no
-// effect (a sampling.temperature the splice would not send).
+// agentRKeys are the keys an Agent-R job reads: it samples solutions and
+// branches (source, endpoint, sampling), judges steps (agent_r, the judge
+// cache), grades with the math grader and writes sft shards.
+var agentRKeys = []string{"name", "seed", "source", "source.", "endpoint", "endpoint.", "sampling", "sampling.", "agent_r", "agent_r.",
+	"reward", "reward.judge_cache", "output", "output.dir", "output.shard_bytes", "output.shard_rows", "output.row_group_rows"}
+
+// spliceReads refuses a key that a splicing job would not read.
 func spliceReads(set keyLines) error {
+	return refuseUnread(set, "a splice job", spliceKeys, "splice.*, seed, output.dir and endpoint.base_url, model and api_key_env")
+}
+
+// refuseUnread refuses the first key in the file that a job does not read
+// (reads lists them; an entry ending in "." stands for a whole section), so
+// that a setting never loads without error and then has no effect (a
+// sampling.temperature a splice would not send, an output.tokenizer an
+// Agent-R job would not use).
+func refuseUnread(set keyLines, job string, reads []string, what string) error {
 	var unread []string
 	for key := range set {
 		read := false
-		for _, k := range spliceKeys {
+		for _, k := range reads {
 			if key == k || strings.HasSuffix(k, ".") && strings.HasPrefix(key, k) {
 				read = true
 				break
@@ -993,10 +1006,10 @@ func spliceReads(set keyLines) error {
 	})
 	key := unread[0]
 	section, _, _ := strings.Cut(key, ".")
-	if section == "endpoint" || section == "output" {
-		return keyErr(key, "a splice job does not read this key (it reads splice.*, seed, output.dir and endpoint.base_url, model and api_key_env)")
+	if slices.Contains(reads, section) {
+		return keyErr(key, "%s does not read this key (it reads %s)", job, what)
 	}
-	return keyErr(section, "a splice job does not read this section (it reads splice.*, seed, output.dir and endpoint.base_url, model and api_key_env)")
+	return keyErr(section, "%s does not read this section (it reads %s)", job, what)
 }
 
 // validateRecipes checks the settings of the self-verify, PAM and PTR
