@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -11,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/redraft/redraft/internal/pycheck"
 	"github.com/redraft/redraft/pipeline"
 )
 
@@ -290,5 +293,47 @@ func TestUsageListsCommands(t *testing.T) {
 		if !strings.Contains(string(src), "//\tredraft "+name) {
 			t.Errorf("main.go's package comment lacks %q", name)
 		}
+	}
+}
+
+// TestReadmeWorkedExample runs the README's worked example as written: the
+// quickstart into out/quickstart, then its Python snippet, whose output must
+// be the README's output block, line for line.
+func TestReadmeWorkedExample(t *testing.T) {
+	py := pycheck.Python(t)
+	b, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	_, after, ok := strings.Cut(readme, "```python\n")
+	if !ok {
+		t.Fatal("README.md has no python block")
+	}
+	code, after, _ := strings.Cut(after, "```\n")
+	_, after, ok = strings.Cut(after, "```\n")
+	if !ok {
+		t.Fatal("README.md's python block has no output block after it")
+	}
+	want, _, _ := strings.Cut(after, "```")
+
+	cfg, err := pipeline.LoadConfig(filepath.Join(repoRoot, "configs", "quickstart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg.Source.Path = filepath.Join(repoRoot, cfg.Source.Path)
+	cfg.Output.Dir = filepath.Join(dir, "out", "quickstart")
+	if _, err := pipeline.Execute(context.Background(), cfg, pipeline.JobOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, "-c", code)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the README's python block: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != strings.TrimSpace(want) {
+		t.Errorf("the README's python block prints\n%s\nthe README says\n%s", got, want)
 	}
 }
