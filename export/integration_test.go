@@ -50,8 +50,11 @@ func spliceOutput(t *testing.T, tokPath string) output {
 		t.Fatal(err)
 	}
 	input := "../testdata/prm800k/phase1_reconstructed.jsonl.gz"
-	if _, err := splice.PRM800K(ctx, input, splice.DefaultOptions(), func(tr *pipeline.Trajectory) error {
-		return w.WriteGroup(ctx, []export.SFTRow{tr.SFTRow()})
+	if err := splice.PRM800K(ctx, input, splice.Cursor{}, splice.DefaultOptions(), func(r splice.Record) error {
+		if r.Trajectory == nil {
+			return nil
+		}
+		return w.WriteGroup(ctx, []export.SFTRow{r.Trajectory.SFTRow()})
 	}); err != nil {
 		t.Fatal(err)
 	}

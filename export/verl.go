@@ -152,3 +152,6 @@ func (v *VerlPrompts) Rollback() ([]ShardInfo, error) {
 // Writer is the underlying shard writer, for code that closes writers
 // generically.
 func (v *VerlPrompts) Writer() *ShardWriter[VerlRow] { return v.w }
+
+// Full reports whether the current shard has reached its size limit.
+func (v *VerlPrompts) Full() bool { return v.w.Full() }

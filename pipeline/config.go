@@ -685,6 +685,20 @@ type SpliceConfig struct {
 	// Tokenizer, when set, adds the token track (sft/2).
 	Tokenizer  string `yaml:"tokenizer" json:"tokenizer,omitempty"`
 	ChatFormat string `yaml:"chat_format" json:"chat_format,omitempty"`
+	// Reflections replaces the built-in pool of reflection texts.
+	Reflections []string `yaml:"reflections" json:"reflections,omitempty"`
+	// Continuation (mr-gsm8k) is how the continuation is asked for:
+	// prefill, user-turn or auto (default).
+	Continuation string `yaml:"continuation" json:"continuation,omitempty"`
+	// ContinueInstruction (mr-gsm8k) is the user turn of user-turn
+	// continuations.
+	ContinueInstruction string `yaml:"continue_instruction" json:"continue_instruction,omitempty"`
+	// MaskPrefix (mr-gsm8k) masks the correct steps before the error too
+	// (default: trained, as in STeP).
+	MaskPrefix bool `yaml:"mask_prefix" json:"mask_prefix,omitempty"`
+	// Grade (mr-gsm8k) grades the continuation against the reference
+	// answer (default true; keep: correct needs it).
+	Grade *bool `yaml:"grade" json:"grade,omitempty"`
 }
 
 // Validate reports the first problem with a configuration, naming its key
@@ -759,14 +773,8 @@ func (c *Config) validate(set keyLines) error {
 	if c.Sampling.N < 1 {
 		return keyErr("sampling.n", "must be at least 1, got %d", c.Sampling.N)
 	}
-	if t := c.Sampling.Temperature; t != nil && !(*t >= 0 && !math.IsInf(*t, 0)) {
-		return keyErr("sampling.temperature", "must be a finite number >= 0, got %v", *t)
-	}
-	if p := c.Sampling.TopP; p != nil && !(*p > 0 && *p <= 1) {
-		return keyErr("sampling.top_p", "must be in (0, 1], got %v", *p)
-	}
-	if m := c.Sampling.MaxTokens; m != nil && *m < 1 {
-		return keyErr("sampling.max_tokens", "must be at least 1, got %d", *m)
+	if err := c.validateSampling(); err != nil {
+		return err
 	}
 	if c.Sampling.TopLogprobs < 0 {
 		return keyErr("sampling.top_logprobs", "must be >= 0, got %d", c.Sampling.TopLogprobs)
@@ -882,6 +890,20 @@ func (c *Config) validate(set keyLines) error {
 	return nil
 }
 
+// validateSampling checks the sampling settings sent with each request.
+func (c *Config) validateSampling() error {
+	if t := c.Sampling.Temperature; t != nil && !(*t >= 0 && !math.IsInf(*t, 0)) {
+		return keyErr("sampling.temperature", "must be a finite number >= 0, got %v", *t)
+	}
+	if p := c.Sampling.TopP; p != nil && !(*p > 0 && *p <= 1) {
+		return keyErr("sampling.top_p", "must be in (0, 1], got %v", *p)
+	}
+	if m := c.Sampling.MaxTokens; m != nil && *m < 1 {
+		return keyErr("sampling.max_tokens", "must be at least 1, got %d", *m)
+	}
+	return nil
+}
+
 // validateAdvantage checks the advantage section key by key (so that each
 // error names its key), then as rewards validates it.
 func (c *Config) validateAdvantage() error {
@@ -927,17 +949,18 @@ func (c *Config) validateOutputSizes() error {
 	return nil
 }
 
-// validateSplice checks a splicing job's section; its settings become
-// redraft splice's flags, which have their own defaults, so a key set to ""
-// is refused rather than dropped.
+// validateSplice checks a splicing job's section and refuses every key the
+// job does not read; a choice set to "" is refused rather than taken for
+// its default.
 func (c *Config) validateSplice(set keyLines) error {
-	if err := spliceReads(set); err != nil {
+	sp := c.Splice
+	if sp.Format != "prm800k" && sp.Format != "mr-gsm8k" {
+		return keyErr("splice.format", "%q is neither prm800k nor mr-gsm8k", sp.Format)
+	}
+	if err := spliceReads(set, sp.Format); err != nil {
 		return err
 	}
-	sp := c.Splice
 	switch {
-	case sp.Format != "prm800k" && sp.Format != "mr-gsm8k":
-		return keyErr("splice.format", "%q is neither prm800k nor mr-gsm8k", sp.Format)
 	case sp.Input == "":
 		return keyErr("splice.input", "missing")
 	case sp.Format == "mr-gsm8k" && (c.Endpoint == nil || c.Endpoint.BaseURL == "" || c.Endpoint.Model == ""):
@@ -950,20 +973,35 @@ func (c *Config) validateSplice(set keyLines) error {
 		return keyErr("splice.chat_format", "needs splice.tokenizer")
 	case set.has("splice.chat_format") && !slices.Contains([]string{"chatml", "qwen3", "llama3"}, sp.ChatFormat):
 		return keyErr("splice.chat_format", "%q is not chatml, qwen3 or llama3", sp.ChatFormat)
+	case (sp.Continuation != "" || set.has("splice.continuation")) && !rollout.ValidContinueMode(sp.Continuation):
+		return keyErr("splice.continuation", "%q is not prefill, user-turn or auto", sp.Continuation)
+	case sp.Keep == "correct" && sp.Grade != nil && !*sp.Grade:
+		return keyErr("splice.keep", "correct needs splice.grade")
+	case set.has("splice.reflections") && len(sp.Reflections) == 0:
+		return keyErr("splice.reflections", "empty (leave the key out for the built-in pool)")
 	}
-	if ep := c.Endpoint; ep != nil && ep.BaseURL != "" {
-		if err := checkBaseURL("endpoint.base_url", ep.BaseURL); err != nil {
+	for i, r := range sp.Reflections {
+		if strings.TrimSpace(r) == "" {
+			return keyErr(fmt.Sprintf("splice.reflections[%d]", i), "empty")
+		}
+	}
+	if sp.Format == "mr-gsm8k" {
+		if err := c.Endpoint.validateFleet(); err != nil {
 			return err
 		}
-		if err := checkKeyEnv("endpoint.api_key_env", ep.APIKeyEnv); err != nil {
-			return err
-		}
+		return c.validateSampling()
 	}
 	return nil
 }
 
-// spliceKeys are the keys a splicing job reads; whole sections end in ".".
-var spliceKeys = []string{"name", "seed", "splice", "splice.", "output", "output.dir", "endpoint", "endpoint.base_url", "endpoint.model", "endpoint.api_key_env"}
+// spliceKeys are the keys every splicing job reads; whole sections end in
+// ".". mrGSM8KKeys are the ones a model adds (mr-gsm8k), and mrGSM8KOnly
+// the splice keys only mr-gsm8k reads.
+var (
+	spliceKeys  = []string{"name", "seed", "splice", "splice.", "output", "output.dir", "output.shard_bytes", "output.shard_rows", "output.row_group_rows"}
+	mrGSM8KKeys = []string{"endpoint", "endpoint.", "sampling", "sampling.temperature", "sampling.top_p", "sampling.max_tokens"}
+	mrGSM8KOnly = []string{"splice.continuation", "splice.continue_instruction", "splice.mask_prefix", "splice.grade", "splice.keep", "splice.reflection"}
+)
 
 // agentRKeys are the keys an Agent-R job reads: it samples solutions and
 // branches (source, endpoint, sampling), judges steps (agent_r, the judge
@@ -971,9 +1009,19 @@ var spliceKeys = []string{"name", "seed", "splice", "splice.", "output", "output
 var agentRKeys = []string{"name", "seed", "source", "source.", "endpoint", "endpoint.", "sampling", "sampling.", "agent_r", "agent_r.",
 	"reward", "reward.judge_cache", "output", "output.dir", "output.shard_bytes", "output.shard_rows", "output.row_group_rows"}
 
-// spliceReads refuses a key that a splicing job would not read.
-func spliceReads(set keyLines) error {
-	return refuseUnread(set, "a splice job", spliceKeys, "splice.*, seed, output.dir and endpoint.base_url, model and api_key_env")
+// spliceReads refuses a key that a splicing job of format would not read.
+func spliceReads(set keyLines, format string) error {
+	if format == "mr-gsm8k" {
+		return refuseUnread(set, "an mr-gsm8k splice job", append(slices.Clone(spliceKeys), mrGSM8KKeys...),
+			"splice.*, name, seed, output's dir, shard_bytes, shard_rows and row_group_rows, endpoint.* and sampling's temperature, top_p and max_tokens")
+	}
+	for _, k := range mrGSM8KOnly {
+		if set.has(k) {
+			return keyErr(k, "only an mr-gsm8k splice reads it (a model writes its continuations); splice.format is %s", format)
+		}
+	}
+	return refuseUnread(set, "a "+format+" splice job", spliceKeys,
+		"splice's format, input, reflections, tokenizer and chat_format, name, seed and output's dir, shard_bytes, shard_rows and row_group_rows")
 }
 
 // refuseUnread refuses the first key in the file that a job does not read

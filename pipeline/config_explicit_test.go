@@ -79,8 +79,8 @@ func TestConfigExplicitValuesRefused(t *testing.T) {
 		{"agent_r keep empty", agentR + "  keep: \"\"\n", `c.yaml:6: agent_r.keep: "" is neither correct nor all`},
 		{"agent_r continuation empty", agentR + "  continuation: \"\"\n", `c.yaml:6: agent_r.continuation: "" is not prefill, user-turn or auto`},
 		{"agent_r empty template", agentR + "  judge_template: {system: \"\", user: \"\"}\n", "c.yaml:6: agent_r.judge_template: empty"},
-		{"splice reflection empty", "output: {dir: o}\nsplice:\n  format: prm800k\n  input: x.jsonl\n  reflection: \"\"\n", `c.yaml:5: splice.reflection: "" is neither pool nor label-reason`},
-		{"splice keep empty", "output: {dir: o}\nsplice:\n  format: prm800k\n  input: x.jsonl\n  keep: \"\"\n", `c.yaml:5: splice.keep: "" is neither all nor correct`},
+		{"splice reflection empty", "output: {dir: o}\nendpoint: {base_url: http://h/v1, model: m}\nsplice:\n  format: mr-gsm8k\n  input: x.jsonl\n  reflection: \"\"\n", `c.yaml:6: splice.reflection: "" is neither pool nor label-reason`},
+		{"splice keep empty", "output: {dir: o}\nendpoint: {base_url: http://h/v1, model: m}\nsplice:\n  format: mr-gsm8k\n  input: x.jsonl\n  keep: \"\"\n", `c.yaml:6: splice.keep: "" is neither all nor correct`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,18 +147,26 @@ func TestConfigExplicitValuesUsed(t *testing.T) {
 // nothing, so it is refused, named by its section or key and its line.
 func TestSpliceRefusesUnreadKeys(t *testing.T) {
 	const base = "name: s\nseed: 1\nsplice:\n  format: prm800k\n  input: in.jsonl.gz\noutput:\n  dir: o\n"
+	mr := func(s string) string { return strings.Replace(s, "prm800k", "mr-gsm8k", 1) }
+	const ep = "endpoint:\n  base_url: http://h/v1\n  model: m\n"
 	// Lines: splice 3-5, output 6-7, extra from 8.
 	for _, tt := range []struct{ name, yaml, want string }{
-		{"sampling", base + "sampling:\n  temperature: 0.7\n", "c.yaml:8: sampling: a splice job does not read this section"},
-		{"reward", base + "reward:\n  weights: {verifiable: 1}\n", "c.yaml:8: reward: a splice job does not read this section"},
-		{"advantage", base + "advantage: {eps: 0.1}\n", "c.yaml:8: advantage: a splice job does not read this section"},
-		{"pipeline", base + "pipeline: {workers: 2}\n", "c.yaml:8: pipeline: a splice job does not read this section"},
-		{"source", base + "source: {kind: tasks, path: t.jsonl}\n", "c.yaml:8: source: a splice job does not read this section"},
-		{"output.shard_rows", base + "  shard_rows: 10\n", "c.yaml:8: output.shard_rows: a splice job does not read this key"},
-		{"output.tokenizer", base + "  tokenizer: t.json\n", "c.yaml:8: output.tokenizer: a splice job does not read this key"},
-		{"endpoint.timeout", base + "endpoint:\n  base_url: http://h/v1\n  model: m\n  timeout: 5m\n", "c.yaml:11: endpoint.timeout: a splice job does not read this key"},
-		{"endpoint.retries", base + "endpoint:\n  base_url: http://h/v1\n  model: m\n  retries: 2\n", "c.yaml:11: endpoint.retries: a splice job does not read this key"},
+		// A prm800k splice (the step-splice preset) calls no model.
+		{"sampling", base + "sampling:\n  temperature: 0.7\n", "c.yaml:8: sampling: a prm800k splice job does not read this section"},
+		{"reward", base + "reward:\n  weights: {verifiable: 1}\n", "c.yaml:8: reward: a prm800k splice job does not read this section"},
+		{"advantage", base + "advantage: {eps: 0.1}\n", "c.yaml:8: advantage: a prm800k splice job does not read this section"},
+		{"pipeline", base + "pipeline: {workers: 2}\n", "c.yaml:8: pipeline: a prm800k splice job does not read this section"},
+		{"source", base + "source: {kind: tasks, path: t.jsonl}\n", "c.yaml:8: source: a prm800k splice job does not read this section"},
+		{"output.tokenizer", base + "  tokenizer: t.json\n", "c.yaml:8: output.tokenizer: a prm800k splice job does not read this key"},
+		{"endpoint", base + ep + "  timeout: 5m\n", "c.yaml:8: endpoint: a prm800k splice job does not read this section"},
+		{"splice.keep", strings.Replace(base, "  input:", "  keep: correct\n  input:", 1), "c.yaml:5: splice.keep: only an mr-gsm8k splice reads it"},
 		{"first in the file", base + "reward: {grader: math}\nsampling: {n: 2}\n", "c.yaml:8: reward:"},
+		// An mr-gsm8k splice reads the endpoint and what it sends.
+		{"mr sampling.n", mr(base) + ep + "sampling: {n: 2}\n", "c.yaml:11: sampling.n: an mr-gsm8k splice job does not read this key"},
+		{"mr sampling.logprobs", mr(base) + ep + "sampling: {logprobs: true}\n", "c.yaml:11: sampling.logprobs: an mr-gsm8k splice job does not read this key"},
+		{"mr reward", mr(base) + ep + "reward: {grader: math}\n", "c.yaml:11: reward: an mr-gsm8k splice job does not read this section"},
+		{"mr bad temperature", mr(base) + ep + "sampling: {temperature: -1}\n", "c.yaml:11: sampling.temperature: must be a finite number >= 0"},
+		{"mr bad retries", mr(base) + ep + "  retries: 0\n", "endpoint.retries"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseConfig("c.yaml", strings.NewReader(tt.yaml))
@@ -167,9 +175,20 @@ func TestSpliceRefusesUnreadKeys(t *testing.T) {
 			}
 		})
 	}
-	// What it reads loads.
-	ok := base + "endpoint:\n  base_url: http://h/v1\n  model: m\n  api_key_env: MY_KEY\n"
-	if _, err := ParseConfig("c.yaml", strings.NewReader(strings.Replace(ok, "prm800k", "mr-gsm8k", 1))); err != nil {
-		t.Fatalf("a splice configuration with what it reads: %v", err)
+	// What it reads loads, and is what the job runs on.
+	for _, ok := range []string{
+		base + "  shard_rows: 10\n",
+		mr(base) + ep + "  api_key_env: MY_KEY\n  timeout: 5m\n  retries: 2\n  max_in_flight: 3\nsampling: {temperature: 0.7, max_tokens: 512}\n",
+	} {
+		c, err := ParseConfig("c.yaml", strings.NewReader(ok))
+		if err != nil {
+			t.Fatalf("a splice configuration with what it reads: %v\n%s", err, ok)
+		}
+		if e := c.Endpoint; e != nil && (time.Duration(e.Timeout) != 5*time.Minute || e.Retries != 2 || e.MaxInFlight != 3 || *c.Sampling.Temperature != 0.7 || *c.Sampling.MaxTokens != 512) {
+			t.Errorf("mr-gsm8k settings lost: %+v %+v", e, c.Sampling)
+		}
+		if c.Endpoint == nil && c.Output.ShardRows != 10 {
+			t.Errorf("output.shard_rows %d", c.Output.ShardRows)
+		}
 	}
 }

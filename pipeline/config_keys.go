@@ -298,3 +298,21 @@ func commonPrefix(a, b string) string {
 	}
 	return strings.Join(pa[:n], ".")
 }
+
+// Complete fills in and checks a configuration built in code (from a
+// command's flags) as ParseConfig does a file's: set lists the keys given,
+// by dotted path (splice.format, endpoint.timeout); every other setting gets
+// its default, and a key the job would not read is refused. So a setting
+// reaches a job one way, through Config, whichever way it was given.
+func (c *Config) Complete(set ...string) error {
+	keys := keyLines{}
+	for _, k := range set {
+		keys[k] = 0
+		// A section is set when one of its keys is.
+		for i := strings.LastIndexByte(k, '.'); i > 0; i = strings.LastIndexByte(k[:i], '.') {
+			keys[k[:i]] = 0
+		}
+	}
+	c.applyDefaults(keys)
+	return c.validate(keys)
+}

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
-	"runtime"
 	"time"
 
 	"github.com/redraft/redraft/export"
@@ -71,47 +69,16 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		// which imports this package.
 		return nil, errors.New("config has an agent_r section: run it with splice.ExecuteAgentR (redraft run does)")
 	}
-	full, err := json.Marshal(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("encoding config: %w", err)
-	}
-	identity, hash, err := cfg.Identity()
-	if err != nil {
-		return nil, fmt.Errorf("hashing config: %w", err)
-	}
-	dir := cfg.Output.Dir
-	started := time.Now().UTC()
-	j, prev, err := openRun(dir, identity, hash, started, opts.Overwrite, opts.Shard)
+	h, err := Open(cfg, cfg.Source.Kind, opts)
 	if err != nil {
 		return nil, err
 	}
-	defer j.close()
-	m := &export.Manifest{
-		Started: j.meta.Started, CodeVersion: export.CodeVersion(), GoVersion: runtime.Version(),
-		Config: full, ConfigHash: hash, Source: cfg.Source.Kind,
-	}
-	if opts.Shard.Count > 1 {
-		m.Shard = &export.ShardSpec{Index: opts.Shard.Index, Count: opts.Shard.Count}
-	}
+	defer h.Close()
+	dir, j, prev, m := h.Dir, h.journal, h.prev, h.Manifest
 	if cfg.Endpoint != nil && cfg.Source.Kind == "tasks" {
 		m.Model, m.Endpoint = cfg.Endpoint.Model, cfg.Endpoint.RedactedURLs()
 	}
-
-	// Every dataset's writer compresses with one encoder.
-	comp, err := export.NewCompressor()
-	if err != nil {
-		return nil, err
-	}
-	shardOpts := func(dataset, schema string) export.ShardOptions {
-		return export.ShardOptions{
-			Dir: dir, Dataset: dataset, Split: "train", Schema: schema,
-			MaxBytes: int64(cfg.Output.ShardBytes), MaxRows: cfg.Output.ShardRows, RowGroupRows: cfg.Output.RowGroupRows,
-			Metadata:       map[string]string{"redraft.config_hash": hash},
-			FirstIndex:     len(j.meta.Shards[dataset]),
-			ManualRotation: true,
-			Compressor:     comp,
-		}
-	}
+	shardOpts := h.ShardOptions
 	// One tokenizer serves the rl and the sft token tracks, so that both
 	// datasets are tokenized alike.
 	var track *export.TokenTrackConfig
@@ -145,6 +112,16 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 			sink.sft.filtered = maps.Clone(j.meta.Filtered)
 		}
 	}
+	// The datasets, in a fixed order: the same loops commit, roll back and
+	// describe each.
+	sink.sets = []dataset{{"rl", export.RLSchema, sink.rl}}
+	if sink.pairs != nil {
+		sink.sets = append(sink.sets, dataset{"pairs", export.PairsSchema, sink.pairs})
+	}
+	sink.sets = append(sink.sets, dataset{export.VerlDataset, export.VerlSchema, sink.verl})
+	if sink.sft != nil {
+		sink.sets = append(sink.sets, dataset{"sft", sink.sft.w.Schema(), sink.sft.w})
+	}
 	var verlRows int64
 	for _, sh := range j.meta.Shards[export.VerlDataset] {
 		verlRows += sh.Rows
@@ -154,12 +131,11 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		return nil, err
 	}
 	sink.manifest = func(status string) error {
-		m.Status, m.Finished = status, time.Now().UTC()
 		m.Datasets = sink.datasets()
 		if j.meta.State != nil {
 			m.Rewards = sink.summary()
 		}
-		return export.WriteManifest(dir, m)
+		return h.WriteManifest(status)
 	}
 
 	// Replay the flushes logged since the last checkpoint, up to the last
@@ -248,22 +224,12 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	var closeErr error
 	m.Failures, closeErr = sink.failures.Close()
 	runErr = errors.Join(runErr, closeErr)
-	if err := sink.manifest(status); err != nil {
-		return m, errors.Join(runErr, err)
+	m.Datasets = sink.datasets()
+	if j.meta.State != nil {
+		m.Rewards = sink.summary()
 	}
-	if err := export.WriteCard(dir, m); err != nil {
+	if err := h.Finish(status); err != nil {
 		return m, errors.Join(runErr, err)
-	}
-	if status == export.StatusComplete {
-		if err := j.remove(); err != nil {
-			return m, fmt.Errorf("removing the journal of a complete run: %w", err)
-		}
-		if m.Shard != nil {
-			// The marker redraft merge waits for, written last.
-			if err := export.WriteFileAtomic(filepath.Join(dir, export.SuccessName), nil); err != nil {
-				return m, err
-			}
-		}
 	}
 	return m, runErr
 }
@@ -298,6 +264,8 @@ type jobSink struct {
 	// failures lists the samples whose request failed for good.
 	failures *export.FailureLog
 	journal  *journal
+	// sets are the datasets above (and sft's), in their fixed order.
+	sets []dataset
 	// base are the shards committed by earlier sessions of the run.
 	base map[string][]export.ShardInfo
 	// last is the state after the last flush written.
@@ -334,7 +302,10 @@ func (s *jobSink) write(ctx context.Context, f *Flush) error {
 	if err := s.apply(ctx, f); err != nil {
 		return err
 	}
-	full := s.rl.Full() || s.verl.Writer().Full() || (s.pairs != nil && s.pairs.Full()) || (s.sft != nil && s.sft.w.Full())
+	full := false
+	for _, d := range s.sets {
+		full = full || d.w.Full()
+	}
 	if f.State.Resumable && full {
 		if err := s.checkpoint(); err != nil {
 			return err
@@ -448,31 +419,20 @@ func (s *jobSink) replay() (int64, error) {
 	return groups, nil
 }
 
-// txWriter is a dataset writer of the run: Close finishes its open shard,
-// Commit and Rollback end a checkpoint (see export.ShardWriter).
+// txWriter is a dataset writer of the run (export.ShardWriter, SFTWriter,
+// VerlPrompts): Close finishes its open shard durably, Commit makes the
+// finished shards part of the run, Rollback returns to the last Commit.
 type txWriter interface {
+	Full() bool
 	Close() ([]export.ShardInfo, error)
 	Commit() []export.ShardInfo
 	Rollback() ([]export.ShardInfo, error)
 }
 
-// namedWriter is a dataset writer and its dataset's name.
-type namedWriter struct {
-	name string
-	w    txWriter
-}
-
-// writers are the run's dataset writers, in a fixed order.
-func (s *jobSink) writers() []namedWriter {
-	out := []namedWriter{{"rl", s.rl}}
-	if s.pairs != nil {
-		out = append(out, namedWriter{"pairs", s.pairs})
-	}
-	out = append(out, namedWriter{export.VerlDataset, s.verl})
-	if s.sft != nil {
-		out = append(out, namedWriter{"sft", s.sft.w})
-	}
-	return out
+// dataset is one dataset of the run: its name, schema and writer.
+type dataset struct {
+	name, schema string
+	w            txWriter
 }
 
 // checkpoint commits every dataset's open shard and the failures record,
@@ -492,7 +452,7 @@ func (s *jobSink) checkpoint() error {
 func (s *jobSink) commit() error {
 	// Phase 1: durable on disk, not yet part of the run.
 	shards := map[string][]export.ShardInfo{}
-	for _, nw := range s.writers() {
+	for _, nw := range s.sets {
 		finished, err := nw.w.Close()
 		if err != nil {
 			return err
@@ -508,11 +468,13 @@ func (s *jobSink) commit() error {
 		filtered = maps.Clone(s.sft.filtered)
 	}
 	// Phase 2: journal.json names them.
-	if err := s.journal.checkpoint(shards, s.last, journalFailures{Count: count, Bytes: size}, filtered); err != nil {
+	if err := s.journal.checkpoint(shards, func(m *journalMeta) {
+		m.State, m.Failures, m.Filtered = s.last, journalFailures{Count: count, Bytes: size}, filtered
+	}); err != nil {
 		return err
 	}
 	// Phase 3: the writers agree (in memory only; this cannot fail).
-	for _, nw := range s.writers() {
+	for _, nw := range s.sets {
 		nw.w.Commit()
 	}
 	s.failures.Commit()
@@ -523,7 +485,7 @@ func (s *jobSink) commit() error {
 // the sink's failure.
 func (s *jobSink) rollback() error {
 	var errs []error
-	for _, nw := range s.writers() {
+	for _, nw := range s.sets {
 		if _, err := nw.w.Rollback(); err != nil {
 			errs = append(errs, err)
 		}
@@ -545,15 +507,11 @@ func (s *jobSink) rollback() error {
 // a manifest never lists a shard, or counts a row, that journal.json does
 // not.
 func (s *jobSink) datasets() map[string]export.DatasetInfo {
-	schemas := map[string]string{"rl": export.RLSchema, "pairs": export.PairsSchema, export.VerlDataset: export.VerlSchema}
-	if s.sft != nil {
-		schemas["sft"] = s.sft.w.Schema()
-	}
 	out := map[string]export.DatasetInfo{}
-	for _, nw := range s.writers() {
+	for _, nw := range s.sets {
 		name := nw.name
 		shards := append([]export.ShardInfo{}, s.journal.meta.Shards[name]...)
-		ds := export.DatasetInfo{Schema: schemas[name], Shards: shards}
+		ds := export.DatasetInfo{Schema: nw.schema, Shards: shards}
 		for _, sh := range shards {
 			ds.Rows += sh.Rows
 			ds.Groups += sh.Groups
@@ -724,23 +682,12 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 		tasks = so.Stop.Tasks(tasks)
 	}
 	ep := cfg.Endpoint
-	fleet, err := rollout.NewEndpoints(rollout.EndpointsConfig{
-		URLs: ep.URLs(), Model: ep.Model, APIKey: os.Getenv(ep.APIKeyEnv),
-		Timeout: time.Duration(ep.Timeout), MaxInFlight: ep.MaxInFlightPerEndpoint,
-		MaxAttempts: ep.Retries, BackoffInitial: time.Duration(ep.BackoffInitial), BackoffMax: time.Duration(ep.BackoffMax),
-		BreakerFailures: ep.BreakerFailures, BreakerCooldown: time.Duration(ep.BreakerCooldown),
-		BreakerWait: time.Duration(ep.BreakerWait), SampleTimeout: time.Duration(ep.SampleTimeout),
-		MaxResponseBytes: int64(ep.MaxResponseBytes), Stream: ep.Stream, IdleTimeout: time.Duration(ep.IdleTimeout),
-	})
+	policy, closeFleet, err := ep.Dial()
 	if err != nil {
 		tasks.Close()
 		return nil, nil, err
 	}
-	// The fleet owns the HTTP connections; closing releases them. Samples
-	// go through its scrubbed view, so that no error recorded quotes a
-	// credential of a base URL.
-	policy := ep.Scrub(fleet)
-	closeAll := func() { tasks.Close(); fleet.Close() }
+	closeAll := func() { tasks.Close(); closeFleet() }
 	if cr := cfg.Critique; cr != nil {
 		gen := &rollout.CritiqueGenerator{
 			Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Sampling: cfg.Sampling.Sampling,

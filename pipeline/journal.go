@@ -70,6 +70,8 @@ type journalMeta struct {
 	Filtered map[string]int64 `json:"filtered,omitempty"`
 	// Shard is the part of a sharded run this directory holds.
 	Shard rollout.Shard `json:"shard"`
+	// SFT is an sft job's state at the checkpoint (RunSFT).
+	SFT *sftState `json:"sft,omitempty"`
 }
 
 type journalFailures struct {
@@ -214,12 +216,8 @@ func (j *journal) append(f *Flush) error {
 	err := e.record(&cappedWriter{b: &j.buf, max: walBufMax}, f)
 	switch {
 	case err == nil:
-		b := j.buf.Bytes()
-		payload := b[8:]
-		binary.LittleEndian.PutUint32(b[:4], uint32(len(payload)))
-		binary.LittleEndian.PutUint32(b[4:8], crc32.Checksum(payload, walTable))
-		if _, err := j.wal.Write(b); err != nil {
-			return fmt.Errorf("journal: %w", err)
+		if err := j.writeFramed(); err != nil {
+			return err
 		}
 	case errors.Is(err, errRecordTooBig):
 		if err := j.appendLarge(f); err != nil {
@@ -228,6 +226,40 @@ func (j *journal) append(f *Flush) error {
 	default:
 		return fmt.Errorf("journal: %w", err)
 	}
+	return j.synced()
+}
+
+// appendJSON logs v, JSON-encoded, as one record written with a single
+// write (the records of sft jobs: one input's rows).
+func (j *journal) appendJSON(v any) error {
+	j.buf.Reset()
+	j.buf.Write(make([]byte, 8))
+	if err := json.NewEncoder(&j.buf).Encode(v); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	if err := j.writeFramed(); err != nil {
+		return err
+	}
+	return j.synced()
+}
+
+// writeFramed writes the record assembled in j.buf (8 bytes left for its
+// header, then the payload) behind its header: the payload's length and
+// CRC-32C.
+func (j *journal) writeFramed() error {
+	b := j.buf.Bytes()
+	payload := b[8:]
+	binary.LittleEndian.PutUint32(b[:4], uint32(len(payload)))
+	binary.LittleEndian.PutUint32(b[4:8], crc32.Checksum(payload, walTable))
+	if _, err := j.wal.Write(b); err != nil {
+		return fmt.Errorf("journal: %w", err)
+	}
+	return nil
+}
+
+// synced drops an outsized record buffer and syncs the log when
+// walSyncEvery has passed since the last sync.
+func (j *journal) synced() error {
 	if j.buf.Cap() > 2*walBufMax {
 		j.buf = bytes.Buffer{}
 	}
@@ -275,15 +307,16 @@ func (j *journal) appendLarge(f *Flush) error {
 	return nil
 }
 
-// checkpoint records shards committed up to state and starts a new log
-// segment. The caller has made the shards and the failures record durable.
+// checkpoint records the shards committed and, through update, the job's
+// state at that point, and starts a new log segment. The caller has made the shards and the failures record durable.
 // It is all or nothing: j.meta changes only once journal.json holds the
 // checkpoint durably; on error journal.json, j.meta and the current log are
 // as they were.
-func (j *journal) checkpoint(shards map[string][]export.ShardInfo, st *State, failures journalFailures, filtered map[string]int64) error {
+func (j *journal) checkpoint(shards map[string][]export.ShardInfo, update func(*journalMeta)) error {
 	next := j.meta
 	next.Segment++
-	next.Shards, next.State, next.Failures, next.Filtered = shards, st, failures, filtered
+	next.Shards = shards
+	update(&next)
 	// The new segment's log exists (empty) before journal.json names it.
 	path := j.walPath(next.Segment)
 	wal, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)

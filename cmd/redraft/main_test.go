@@ -177,8 +177,18 @@ func TestSpliceCommand(t *testing.T) {
 	if code, _, stderr := redraft(t, "splice", "--format", "mr-gsm8k", "--input", "x", "--out", out); code != 2 || !strings.Contains(stderr, "mr-gsm8k") {
 		t.Errorf("mr-gsm8k: exit %d: %s", code, stderr)
 	}
-	if code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", out); code != 1 || !strings.Contains(stderr, "--overwrite") {
+	// The same splice again finds it done, as redraft run does; other
+	// settings (a seed) are refused over it.
+	if code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", out); code != 0 || !strings.Contains(stderr, "nothing to do") {
 		t.Errorf("rerun: exit %d: %s", code, stderr)
+	}
+	if code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", out, "--seed", "5"); code != 1 || !strings.Contains(stderr, "--overwrite") {
+		t.Errorf("rerun with another seed: exit %d: %s", code, stderr)
+	}
+	// A model's flag given to a splice without a model is refused by its
+	// key, not ignored.
+	if code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", t.TempDir(), "--keep", "correct"); code != 2 || !strings.Contains(stderr, "splice.keep: only an mr-gsm8k splice reads it") {
+		t.Errorf("--keep on prm800k: exit %d: %s", code, stderr)
 	}
 	pycheck.Check(t, "../..", out)
 }

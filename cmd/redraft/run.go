@@ -52,13 +52,6 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	if *out != "" {
 		cfg.Output.Dir = *out
 	}
-	if sp := cfg.Splice; sp != nil {
-		// The step-splice recipe: a configuration for redraft splice.
-		if *shardSpec != "" {
-			return usageError{"--shard: a splice job runs whole"}
-		}
-		return cmdSplice(ctx, spliceArgs(cfg, *overwrite), stderr)
-	}
 	shard, err := parseShard(*shardSpec, os.Getenv)
 	if err != nil {
 		return usageError{err.Error()}
@@ -91,11 +84,7 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 		runtime.MemProfileRate = 64 << 10
 		rep.heap = &heapProfiler{path: *memProfile, every: 1024}
 	}
-	execute, dataset := pipeline.Execute, "rl"
-	if cfg.AgentR != nil {
-		// Agent-R writes sft trajectories; its job lives in pipeline/splice.
-		execute, dataset = splice.ExecuteAgentR, "sft"
-	}
+	execute, dataset := jobOf(cfg)
 	m, err := execute(ctx, cfg, pipeline.JobOptions{
 		Overwrite: *overwrite, OnGroup: rep.group, Stop: stopper, Shard: shard,
 		OnResume: func(ri pipeline.ResumeInfo) {
@@ -111,7 +100,7 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	if errors.Is(err, pipeline.ErrInterrupted) || errors.Is(err, context.Canceled) {
 		if m != nil {
 			fmt.Fprintf(stderr, "interrupted: %d rows in %d shard(s) committed to %s; resume with the same command: %s\n",
-				m.Datasets["rl"].Rows, len(m.Datasets["rl"].Shards), cfg.Output.Dir, resumeCommand(args))
+				m.Datasets[dataset].Rows, len(m.Datasets[dataset].Shards), cfg.Output.Dir, resumeCommand(args))
 		}
 		return err
 	}
@@ -263,31 +252,16 @@ func (r *reporter) done() {
 	}
 }
 
-// spliceArgs turns a configuration's splice section into redraft splice's
-// command line.
-func spliceArgs(cfg *pipeline.Config, overwrite bool) []string {
-	sp := cfg.Splice
-	args := []string{"--format", sp.Format, "--input", sp.Input, "--out", cfg.Output.Dir, "--seed", fmt.Sprint(cfg.Seed)}
-	if overwrite {
-		args = append(args, "--overwrite")
+// jobOf is the job that runs cfg, and the dataset it writes: generation or
+// grading (pipeline.Execute, rl), splicing (splice.Execute, sft) or Agent-R
+// (splice.ExecuteAgentR, sft). Every one opens its output directory with
+// pipeline.Open and takes the same options.
+func jobOf(cfg *pipeline.Config) (func(context.Context, *pipeline.Config, pipeline.JobOptions) (*export.Manifest, error), string) {
+	switch {
+	case cfg.Splice != nil:
+		return splice.Execute, "sft"
+	case cfg.AgentR != nil:
+		return splice.ExecuteAgentR, "sft"
 	}
-	if sp.Reflection != "" {
-		args = append(args, "--reflection", sp.Reflection)
-	}
-	if sp.Keep != "" {
-		args = append(args, "--keep", sp.Keep)
-	}
-	if sp.Tokenizer != "" {
-		args = append(args, "--tokenizer", sp.Tokenizer)
-		if sp.ChatFormat != "" {
-			args = append(args, "--chat-format", sp.ChatFormat)
-		}
-	}
-	if ep := cfg.Endpoint; ep != nil {
-		args = append(args, "--endpoint", ep.BaseURL, "--model", ep.Model)
-		if ep.APIKeyEnv != "" {
-			args = append(args, "--api-key-env", ep.APIKeyEnv)
-		}
-	}
-	return args
+	return pipeline.Execute, "rl"
 }

@@ -148,13 +148,14 @@ func fmtRow(r export.RLRow) string {
 	return string(b)
 }
 
-// The step-splice preset is a redraft splice job run through redraft run:
-// 796 PRM800K trajectories, valid sft rows (masks against spans).
+// The step-splice preset is a splice job run through redraft run: 796
+// PRM800K trajectories, valid sft rows (masks against spans); sharded, its
+// two shards hold every row and every skip once.
 func TestStepSplicePreset(t *testing.T) {
 	cfg := writeConfig(t, strings.ReplaceAll(mustRead(t, "../../configs/presets/step-splice.yaml"), "testdata/", "../../testdata/"))
 	out := t.TempDir()
 	code, _, stderr := redraft(t, "run", "--config", cfg, "--out", out)
-	if code != 0 || !strings.Contains(stderr, "spliced 796 trajectories") {
+	if code != 0 || !strings.Contains(stderr, "wrote 796 sft rows") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	m, err := export.ReadManifest(out)
@@ -164,7 +165,30 @@ func TestStepSplicePreset(t *testing.T) {
 	if code, stdout, _ := redraft(t, "validate", out); code != 0 {
 		t.Fatalf("validate: %s", stdout)
 	}
-	if code, _, stderr := redraft(t, "run", "--config", cfg, "--out", out, "--shard", "0/2"); code != 2 || !strings.Contains(stderr, "runs whole") {
-		t.Errorf("sharded splice job: exit %d %s", code, stderr)
+	// A setting the splice would not read is refused by name, not run on
+	// a default.
+	bad := writeConfig(t, mustRead(t, cfg)+"sampling: {temperature: 0.7}\n")
+	if code, _, stderr := redraft(t, "run", "--config", bad, "--out", t.TempDir()); code == 0 || !strings.Contains(stderr, "sampling: a prm800k splice job does not read this section") {
+		t.Errorf("step-splice with a sampling section: exit %d: %s", code, stderr)
+	}
+	sharded := t.TempDir()
+	var rows, skipped int64
+	for i := range 2 {
+		spec := fmt.Sprintf("%d/2", i)
+		if code, _, stderr := redraft(t, "run", "--config", cfg, "--out", sharded, "--shard", spec); code != 0 {
+			t.Fatalf("shard %s: exit %d %s", spec, code, stderr)
+		}
+		part, err := export.ReadManifest(filepath.Join(sharded, export.ShardDir(export.ShardSpec{Index: i, Count: 2})))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ds := part.Datasets["sft"]; ds.Rows == 0 || ds.Rows == 796 {
+			t.Errorf("shard %s: %d rows", spec, ds.Rows)
+		}
+		rows += part.Datasets["sft"].Rows
+		skipped += part.SkippedTotal
+	}
+	if rows != 796 || skipped != m.SkippedTotal {
+		t.Errorf("shards: %d rows, %d skipped; whole: 796, %d", rows, skipped, m.SkippedTotal)
 	}
 }

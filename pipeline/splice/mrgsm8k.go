@@ -71,39 +71,41 @@ type mrRecord struct {
 // mrItem is one line of the input.
 type mrItem struct {
 	line int
+	key  string
 	rec  *mrRecord
 }
 
-// MRGSM8K reads MR-GSM8K records (JSONL, optionally gzipped) from path and
-// calls emit, in input order, with one trajectory per record that can be
-// spliced: the question; then one assistant message of the steps before the
+// MRGSM8K reads the MR-GSM8K records (JSONL, optionally gzipped) that cur
+// selects from path and calls emit once per record, in input order, up to
+// opts.Concurrency records in flight. A record that can be spliced gives a
+// trajectory: the question; then one assistant message of the steps before the
 // labelled first error (trained when TrainPrefix), the erroneous step
 // (masked), a reflection, and the model's continuation (both trained). The
 // continuation is requested from the prefix as the row has it, erroneous
 // step and reflection included, and a line break, so the trained text is
-// conditioned in training on exactly what it was generated from. Records that cannot be
-// spliced, and with KeepCorrect those whose continuation is not graded
-// correct, are returned as skips with the reason.
-func MRGSM8K(ctx context.Context, path string, opts MRGSM8KOptions, emit func(*pipeline.Trajectory) error) ([]Skip, error) {
+// conditioned in training on exactly what it was generated from. A record
+// that cannot be spliced, and with KeepCorrect one whose continuation is not
+// graded correct, gives the reason instead.
+func MRGSM8K(ctx context.Context, path string, cur Cursor, opts MRGSM8KOptions, emit func(Record) error) error {
 	if opts.Continuer == nil || opts.Continuer.Policy == nil {
-		return nil, errors.New("mr-gsm8k splicing needs a model endpoint for the continuations")
+		return errors.New("mr-gsm8k splicing needs a model endpoint for the continuations")
 	}
 	if opts.Continuer.Mode != "" && !rollout.ValidContinueMode(opts.Continuer.Mode) {
-		return nil, fmt.Errorf("continuation mode %q: want prefill, user-turn or auto", opts.Continuer.Mode)
+		return fmt.Errorf("continuation mode %q: want prefill, user-turn or auto", opts.Continuer.Mode)
 	}
 	switch opts.Keep {
 	case "", KeepAll:
 	case KeepCorrect:
 		if opts.Grader == nil {
-			return nil, errors.New("keep correct needs a grader")
+			return errors.New("keep correct needs a grader")
 		}
 	default:
-		return nil, fmt.Errorf("keep %q: want all or correct", opts.Keep)
+		return fmt.Errorf("keep %q: want all or correct", opts.Keep)
 	}
 	switch opts.ReflectionSource {
 	case "", ReflectionPool, ReflectionLabelReason:
 	default:
-		return nil, fmt.Errorf("reflection source %q: want pool or label-reason", opts.ReflectionSource)
+		return fmt.Errorf("reflection source %q: want pool or label-reason", opts.ReflectionSource)
 	}
 	if len(opts.Reflections) == 0 {
 		opts.Reflections = DefaultReflections
@@ -113,12 +115,12 @@ func MRGSM8K(ctx context.Context, path string, opts MRGSM8KOptions, emit func(*p
 	}
 	lf, err := openLines(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer lf.close()
-	var skips []Skip
+	cf := &cursorFile{lineFile: lf, c: cur}
 	next := func() (mrItem, bool, error) {
-		line, raw, ok, err := lf.next(ctx)
+		line, raw, key, ok, err := cf.next(ctx)
 		if !ok || err != nil {
 			return mrItem{}, false, err
 		}
@@ -129,20 +131,16 @@ func MRGSM8K(ctx context.Context, path string, opts MRGSM8KOptions, emit func(*p
 		if strings.TrimSpace(rec.Question) == "" {
 			return mrItem{}, false, &rollout.InputError{File: path, Line: line, Field: "question", Err: errors.New("missing")}
 		}
-		return mrItem{line, &rec}, true, nil
+		return mrItem{line, key, &rec}, true, nil
 	}
-	work := func(ctx context.Context, it mrItem) result {
+	work := func(ctx context.Context, it mrItem) Record {
 		t, reason := spliceMR(ctx, it.line, it.rec, &opts)
-		return result{traj: t, skip: Skip{Line: it.line, Reason: reason}}
+		return Record{Line: it.line, Key: it.key, Trajectory: t, Reason: reason}
 	}
-	err = ordered(ctx, opts.Concurrency, next, work, func(r result) error {
-		if r.traj == nil {
-			skips = append(skips, r.skip)
-			return nil
-		}
-		return emit(r.traj)
-	})
-	return skips, err
+	if err := ordered(ctx, opts.Concurrency, next, work, emit); err != nil {
+		return err
+	}
+	return cf.end()
 }
 
 // firstErrorStep reads the 1-based first error step: a number or a string of

@@ -137,7 +137,7 @@ func TestMRGSM8KSplice(t *testing.T) {
 			opts := DefaultMRGSM8KOptions(&rollout.Continuer{Policy: pol, Mode: tc.mode})
 			opts.TrainPrefix, opts.ReflectionSource, opts.Keep, opts.Grader, opts.Seed = !tc.maskPrefix, tc.reflection, tc.keep, grader, 3
 			var rows []export.SFTRow
-			skips, err := MRGSM8K(context.Background(), mrPath, opts, func(tr *pipeline.Trajectory) error {
+			skips, err := mrgsm8k(context.Background(), mrPath, opts, func(tr *pipeline.Trajectory) error {
 				row := tr.SFTRow()
 				rows = append(rows, row)
 				checkMRRow(t, tr, row, records, tc.maskPrefix, tc.wantMode, tc.reflection)
@@ -326,7 +326,7 @@ func TestMRGSM8KBadRecords(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "in.jsonl")
 			os.WriteFile(p, []byte(tc.line+"\n"), 0o644)
 			n := 0
-			skips, err := MRGSM8K(context.Background(), p, DefaultMRGSM8KOptions(&rollout.Continuer{Policy: pol}), func(*pipeline.Trajectory) error { n++; return nil })
+			skips, err := mrgsm8k(context.Background(), p, DefaultMRGSM8KOptions(&rollout.Continuer{Policy: pol}), func(*pipeline.Trajectory) error { n++; return nil })
 			switch {
 			case tc.err != "":
 				var ie *rollout.InputError
@@ -349,7 +349,7 @@ func TestMRGSM8KBadRecords(t *testing.T) {
 }
 
 func TestMRGSM8KEndpointFailures(t *testing.T) {
-	if _, err := MRGSM8K(context.Background(), mrPath, MRGSM8KOptions{}, nil); err == nil || !strings.Contains(err.Error(), "needs a model endpoint") {
+	if _, err := mrgsm8k(context.Background(), mrPath, MRGSM8KOptions{}, nil); err == nil || !strings.Contains(err.Error(), "needs a model endpoint") {
 		t.Fatalf("no endpoint: %v", err)
 	}
 	srv := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply { return fakeserver.Reply{Status: 401, Message: "bad key"} })
@@ -361,12 +361,12 @@ func TestMRGSM8KEndpointFailures(t *testing.T) {
 	defer e.Close()
 	opts := DefaultMRGSM8KOptions(&rollout.Continuer{Policy: e, Mode: rollout.ContinueUserTurn})
 	rows := 0
-	skips, err := MRGSM8K(context.Background(), mrPath, opts, func(*pipeline.Trajectory) error { rows++; return nil })
+	skips, err := mrgsm8k(context.Background(), mrPath, opts, func(*pipeline.Trajectory) error { rows++; return nil })
 	if err != nil || rows != 0 || len(skips) != 590 || !strings.HasPrefix(skips[0].Reason, "continuation request failed: ") || !strings.Contains(skips[0].Reason, "HTTP 401: bad key") {
 		t.Fatalf("err %v, %d rows, %d skips: %+v", err, rows, len(skips), skips[:1])
 	}
 	opts.Keep = KeepCorrect
-	if _, err := MRGSM8K(context.Background(), mrPath, opts, nil); err == nil || !strings.Contains(err.Error(), "needs a grader") {
+	if _, err := mrgsm8k(context.Background(), mrPath, opts, nil); err == nil || !strings.Contains(err.Error(), "needs a grader") {
 		t.Fatalf("keep correct without grader: %v", err)
 	}
 	// An emit error stops the run and is returned.
@@ -375,7 +375,7 @@ func TestMRGSM8KEndpointFailures(t *testing.T) {
 	opts = DefaultMRGSM8KOptions(&rollout.Continuer{Policy: rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: srv2.BaseURL(), Model: "m"})})
 	stop := errors.New("disk full")
 	rows = 0
-	_, err = MRGSM8K(context.Background(), mrPath, opts, func(*pipeline.Trajectory) error {
+	_, err = mrgsm8k(context.Background(), mrPath, opts, func(*pipeline.Trajectory) error {
 		rows++
 		if rows == 3 {
 			return stop

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/pipeline"
 )
 
 // An Agent-R job writes and deletes only what redraft owns: --overwrite
@@ -22,7 +23,20 @@ func TestAgentRKeepsForeignFiles(t *testing.T) {
 	write("data/sft/train-00000.parquet", "old shard")
 	write(export.ManifestName, `{"status": "complete", "config_hash": "old"}`)
 	write("data/notes.txt", "mine")
-	err := prepareDir(dir, "new", true)
+	cfg, err := pipeline.LoadConfig("../../configs/presets/agent-r.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Output.Dir = dir
+	// The Agent-R job opens its directory through the harness.
+	prepareDir := func(overwrite bool) error {
+		h, err := pipeline.Open(cfg, "agent-r:tasks", pipeline.JobOptions{Overwrite: overwrite})
+		if err == nil {
+			h.Close()
+		}
+		return err
+	}
+	err = prepareDir(true)
 	if err == nil || !strings.Contains(err.Error(), "data/notes.txt") {
 		t.Fatalf("overwrite: got %v, want a refusal naming data/notes.txt", err)
 	}
@@ -33,14 +47,14 @@ func TestAgentRKeepsForeignFiles(t *testing.T) {
 	}
 	os.Remove(filepath.Join(dir, "data/notes.txt"))
 	write("README.md", "# mine\n")
-	if err := prepareDir(dir, "new", true); err == nil || !strings.Contains(err.Error(), "README.md") {
+	if err := prepareDir(true); err == nil || !strings.Contains(err.Error(), "README.md") {
 		t.Fatalf("overwrite over a user's README: %v", err)
 	}
-	if err := prepareDir(dir, "new", false); err == nil || !strings.Contains(err.Error(), "README.md") {
+	if err := prepareDir(false); err == nil || !strings.Contains(err.Error(), "README.md") {
 		t.Fatalf("a user's README: %v", err)
 	}
 	os.Remove(filepath.Join(dir, "README.md"))
-	if err := prepareDir(dir, "new", true); err != nil {
+	if err := prepareDir(true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data/sft/train-00000.parquet")); !os.IsNotExist(err) {

@@ -11,16 +11,11 @@
 package splice
 
 import (
-	"bufio"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
-	"os"
-	"strings"
 
 	"github.com/redraft/redraft/pipeline"
 	"github.com/redraft/redraft/rollout"
@@ -54,12 +49,6 @@ func DefaultOptions() Options {
 	return Options{Reflections: DefaultReflections, TrainPrefix: true, TrainContinuation: true, DataSource: "openai/prm800k"}
 }
 
-// Skip says why a record produced no trajectory.
-type Skip struct {
-	Line   int
-	Reason string
-}
-
 // prmRecord is the part of a PRM800K record that splicing reads.
 type prmRecord struct {
 	Question struct {
@@ -81,63 +70,40 @@ type prmRecord struct {
 	} `json:"label"`
 }
 
-// PRM800K reads PRM800K records (JSONL, optionally gzipped) from path and
-// calls emit with one trajectory per record whose steps contain a step rated
-// -1: the steps before it (as the labeller's chosen path), the first
-// completion rated -1 at that step (masked), a reflection, the step the
-// labeller continued with there (a sibling rated +1, or the human-written
-// step), and the rest of the chosen path. Records without a -1 step are
-// returned as skips with the reason.
-func PRM800K(ctx context.Context, path string, opts Options, emit func(*pipeline.Trajectory) error) ([]Skip, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, &rollout.InputError{File: path, Err: err}
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		gz, err := gzip.NewReader(f)
-		if err != nil {
-			return nil, &rollout.InputError{File: path, Err: err}
-		}
-		defer gz.Close()
-		r = gz
-	}
+// PRM800K reads the PRM800K records (JSONL, optionally gzipped) that cur
+// selects from path and calls emit once per record, in input order. A record
+// whose steps contain a step rated -1 gives a trajectory: the steps before it
+// (as the labeller's chosen path), the first completion rated -1 at that
+// step (masked), a reflection, the step the labeller continued with there (a
+// sibling rated +1, or the human-written step), and the rest of the chosen
+// path. Any other record gives the reason it has none.
+func PRM800K(ctx context.Context, path string, cur Cursor, opts Options, emit func(Record) error) error {
 	if len(opts.Reflections) == 0 {
 		opts.Reflections = DefaultReflections
 	}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var skips []Skip
-	line := 0
-	for sc.Scan() {
-		line++
-		if err := ctx.Err(); err != nil {
-			return skips, err
-		}
-		if len(strings.TrimSpace(sc.Text())) == 0 {
-			continue
+	lf, err := openLines(path)
+	if err != nil {
+		return err
+	}
+	defer lf.close()
+	cf := &cursorFile{lineFile: lf, c: cur}
+	for {
+		line, raw, key, ok, err := cf.next(ctx)
+		if err != nil || !ok {
+			return errors.Join(err, cf.end())
 		}
 		var rec prmRecord
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			return skips, &rollout.InputError{File: path, Line: line, Err: fmt.Errorf("malformed JSON: %w", err)}
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			return &rollout.InputError{File: path, Line: line, Err: fmt.Errorf("malformed JSON: %w", err)}
 		}
 		t, reason, err := splicePRM(path, line, &rec, opts)
 		if err != nil {
-			return skips, err
+			return err
 		}
-		if t == nil {
-			skips = append(skips, Skip{Line: line, Reason: reason})
-			continue
-		}
-		if err := emit(t); err != nil {
-			return skips, err
+		if err := emit(Record{Line: line, Key: key, Trajectory: t, Reason: reason}); err != nil {
+			return err
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return skips, &rollout.InputError{File: path, Line: line + 1, Err: err}
-	}
-	return skips, nil
 }
 
 // chosenText is the text the labeller continued with at a step.

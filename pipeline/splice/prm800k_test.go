@@ -25,7 +25,7 @@ func TestPRM800KSplice(t *testing.T) {
 	records := readRecords(t)
 	var rows []export.SFTRow
 	sources := map[string]int{}
-	skips, err := PRM800K(context.Background(), prmPath, DefaultOptions(), func(tr *pipeline.Trajectory) error {
+	skips, err := prm800k(context.Background(), prmPath, DefaultOptions(), func(tr *pipeline.Trajectory) error {
 		row := tr.SFTRow()
 		rows = append(rows, row)
 		var meta struct {
@@ -51,7 +51,7 @@ func TestPRM800KSplice(t *testing.T) {
 	}
 }
 
-func hasLine(skips []Skip, line int) bool {
+func hasLine(skips []skip, line int) bool {
 	for _, s := range skips {
 		if s.Line == line {
 			return true

@@ -91,13 +91,6 @@ func (b *builder) add(sep, text, role string, trainable bool) {
 	b.segs = append(b.segs, pipeline.Segment{Text: text, Role: role, Trainable: trainable})
 }
 
-// result is what processing one input item gave: a trajectory, or the
-// reason there is none.
-type result struct {
-	traj *pipeline.Trajectory
-	skip Skip
-}
-
 // ordered runs work on the items next yields, up to n at a time, and calls
 // emit with the results in input order. It stops at the first error of next
 // or emit, or when ctx ends; work must return promptly once ctx is done.

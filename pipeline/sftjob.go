@@ -1,0 +1,287 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+
+	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rollout"
+)
+
+// SFTGroup is what one input (a task, a record of a file) produced: its sft
+// rows, and for the solutions or records that produced none, the reason.
+type SFTGroup struct {
+	// Key identifies the input: the keys of the inputs done, hashed in
+	// order (rollout.TaskIDHash), check that a resumed run reads the same
+	// input.
+	Key     string           `json:"key"`
+	Rows    []export.SFTRow  `json:"rows"`
+	Skipped []export.Skipped `json:"skipped,omitempty"`
+}
+
+// SFTResume is where a producer starts: after the first Inputs inputs of its
+// part of the input, whose keys hash to Hash. The zero value starts at the
+// beginning.
+type SFTResume struct {
+	Inputs int64
+	Hash   uint64
+}
+
+// SFTJob is a job that writes one sft dataset, one group per input, in input
+// order: the splicing jobs and Agent-R.
+type SFTJob struct {
+	// Produce calls emit once per input, in input order, from the input
+	// after from's (checking the skipped inputs' keys against from.Hash). It
+	// stops taking inputs once stopped reports true, finishing those in
+	// flight, and then returns ErrInterrupted. It must return promptly once
+	// ctx ends.
+	Produce func(ctx context.Context, from SFTResume, stopped func() bool, emit func(SFTGroup) error) error
+	// Track adds the token track (sft/2); nil writes sft/1.
+	Track *export.TokenTrackConfig
+	// InputSkipped, when set, lists after Produce the input records the
+	// source dropped (source.on_error: skip) and counts them; a resumed
+	// source reads them again, so they are not journalled.
+	InputSkipped func() ([]rollout.SkippedRecord, int64)
+}
+
+// sftState is an sft job's progress, journalled at every checkpoint; a
+// resumed run starts from the checkpoint's and replays the log's groups
+// onto it, so its summary is the uninterrupted run's.
+type sftState struct {
+	Inputs int64  `json:"inputs"`
+	Hash   uint64 `json:"hash"`
+	// Rows, Graded, Correct, Sum and Sq summarise the rewards written.
+	Rows    int64   `json:"rows"`
+	Graded  int64   `json:"graded"`
+	Correct int64   `json:"correct"`
+	Sum     float64 `json:"sum"`
+	Sq      float64 `json:"sq"`
+	// Finishes counts the rows by their continuation's finish reason.
+	Finishes map[string]int64 `json:"finishes,omitempty"`
+	// Skipped lists the first rollout.MaxSkippedRecords inputs without a
+	// row; SkippedTotal counts them all.
+	Skipped      []export.Skipped `json:"skipped,omitempty"`
+	SkippedTotal int64            `json:"skipped_total"`
+}
+
+func (s *sftState) clone() *sftState {
+	c := *s
+	c.Finishes = maps.Clone(s.Finishes)
+	c.Skipped = slices.Clone(s.Skipped)
+	return &c
+}
+
+// apply counts one input's group.
+func (s *sftState) apply(g *SFTGroup) {
+	s.Inputs++
+	s.Hash = rollout.TaskIDHash(s.Hash, g.Key)
+	for _, row := range g.Rows {
+		s.Rows++
+		if r := row.Reward; r != nil {
+			s.Graded++
+			s.Sum += *r
+			s.Sq += *r * *r
+			if *r == 1 {
+				s.Correct++
+			}
+		}
+		var meta struct {
+			Continuation *struct {
+				FinishReason string `json:"finish_reason"`
+			} `json:"continuation"`
+		}
+		if row.Metadata != nil && json.Unmarshal([]byte(*row.Metadata), &meta) == nil && meta.Continuation != nil {
+			if s.Finishes == nil {
+				s.Finishes = map[string]int64{}
+			}
+			s.Finishes[meta.Continuation.FinishReason]++
+		}
+	}
+	for _, sk := range g.Skipped {
+		s.SkippedTotal++
+		if len(s.Skipped) < rollout.MaxSkippedRecords {
+			s.Skipped = append(s.Skipped, sk)
+		}
+	}
+}
+
+func (s *sftState) summary(groups int64) export.RewardSummary {
+	out := export.RewardSummary{Rows: s.Rows, Graded: s.Graded, Groups: groups, NullRewards: s.Rows - s.Graded, FinishReason: maps.Clone(s.Finishes)}
+	if s.Graded > 0 {
+		n := float64(s.Graded)
+		mean, acc := s.Sum/n, float64(s.Correct)/n
+		out.Mean, out.Accuracy = &mean, &acc
+		if s.Graded > 1 {
+			sd := math.Sqrt(max(0, (s.Sq-n*mean*mean)/(n-1)))
+			out.Std = &sd
+		}
+	}
+	if out.FinishReason == nil {
+		out.FinishReason = map[string]int64{}
+	}
+	return out
+}
+
+// RunSFT runs job in h's directory and finishes it. Like Execute it is
+// journalled: each input's group is logged before it is written, a
+// checkpoint commits the open shard when it is full, and a killed or
+// interrupted run resumes where it stopped, writing every input's rows
+// exactly once. The manifest describes what the last checkpoint committed.
+func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*export.Manifest, error) {
+	defer h.Close()
+	j := h.journal
+	w, err := export.NewSFTWriter(h.ShardOptions("sft", ""), job.Track)
+	if err != nil {
+		return nil, err
+	}
+	committed := &sftState{}
+	if j.meta.SFT != nil {
+		committed = j.meta.SFT.clone()
+	}
+	st := committed.clone()
+	// base is what earlier sessions committed; the writer's Close returns
+	// every shard this session finished.
+	base := slices.Clone(j.meta.Shards["sft"])
+	checkpoint := func() error {
+		finished, err := w.Close()
+		if err != nil {
+			return err
+		}
+		shards := map[string][]export.ShardInfo{"sft": append(slices.Clone(base), finished...)}
+		next := st.clone()
+		if err := j.checkpoint(shards, func(m *journalMeta) { m.SFT = next }); err != nil {
+			return err
+		}
+		w.Commit()
+		committed = next
+		return nil
+	}
+	manifest := func(status string) error {
+		ds := export.DatasetInfo{Schema: w.Schema(), Shards: slices.Clone(j.meta.Shards["sft"])}
+		if ds.Shards == nil {
+			ds.Shards = []export.ShardInfo{}
+		}
+		for _, s := range ds.Shards {
+			ds.Rows += s.Rows
+			ds.Groups += s.Groups
+		}
+		h.Manifest.Datasets = map[string]export.DatasetInfo{"sft": ds}
+		h.Manifest.Rewards = committed.summary(ds.Groups)
+		h.Manifest.Skipped, h.Manifest.SkippedTotal = slices.Clone(committed.Skipped), committed.SkippedTotal
+		return h.WriteManifest(status)
+	}
+	var written int64
+	for _, s := range j.meta.Shards["sft"] {
+		written += s.Groups
+	}
+	apply := func(ctx context.Context, g *SFTGroup) error {
+		if len(g.Rows) > 0 {
+			if err := w.WriteGroup(ctx, g.Rows); err != nil {
+				return err
+			}
+			written++
+			if opts.OnGroup != nil {
+				opts.OnGroup(written, len(g.Rows))
+			}
+		}
+		st.apply(g)
+		return nil
+	}
+
+	if h.Resumed() {
+		// Replay the groups logged since the last checkpoint; the
+		// producer starts after them.
+		path := j.walPath(j.meta.Segment)
+		var replayed int64
+		end, err := scanWAL(path, func(g *SFTGroup, _ int64) error {
+			replayed++
+			return apply(context.Background(), g)
+		})
+		if err == nil {
+			err = j.openWAL(end)
+		}
+		if err == nil && w.Full() {
+			err = checkpoint()
+		}
+		if err != nil {
+			_, rerr := w.Rollback()
+			return nil, errors.Join(fmt.Errorf("replaying the journal: %w", err), rerr)
+		}
+		if opts.OnResume != nil {
+			opts.OnResume(ResumeInfo{Tasks: st.Inputs, Groups: written, Replayed: replayed, Session: j.meta.Sessions})
+		}
+	}
+
+	stopped := func() bool {
+		if opts.Stop == nil {
+			return false
+		}
+		select {
+		case <-opts.Stop.Done():
+			return true
+		default:
+			return false
+		}
+	}
+	runErr := job.Produce(ctx, SFTResume{Inputs: st.Inputs, Hash: st.Hash}, stopped, func(g SFTGroup) error {
+		// Logged first: from here on the group survives a crash.
+		if err := j.appendJSON(&g); err != nil {
+			return err
+		}
+		if err := apply(ctx, &g); err != nil {
+			return err
+		}
+		if w.Full() {
+			if err := checkpoint(); err != nil {
+				return err
+			}
+			return manifest(export.StatusRunning)
+		}
+		return nil
+	})
+	status := export.StatusComplete
+	switch {
+	case runErr == nil:
+	case errors.Is(runErr, ErrInterrupted), errors.Is(runErr, context.Canceled):
+		status, h.Manifest.Error = export.StatusInterrupted, runErr.Error()
+	default:
+		status, h.Manifest.Error = export.StatusFailed, runErr.Error()
+	}
+	// Commit what is written, unless a write failed: then everything since
+	// the last checkpoint is dropped (the journal's log keeps it for the
+	// resume).
+	failed := w.Err()
+	if failed == nil {
+		failed = checkpoint()
+	}
+	if failed != nil {
+		_, rerr := w.Rollback()
+		runErr = errors.Join(runErr, failed, rerr)
+		if status == export.StatusComplete {
+			status, h.Manifest.Error = export.StatusFailed, runErr.Error()
+		}
+	}
+	if err := manifest(status); err != nil {
+		return h.Manifest, errors.Join(runErr, err)
+	}
+	// Input records the source dropped, after the inputs without a row.
+	if job.InputSkipped != nil && status == export.StatusComplete {
+		list, total := job.InputSkipped()
+		for _, r := range list {
+			if len(h.Manifest.Skipped) == rollout.MaxSkippedRecords {
+				break
+			}
+			h.Manifest.Skipped = append(h.Manifest.Skipped, export.Skipped(r))
+		}
+		h.Manifest.SkippedTotal += total
+	}
+	if err := h.Finish(status); err != nil {
+		return h.Manifest, errors.Join(runErr, err)
+	}
+	return h.Manifest, runErr
+}
