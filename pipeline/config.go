@@ -44,8 +44,8 @@ type Config struct {
 	SelfVerify *SelfVerifyConfig `yaml:"self_verify" json:"self_verify,omitempty"`
 	AgentR     *AgentRConfig     `yaml:"agent_r" json:"agent_r,omitempty"`
 	// Splice makes the configuration a step-splicing job over labelled
-	// steps (the step-splice recipe): redraft run hands it to redraft
-	// splice; the other sections but output and endpoint do not apply.
+	// steps (the step-splice recipe), run by splice.Execute; it reads
+	// only the keys listed in spliceKeys (and mrGSM8KKeys).
 	Splice   *SpliceConfig  `yaml:"splice" json:"splice,omitempty"`
 	Pipeline PipelineConfig `yaml:"pipeline" json:"pipeline"`
 	Output   OutputConfig   `yaml:"output" json:"output"`

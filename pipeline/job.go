@@ -62,11 +62,11 @@ var ErrAlreadyComplete = errors.New("output already holds a complete run of this
 // with status complete, failed or interrupted and the shards committed.
 func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifest, error) {
 	if cfg.Splice != nil {
-		return nil, errors.New("config has a splice section: it is a redraft splice job (redraft run hands it over)")
+		// Splices and Agent-R write sft trajectories; their jobs live in
+		// pipeline/splice, which imports this package.
+		return nil, errors.New("config has a splice section: run it with splice.Execute (redraft run does)")
 	}
 	if cfg.AgentR != nil {
-		// Agent-R writes sft trajectories; its job lives in pipeline/splice,
-		// which imports this package.
 		return nil, errors.New("config has an agent_r section: run it with splice.ExecuteAgentR (redraft run does)")
 	}
 	h, err := Open(cfg, cfg.Source.Kind, opts)
