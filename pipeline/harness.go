@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -43,6 +44,8 @@ type Harness struct {
 	// prev is the journal of the run being resumed, nil for a new run.
 	prev *journalMeta
 	comp *export.Compressor
+	// created is set when Open created the directory.
+	created bool
 }
 
 // Open opens cfg's output directory for a job whose rows come from source
@@ -58,6 +61,7 @@ func Open(cfg *Config, source string, opts JobOptions) (*Harness, error) {
 		return nil, fmt.Errorf("hashing config: %w", err)
 	}
 	dir := cfg.Output.Dir
+	_, statErr := os.Stat(dir)
 	j, prev, err := openRun(dir, identity, hash, time.Now().UTC(), opts.Overwrite, opts.Shard)
 	if err != nil {
 		return nil, err
@@ -74,7 +78,30 @@ func Open(cfg *Config, source string, opts JobOptions) (*Harness, error) {
 	if opts.Shard.Count > 1 {
 		m.Shard = &export.ShardSpec{Index: opts.Shard.Index, Count: opts.Shard.Count}
 	}
-	return &Harness{Dir: dir, Manifest: m, Hash: hash, cfg: cfg, journal: j, prev: prev, comp: comp}, nil
+	return &Harness{Dir: dir, Manifest: m, Hash: hash, cfg: cfg, journal: j, prev: prev, comp: comp,
+		created: errors.Is(statErr, os.ErrNotExist)}, nil
+}
+
+// abandon undoes Open for a new run that fails before it has written
+// anything (a source file that does not exist, an endpoint that cannot be
+// set up): the journal goes, and the directory when Open created it, so that
+// a corrected rerun starts afresh instead of being refused as another
+// configuration's unfinished run. A resumed run is left as it was. It
+// returns err, joined with a failure to clean up.
+func (h *Harness) abandon(err error) error {
+	if h.prev != nil {
+		return err
+	}
+	h.journal.remove()
+	if rerr := export.RemoveOutput(h.Dir); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	if h.created {
+		// Only empty directories go: anything else is not ours.
+		os.Remove(filepath.Join(h.Dir, "data"))
+		os.Remove(h.Dir)
+	}
+	return err
 }
 
 // Resumed reports whether the run resumes an unfinished one.

@@ -69,6 +69,17 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if cfg.AgentR != nil {
 		return nil, errors.New("config has an agent_r section: run it with splice.ExecuteAgentR (redraft run does)")
 	}
+	// One tokenizer serves the rl and the sft token tracks, so that both
+	// datasets are tokenized alike. It is loaded before the output
+	// directory is opened, and a run that fails before it starts writing
+	// removes what Open created (Harness.abandon): a typo leaves nothing.
+	var track *export.TokenTrackConfig
+	if o := cfg.Output; o.Tokenizer != "" {
+		var err error
+		if track, err = export.LoadTokenTrack(o.Tokenizer, tokenizer.Format(o.ChatFormat)); err != nil {
+			return nil, fmt.Errorf("output.tokenizer: %w", err)
+		}
+	}
 	h, err := Open(cfg, cfg.Source.Kind, opts)
 	if err != nil {
 		return nil, err
@@ -79,14 +90,6 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		m.Model, m.Endpoint = cfg.Endpoint.Model, cfg.Endpoint.RedactedURLs()
 	}
 	shardOpts := h.ShardOptions
-	// One tokenizer serves the rl and the sft token tracks, so that both
-	// datasets are tokenized alike.
-	var track *export.TokenTrackConfig
-	if o := cfg.Output; o.Tokenizer != "" {
-		if track, err = export.LoadTokenTrack(o.Tokenizer, tokenizer.Format(o.ChatFormat)); err != nil {
-			return nil, fmt.Errorf("output.tokenizer: %w", err)
-		}
-	}
 	// last starts at the last checkpoint's state (nil for a new run).
 	sink := &jobSink{journal: j, base: j.meta.Shards, last: j.meta.State}
 	rlOpts := shardOpts("rl", export.RLSchema)
@@ -94,19 +97,19 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		maps.Copy(rlOpts.Metadata, track.Metadata())
 	}
 	if sink.rl, err = export.NewShardWriter[export.RLRow](rlOpts); err != nil {
-		return nil, err
+		return nil, h.abandon(err)
 	}
 	if cfg.Episode.Pairs {
 		if sink.pairs, err = export.NewShardWriter[export.PairRow](shardOpts("pairs", export.PairsSchema)); err != nil {
-			return nil, err
+			return nil, h.abandon(err)
 		}
 	}
 	if sink.verl, err = export.NewVerlPrompts(shardOpts(export.VerlDataset, export.VerlSchema), cfg.Reward.Grader); err != nil {
-		return nil, err
+		return nil, h.abandon(err)
 	}
 	if cfg.Episode.SFT != "" {
 		if sink.sft, err = newSFTSink(cfg, shardOpts("sft", ""), track); err != nil {
-			return nil, err
+			return nil, h.abandon(err)
 		}
 		if j.meta.Filtered != nil {
 			sink.sft.filtered = maps.Clone(j.meta.Filtered)
@@ -128,7 +131,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 	sink.verl.StartAt(verlRows)
 	if sink.failures, err = export.ResumeFailureLog(dir, j.meta.Failures.Count, j.meta.Failures.Bytes); err != nil {
-		return nil, err
+		return nil, h.abandon(err)
 	}
 	sink.manifest = func(status string) error {
 		m.Datasets = sink.datasets()
@@ -144,7 +147,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if prev != nil {
 		replayed, err := sink.replay()
 		if err != nil {
-			return nil, err
+			return nil, h.abandon(err)
 		}
 		resume = sink.last
 		if opts.OnResume != nil {
@@ -163,14 +166,14 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 	prod, closeSrc, err := buildProducer(cfg, grader, so)
 	if err != nil {
-		return nil, err
+		return nil, h.abandon(err)
 	}
 	defer closeSrc()
 	parts := cfg.Reward.Parts(grader)
 	if _, ok := cfg.Reward.Weights["judge"]; ok {
 		part, closeJudges, err := buildJudges(cfg.Reward)
 		if err != nil {
-			return nil, err
+			return nil, h.abandon(err)
 		}
 		defer closeJudges()
 		parts = append(parts, part)

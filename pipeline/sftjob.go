@@ -244,6 +244,12 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 		}
 		return nil
 	})
+	if runErr != nil && !h.Resumed() && st.Inputs == 0 && !errors.Is(runErr, ErrInterrupted) && !errors.Is(runErr, context.Canceled) {
+		// It never started (an input file that does not exist): nothing is
+		// left to resume.
+		_, rerr := w.Rollback()
+		return nil, errors.Join(h.abandon(runErr), rerr)
+	}
 	status := export.StatusComplete
 	switch {
 	case runErr == nil:

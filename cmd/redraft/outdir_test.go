@@ -71,3 +71,44 @@ func TestSpliceKeepsForeignFiles(t *testing.T) {
 		t.Errorf("written before the refusal: %v", entries)
 	}
 }
+
+// A run that fails before it starts writing (a typo in an input path) leaves
+// nothing behind: no directory, no journal, so the corrected rerun starts
+// afresh instead of being refused as another configuration's run (issue 16
+// item 5). Every job kind: a grading run, a splice, an Agent-R run.
+func TestTypoLeavesNoDebris(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ name, config, good string }{
+		{"run", "source: {kind: rollouts, path: %s, layout: gsm8k-example-solutions}\n", "../../testdata/gsm8k/example_model_solutions.jsonl"},
+		{"splice", "splice: {format: prm800k, input: %s}\n", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz"},
+		{"agent-r", "source: {kind: tasks, path: %s}\nendpoint: {base_url: http://127.0.0.1:9/v1, model: m}\nagent_r: {step_judge: {base_url: http://127.0.0.1:9/v1, model: j}}\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(dir, tc.name)
+			cfg := writeConfig(t, "name: typo\noutput: {dir: set-by-out}\n"+strings.Replace(tc.config, "%s", filepath.Join(dir, "no-such-file.jsonl"), 1))
+			code, _, stderr := redraft(t, "run", "--config", cfg, "--out", out, "--progress", "off")
+			if code == 0 || !strings.Contains(stderr, "no-such-file.jsonl") {
+				t.Fatalf("exit %d: %s", code, stderr)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				entries, _ := os.ReadDir(out)
+				t.Fatalf("the failed run left %s behind: %v %v", out, err, entries)
+			}
+			if tc.good == "" {
+				return
+			}
+			// An existing empty directory is kept, and still empty.
+			os.MkdirAll(out, 0o755)
+			if code, _, _ := redraft(t, "run", "--config", cfg, "--out", out, "--progress", "off"); code == 0 {
+				t.Fatal("the typo run succeeded")
+			}
+			if entries, err := os.ReadDir(out); err != nil || len(entries) != 0 {
+				t.Fatalf("the failed run left %v in an existing directory (%v)", entries, err)
+			}
+			fixed := writeConfig(t, "name: typo\noutput: {dir: set-by-out}\n"+strings.Replace(tc.config, "%s", tc.good, 1))
+			if code, _, stderr := redraft(t, "run", "--config", fixed, "--out", out, "--progress", "off", "--no-audit"); code != 0 {
+				t.Fatalf("corrected rerun: exit %d: %s", code, stderr)
+			}
+		})
+	}
+}
