@@ -12,6 +12,7 @@
 //	redraft grade < cases.jsonl
 //	redraft advantages --estimator NAME [--eps X] < groups.jsonl
 //	redraft tokenize --tokenizer FILE < lines.txt
+//	redraft version
 //
 // The commands are the usage text's; TestUsageListsCommands keeps the two
 // lists and the README's command list in step.
@@ -45,6 +46,7 @@ Commands:
   splice --format prm800k|mr-gsm8k --input FILE --out DIR [--endpoint URL --model M]
                         step-level self-correction trajectories from labelled steps
                         (mr-gsm8k: a model writes the corrected continuation)
+  version               the build: module version, VCS revision, Go version
 
 Run "redraft COMMAND -h" for a command's flags.
 `
@@ -98,6 +100,8 @@ func runWithSignals(ctx context.Context, args []string, sigs <-chan os.Signal, s
 		err = cmdMerge(ctx, args[1:], stdout)
 	case "splice":
 		err = cmdSplice(ctx, args[1:], stderr)
+	case "version":
+		err = cmdVersion(args[1:], stdout)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
