@@ -25,7 +25,7 @@ func TestAgentRConfig(t *testing.T) {
 		{"pipeline", base + "agent_r: {" + judge + "}\npipeline: {workers: 2}\n", "pipeline: an agent_r job does not read this section"},
 		{"episode", base + "episode: {pairs: true}\nagent_r: {" + judge + "}\n", "episode: an agent_r job does not read this section"},
 		{"rollouts without endpoint", "source: {kind: rollouts, path: r.jsonl}\noutput: {dir: o}\nagent_r: {" + judge + "}\n", "agent_r needs an endpoint"},
-		{"unknown key", base + "agent_r: {" + judge + ", keeep: all}\n", "field keeep not found"},
+		{"unknown key", base + "agent_r: {" + judge + ", keeep: all}\n", "agent_r.keeep: unknown key (did you mean keep?)"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParseConfig("c.yaml", strings.NewReader(tt.yaml))

@@ -192,3 +192,25 @@ func TestSpliceRefusesUnreadKeys(t *testing.T) {
 		}
 	}
 }
+
+// An unknown key is named by its path with the keys its section has and the
+// likeliest one meant, not by the Go type it was decoded into (issue 16
+// item 7).
+func TestUnknownKeySuggests(t *testing.T) {
+	const base = "source: {kind: rollouts, path: x}\noutput: {dir: o}\n"
+	for _, tt := range []struct{ name, yaml, want string }{
+		{"typo", base + "advantage:\n  estimater: grpo\n", "c.yaml: yaml: unmarshal errors:\n  line 4: advantage.estimater: unknown key (did you mean estimator?); advantage has estimator, eps, whiten, batch_groups, drop_zero_variance, group_by"},
+		{"swapped letters at the top", "nmae: x\n" + base, "line 1: nmae: unknown key (did you mean name?); the top level has name, seed, source,"},
+		{"in a list item", base + "reward:\n  judges:\n    - {name: a, modle: m, base_url: http://x/v1}\n", "reward.judges[0].modle: unknown key (did you mean model?); reward.judges[0] has name, base_url, model,"},
+		{"no near key", base + "output2: {}\n", "line 3: output2: unknown key (did you mean output?)"},
+		{"far from every key", base + "colour: red\n", "line 3: colour: unknown key; the top level has name,"},
+		{"inline fields", base + "sampling: {temprature: 1}\n", "sampling.temprature: unknown key (did you mean temperature?); sampling has n, temperature, top_p, max_tokens,"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", strings.NewReader(tt.yaml))
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "not found in type") {
+				t.Fatalf("got %v\nwant an error containing %q", err, tt.want)
+			}
+		})
+	}
+}

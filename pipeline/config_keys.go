@@ -280,13 +280,122 @@ func nameKeys(src []byte, msg string) string {
 		}
 	}
 	walk(&doc, "")
-	return lineRef.ReplaceAllStringFunc(msg, func(m string) string {
+	msg = lineRef.ReplaceAllStringFunc(msg, func(m string) string {
 		l, err := strconv.Atoi(lineRef.FindStringSubmatch(m)[1])
 		if key, ok := byLine[l]; ok && err == nil {
 			return m + key + ": "
 		}
 		return m
 	})
+	// yaml.v3 names an unknown key by the Go type it was decoded into
+	// ("field estimater not found in type rewards.AdvantageConfig"); the
+	// user wants the keys that section has, and the likeliest one meant.
+	return unknownField.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := unknownField.FindStringSubmatch(m)
+		section, name := sub[1], sub[2]
+		section = strings.TrimSuffix(strings.TrimSuffix(section, name), ".")
+		known := keysAt(reflect.TypeFor[Config](), section)
+		if len(known) == 0 {
+			return m
+		}
+		out := join(section, name) + ": unknown key"
+		if guess := closest(name, known); guess != "" {
+			out += fmt.Sprintf(" (did you mean %s?)", guess)
+		}
+		where := section
+		if section == "" {
+			where = "the top level"
+		}
+		return out + fmt.Sprintf("; %s has %s", where, strings.Join(known, ", "))
+	})
+}
+
+// unknownField matches yaml.v3's unknown-key error after nameKeys has put
+// the key's dotted path before it.
+var unknownField = regexp.MustCompile(`([A-Za-z0-9_.\[\]]*): field (\S+) not found in type \S+`)
+
+// keysAt lists the YAML keys of the section at path (dotted, with [i] for
+// list items) of t, in declaration order; nil when path is not a section.
+func keysAt(t reflect.Type, path string) []string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if path != "" {
+		head, rest, _ := strings.Cut(path, ".")
+		name, _, indexed := strings.Cut(head, "[")
+		ft, ok := fieldByKey(t, name)
+		if !ok {
+			return nil
+		}
+		for ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if indexed && (ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array) {
+			ft = ft.Elem()
+		}
+		return keysAt(ft, rest)
+	}
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		switch {
+		case tag == "-" || !f.IsExported():
+		case strings.Contains(opts, "inline"):
+			keys = append(keys, keysAt(f.Type, "")...)
+		case tag == "":
+			keys = append(keys, strings.ToLower(f.Name))
+		default:
+			keys = append(keys, tag)
+		}
+	}
+	return keys
+}
+
+// closest is the key in known nearest to name by edit distance, when it is
+// near enough to be a typo (at most a third of the longer word); "" if none.
+func closest(name string, known []string) string {
+	best, bestD := "", 0
+	for _, k := range known {
+		d := editDistance(strings.ToLower(name), k)
+		if best == "" || d < bestD {
+			best, bestD = k, d
+		}
+	}
+	if best == "" || bestD*3 > max(len(name), len(best)) {
+		return ""
+	}
+	return best
+}
+
+// editDistance is the optimal-string-alignment distance between a and b
+// (bytes): insertions, deletions, substitutions and swaps of two adjacent
+// letters ("nmae" for "name") each count 1.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 // commonPrefix is the longest dotted prefix two keys share.

@@ -10,8 +10,8 @@ import (
 
 func TestConfigErrors(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
-		{"unknown key", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nsampling: {temprature: 0.5}\n", "line 3: sampling.temprature: field temprature not found"},
-		{"unknown top-level key", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nrewards: {}\n", "field rewards not found"},
+		{"unknown key", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nsampling: {temprature: 0.5}\n", "line 3: sampling.temprature: unknown key (did you mean temperature?)"},
+		{"unknown top-level key", "source: {kind: rollouts, path: x}\noutput: {dir: o}\nrewards: {}\n", "line 3: rewards: unknown key (did you mean reward?)"},
 		{"missing kind", "source: {path: x}\noutput: {dir: o}\n", "source.kind: missing"},
 		{"tasks need endpoint", "source: {kind: tasks, path: x}\noutput: {dir: o}\n", "needs an endpoint"},
 		{"missing model", "source: {kind: tasks, path: x}\nendpoint: {base_url: http://h}\noutput: {dir: o}\n", "endpoint.model: missing"},
