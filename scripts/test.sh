@@ -64,7 +64,8 @@ for target in "./rollout FuzzDecodeRecord" "./rollout FuzzLocateProblem" \
   "./rollout FuzzUnquoteJSON" "./rollout FuzzDecodeCompletion" "./rollout FuzzSSE" \
   "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" "./rewards FuzzParseSelfVerdict" \
   "./rewards/judge FuzzParseScore" "./rewards/judge FuzzParseStepVerdict" "./rewards/judge FuzzRender" \
-  "./rewards/judge FuzzDetectInjection" "./pipeline/splice FuzzMRFields" "./tokenizer FuzzEncode"; do
+  "./rewards/judge FuzzDetectInjection" "./pipeline/splice FuzzMRFields" "./tokenizer FuzzEncode" \
+  "./pipeline FuzzParseConfig"; do
   set -- $target
   # A count, not a duration: with a duration, an input still running at the
   # deadline makes go test report "context deadline exceeded" as a failure.
