@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 
 	"github.com/parquet-go/parquet-go"
 )
@@ -102,12 +103,17 @@ type ShardWriter[T any] struct {
 	err error
 	// The Parquet writer and its output buffer serve shard after shard
 	// (reset at each open), so that a rotation does not drop a writer's
-	// buffers for the collector while the next one allocates its own.
+	// buffers for the collector while the next one allocates its own;
+	// after a shard that held a large group the next one gets a new
+	// Parquet writer (see largeGroupBytes).
 	pw *parquet.GenericWriter[T]
 	bw *bufio.Writer
 	// tail holds what the Parquet writer writes when a shard closes: the
 	// page index and the footer, rewritten before they reach the file.
 	tail bytes.Buffer
+	// textBytes sums the text of a row (see largeGroupBytes); nil when T
+	// holds no strings or byte slices.
+	textBytes func(reflect.Value) int64
 }
 
 type openShard[T any] struct {
@@ -119,6 +125,10 @@ type openShard[T any] struct {
 	w          *parquet.GenericWriter[T]
 	rows       int64
 	groups     int64
+	// large: the shard holds a group of largeGroupBytes or more, so its
+	// Parquet writer holds a scratch buffer of that size (see
+	// largeGroupBytes) and is not kept for the next shard.
+	large bool
 }
 
 // NewShardWriter prepares a writer; no file is created until the first row.
@@ -142,7 +152,7 @@ func NewShardWriter[T any](opts ShardOptions) (*ShardWriter[T], error) {
 		}
 		opts.Compressor = c
 	}
-	return &ShardWriter[T]{opts: opts, next: opts.FirstIndex}, nil
+	return &ShardWriter[T]{opts: opts, next: opts.FirstIndex, textBytes: textSizer(reflect.TypeFor[T]())}, nil
 }
 
 // ErrWriterFailed marks the error of a writer that failed earlier and has not
@@ -177,6 +187,7 @@ func (w *ShardWriter[T]) WriteGroup(ctx context.Context, rows []T) error {
 			return err
 		}
 	}
+	large := w.isLarge(rows)
 	if _, err := w.cur.w.Write(rows); err != nil {
 		w.err = fmt.Errorf("writing %s: %w", w.cur.tmp, err)
 		return w.err
@@ -193,7 +204,25 @@ func (w *ShardWriter[T]) WriteGroup(ctx context.Context, rows []T) error {
 			return w.err
 		}
 	}
+	if large {
+		w.cur.large = true
+		releaseWriterBuffers()
+	}
 	return nil
+}
+
+// isLarge reports whether the text of rows reaches largeGroupBytes.
+func (w *ShardWriter[T]) isLarge(rows []T) bool {
+	if w.textBytes == nil {
+		return false
+	}
+	var n int64
+	for i := range rows {
+		if n += w.textBytes(reflect.ValueOf(&rows[i]).Elem()); n >= largeGroupBytes {
+			return true
+		}
+	}
+	return false
 }
 
 // rowGroupMaxBytes ends a row group (at a group's end) once the pages the
@@ -216,6 +245,11 @@ func (w *ShardWriter[T]) open() error {
 	s.cw = &countingWriter{w: io.MultiWriter(f, s.h)}
 	if w.bw == nil {
 		w.bw = bufio.NewWriterSize(s.cw, 256<<10)
+	} else {
+		// Whatever an aborted shard left buffered is dropped here.
+		w.bw.Reset(s.cw)
+	}
+	if w.pw == nil {
 		opts := []parquet.WriterOption{
 			parquet.Compression(w.opts.Compressor),
 			parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
@@ -229,8 +263,6 @@ func (w *ShardWriter[T]) open() error {
 		opts = append(opts, noValueBounds(parquet.SchemaOf(new(T)))...)
 		w.pw = parquet.NewGenericWriter[T](w.bw, opts...)
 	} else {
-		// Whatever an aborted shard left buffered is dropped here.
-		w.bw.Reset(s.cw)
 		w.pw.Reset(w.bw)
 	}
 	s.bw, s.w = w.bw, w.pw
@@ -245,6 +277,7 @@ func (w *ShardWriter[T]) open() error {
 func (w *ShardWriter[T]) finish() error {
 	s := w.cur
 	w.cur = nil
+	w.dropLargeWriter(s)
 	err := w.closeParquet(s)
 	if err == nil {
 		err = s.f.Sync()
@@ -267,6 +300,16 @@ func (w *ShardWriter[T]) finish() error {
 		Bytes: s.cw.n, SHA256: hex.EncodeToString(s.h.Sum(nil)),
 	})
 	return nil
+}
+
+// dropLargeWriter makes the next shard start with a new Parquet writer when
+// s held a large group: the writer keeps a scratch buffer of the largest
+// value it wrote for as long as it is used (see largeGroupBytes). s keeps its
+// own reference to the writer until it is finished.
+func (w *ShardWriter[T]) dropLargeWriter(s *openShard[T]) {
+	if s.large {
+		w.pw = nil
+	}
 }
 
 // closeParquet ends the shard's Parquet stream and flushes it to the file.
@@ -341,6 +384,7 @@ func (w *ShardWriter[T]) Rollback() ([]ShardInfo, error) {
 	var errs []error
 	if s := w.cur; s != nil {
 		w.cur = nil
+		w.dropLargeWriter(s)
 		s.f.Close()
 		if err := os.Remove(s.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
