@@ -36,6 +36,9 @@ type JobOptions struct {
 	// Shard selects the tasks of one shard of a sharded run (see
 	// rollout.ShardOf); the zero value runs every task.
 	Shard rollout.Shard
+	// Progress, when set, is kept up to date as the job works: its
+	// requests to the policy model, tokens, tasks and rows (see Progress).
+	Progress *Progress
 }
 
 // ResumeInfo describes where a resumed run starts.
@@ -91,7 +94,25 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 	shardOpts := h.ShardOptions
 	// last starts at the last checkpoint's state (nil for a new run).
-	sink := &jobSink{journal: j, base: j.meta.Shards, last: j.meta.State}
+	sink := &jobSink{journal: j, base: j.meta.Shards, last: j.meta.State, progress: opts.Progress}
+	if p := opts.Progress; p != nil {
+		var rows int64
+		for _, sh := range j.meta.Shards["rl"] {
+			rows += sh.Rows
+		}
+		p.Rows.Store(rows)
+		if st := j.meta.State; st != nil {
+			p.Tasks.Store(st.Tasks)
+			p.Groups.Store(st.Groups)
+		}
+		if cfg.Source.Kind == "tasks" || cfg.Source.Kind == "rollouts" {
+			in := cfg.Source.InputOptions()
+			in.Shard = opts.Shard
+			countCtx, stopCount := context.WithCancel(ctx)
+			defer stopCount()
+			p.CountInput(countCtx, in)
+		}
+	}
 	rlOpts := shardOpts("rl", export.RLSchema)
 	if track != nil {
 		maps.Copy(rlOpts.Metadata, track.Metadata())
@@ -160,7 +181,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 
 	grader := defaultGrader()
-	so := &sourceOptions{Stop: opts.Stop, Shard: opts.Shard, SpillDir: journalPath(dir)}
+	so := &sourceOptions{Stop: opts.Stop, Shard: opts.Shard, SpillDir: journalPath(dir), Progress: opts.Progress}
 	if resume != nil && resume.Tasks > 0 {
 		so.Skip = resume
 	}
@@ -282,6 +303,8 @@ type jobSink struct {
 	// failed is the first error of a write or a checkpoint; once set, the
 	// sink refuses every write and checkpoint.
 	failed error
+	// progress counts tasks, groups and rl rows written (nil: not kept).
+	progress *Progress
 }
 
 // Write logs a flush in the journal, writes its rows and checkpoints when a
@@ -352,6 +375,13 @@ func (s *jobSink) apply(ctx context.Context, f *Flush) error {
 	}
 	st := f.State
 	s.last = &st
+	if p := s.progress; p != nil {
+		for _, g := range f.Groups {
+			p.Rows.Add(int64(len(g.Rows)))
+		}
+		p.Tasks.Store(st.Tasks)
+		p.Groups.Store(st.Groups)
+	}
 	return nil
 }
 
@@ -651,6 +681,8 @@ type sourceOptions struct {
 	SpillDir string
 	// Skipped is set to the source's record of skipped input.
 	Skipped func() ([]rollout.SkippedRecord, int64)
+	// Progress counts the policy's requests (nil: not counted).
+	Progress *Progress
 }
 
 // buildProducer opens the source and the generator that cfg describes.
@@ -690,6 +722,7 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 		tasks.Close()
 		return nil, nil, err
 	}
+	policy = so.Progress.Policy(policy)
 	closeAll := func() { tasks.Close(); closeFleet() }
 	if cr := cfg.Critique; cr != nil {
 		gen := &rollout.CritiqueGenerator{

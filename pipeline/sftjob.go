@@ -179,6 +179,12 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 	for _, s := range j.meta.Shards["sft"] {
 		written += s.Groups
 	}
+	prog := opts.Progress
+	if prog != nil {
+		prog.Tasks.Store(st.Inputs)
+		prog.Groups.Store(written)
+		prog.Rows.Store(st.Rows)
+	}
 	apply := func(ctx context.Context, g *SFTGroup) error {
 		if len(g.Rows) > 0 {
 			if err := w.WriteGroup(ctx, g.Rows); err != nil {
@@ -190,6 +196,11 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 			}
 		}
 		st.apply(g)
+		if prog != nil {
+			prog.Tasks.Store(st.Inputs)
+			prog.Groups.Store(written)
+			prog.Rows.Store(st.Rows)
+		}
 		return nil
 	}
 

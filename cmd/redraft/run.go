@@ -10,10 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/schollz/progressbar/v3"
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/pipeline"
@@ -33,6 +30,7 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	drain := fs.Duration("drain", 20*time.Second, "on Ctrl+C or SIGTERM, how long the tasks in flight may take to finish before they are abandoned (keep it 10s under the time a supervisor allows between SIGTERM and SIGKILL: Kubernetes' terminationGracePeriodSeconds, 30 by default)")
 	workers := fs.Int("workers", -1, "scoring workers (overrides pipeline.workers; 0: one per core)")
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log or off")
+	every := fs.Duration("progress-every", 10*time.Second, "how often the progress display is updated (a log line without a terminal)")
 	noAudit := fs.Bool("no-audit", false, "do not print the audit summary after the run")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to `file`, rewritten every 1024 groups so that it shows the live memory late in the run (for go tool pprof)")
@@ -65,7 +63,11 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 		}
 		cfg.Pipeline.Workers = *workers
 	}
-	rep, err := newReporter(*progress, stderr)
+	if *every <= 0 {
+		return usageError{fmt.Sprintf("--progress-every %s: want a positive duration", *every)}
+	}
+	prog := &pipeline.Progress{}
+	rep, err := newReporter(*progress, stderr, prog, *every)
 	if err != nil {
 		return usageError{err.Error()}
 	}
@@ -86,9 +88,8 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	}
 	execute, dataset := jobOf(cfg)
 	m, err := execute(ctx, cfg, pipeline.JobOptions{
-		Overwrite: *overwrite, OnGroup: rep.group, Stop: stopper, Shard: shard,
+		Overwrite: *overwrite, OnGroup: rep.group, Stop: stopper, Shard: shard, Progress: prog,
 		OnResume: func(ri pipeline.ResumeInfo) {
-			rep.resumed(ri.Groups)
 			fmt.Fprintf(stderr, "resuming %s (session %d): %d tasks (%d groups) already written, %d of them replayed from the journal\n",
 				cfg.Output.Dir, ri.Session, ri.Tasks, ri.Groups, ri.Replayed)
 		},
@@ -178,78 +179,6 @@ func resumeCommand(args []string) string {
 		b.WriteString(a)
 	}
 	return b.String()
-}
-
-// reporter shows progress: a bar on a terminal, log lines otherwise.
-type reporter struct {
-	mu    sync.Mutex
-	bar   *progressbar.ProgressBar
-	log   io.Writer
-	rows  int64
-	start time.Time
-	last  time.Time
-	heap  *heapProfiler
-}
-
-func newReporter(mode string, stderr io.Writer) (*reporter, error) {
-	r := &reporter{start: time.Now(), last: time.Now()}
-	if mode == "auto" {
-		mode = "log"
-		if f, ok := stderr.(*os.File); ok {
-			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-				mode = "bar"
-			}
-		}
-	}
-	switch mode {
-	case "bar":
-		r.bar = progressbar.NewOptions64(-1,
-			progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetDescription("groups"),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("groups"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-	case "log":
-		r.log = stderr
-	case "off":
-	default:
-		return nil, fmt.Errorf("--progress: %q is not auto, bar, log or off", mode)
-	}
-	return r, nil
-}
-
-// resumed starts the count at the groups an earlier session wrote.
-func (r *reporter) resumed(groups int64) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.bar != nil {
-		r.bar.Set64(groups)
-	}
-}
-
-func (r *reporter) group(written int64, rows int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.rows += int64(rows)
-	r.heap.group(written)
-	if r.bar != nil {
-		r.bar.Set64(written)
-		return
-	}
-	if r.log != nil && time.Since(r.last) >= 10*time.Second {
-		r.last = time.Now()
-		el := time.Since(r.start).Seconds()
-		fmt.Fprintf(r.log, "progress: %d groups, %d rows, %.0f rows/s\n", written, r.rows, float64(r.rows)/el)
-	}
-}
-
-func (r *reporter) done() {
-	if r.bar != nil {
-		r.bar.Finish()
-	}
 }
 
 // jobOf is the job that runs cfg, and the dataset it writes: generation or

@@ -33,6 +33,7 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 		return nil, err
 	}
 	defer closeFleet()
+	policy = opts.Progress.Policy(policy)
 	sj := &judge.StepJudge{Name: ar.StepJudge.Model, Model: ar.StepJudge.Model, Policy: ar.StepJudge.Policy(), Template: ar.JudgeTemplate, Seed: cfg.Seed}
 	if n := ar.JudgeMaxTokens; n > 0 {
 		sj.Sampling.MaxTokens = &n
@@ -71,6 +72,11 @@ func ExecuteAgentR(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobO
 		// extra_fields apply here as in every other run.
 		in := cfg.Source.InputOptions()
 		in.Shard, in.SkipTasks, in.SkipHash = opts.Shard, from.Inputs, from.Hash
+		if p := opts.Progress; p != nil {
+			count := cfg.Source.InputOptions()
+			count.Shard = opts.Shard
+			p.CountInput(ctx, count)
+		}
 		src, err := openAgentRItems(ctx, cfg, in, stopped)
 		if err != nil {
 			return err

@@ -52,6 +52,7 @@ func Execute(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobOptions
 			return nil, err
 		}
 		closeFleet = closeF
+		policy = opts.Progress.Policy(policy)
 		o := DefaultMRGSM8KOptions(&rollout.Continuer{Policy: policy, Mode: sp.Continuation, Instruction: sp.ContinueInstruction})
 		o.Sampling = rollout.Sampling{Temperature: cfg.Sampling.Temperature, TopP: cfg.Sampling.TopP, MaxTokens: cfg.Sampling.MaxTokens}
 		o.Seed, o.Model, o.Concurrency = cfg.Seed, ep.Model, ep.MaxInFlight
