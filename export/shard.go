@@ -101,12 +101,13 @@ type ShardWriter[T any] struct {
 	// err is the first failure; set, the writer refuses to write until
 	// Rollback.
 	err error
-	// The Parquet writer and its output buffer serve shard after shard
-	// (reset at each open), so that a rotation does not drop a writer's
-	// buffers for the collector while the next one allocates its own;
-	// after a shard that held a large group the next one gets a new
-	// Parquet writer (see largeGroupBytes).
-	pw *parquet.GenericWriter[T]
+	// The output buffer serves shard after shard (reset at each open).
+	// The Parquet writer does not: each shard gets a new one. A reused one
+	// is wrong in parquet-go v0.32.0 (Writer.Reset clears a list the
+	// footer shares, so from the third shard on every column chunk's
+	// path_in_schema was empty: TestEveryShardsFooterNamesItsColumns), and
+	// it would keep the scratch copy of the largest value it wrote (see
+	// largeGroupBytes). The cost is an allocation per shard.
 	bw *bufio.Writer
 	// tail holds what the Parquet writer writes when a shard closes: the
 	// page index and the footer, rewritten before they reach the file.
@@ -125,10 +126,6 @@ type openShard[T any] struct {
 	w          *parquet.GenericWriter[T]
 	rows       int64
 	groups     int64
-	// large: the shard holds a group of largeGroupBytes or more, so its
-	// Parquet writer holds a scratch buffer of that size (see
-	// largeGroupBytes) and is not kept for the next shard.
-	large bool
 }
 
 // NewShardWriter prepares a writer; no file is created until the first row.
@@ -205,7 +202,6 @@ func (w *ShardWriter[T]) WriteGroup(ctx context.Context, rows []T) error {
 		}
 	}
 	if large {
-		w.cur.large = true
 		releaseWriterBuffers()
 	}
 	return nil
@@ -249,23 +245,19 @@ func (w *ShardWriter[T]) open() error {
 		// Whatever an aborted shard left buffered is dropped here.
 		w.bw.Reset(s.cw)
 	}
-	if w.pw == nil {
-		opts := []parquet.WriterOption{
-			parquet.Compression(w.opts.Compressor),
-			parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
-			parquet.CreatedBy("redraft", "", ""),
-			parquet.KeyValueMetadata("redraft.schema", w.opts.Schema),
-			parquet.KeyValueMetadata("redraft.dataset", w.opts.Dataset),
-		}
-		for k, v := range w.opts.Metadata {
-			opts = append(opts, parquet.KeyValueMetadata(k, v))
-		}
-		opts = append(opts, noValueBounds(parquet.SchemaOf(new(T)))...)
-		w.pw = parquet.NewGenericWriter[T](w.bw, opts...)
-	} else {
-		w.pw.Reset(w.bw)
+	opts := []parquet.WriterOption{
+		parquet.Compression(w.opts.Compressor),
+		parquet.MaxRowsPerRowGroup(w.opts.RowGroupRows),
+		parquet.CreatedBy("redraft", "", ""),
+		parquet.KeyValueMetadata("redraft.schema", w.opts.Schema),
+		parquet.KeyValueMetadata("redraft.dataset", w.opts.Dataset),
 	}
-	s.bw, s.w = w.bw, w.pw
+	for k, v := range w.opts.Metadata {
+		opts = append(opts, parquet.KeyValueMetadata(k, v))
+	}
+	opts = append(opts, noValueBounds(parquet.SchemaOf(new(T)))...)
+	pw := parquet.NewGenericWriter[T](w.bw, opts...)
+	s.bw, s.w = w.bw, pw
 	w.cur = s
 	w.next++
 	return nil
@@ -277,7 +269,6 @@ func (w *ShardWriter[T]) open() error {
 func (w *ShardWriter[T]) finish() error {
 	s := w.cur
 	w.cur = nil
-	w.dropLargeWriter(s)
 	err := w.closeParquet(s)
 	if err == nil {
 		err = s.f.Sync()
@@ -300,16 +291,6 @@ func (w *ShardWriter[T]) finish() error {
 		Bytes: s.cw.n, SHA256: hex.EncodeToString(s.h.Sum(nil)),
 	})
 	return nil
-}
-
-// dropLargeWriter makes the next shard start with a new Parquet writer when
-// s held a large group: the writer keeps a scratch buffer of the largest
-// value it wrote for as long as it is used (see largeGroupBytes). s keeps its
-// own reference to the writer until it is finished.
-func (w *ShardWriter[T]) dropLargeWriter(s *openShard[T]) {
-	if s.large {
-		w.pw = nil
-	}
 }
 
 // closeParquet ends the shard's Parquet stream and flushes it to the file.
@@ -384,7 +365,6 @@ func (w *ShardWriter[T]) Rollback() ([]ShardInfo, error) {
 	var errs []error
 	if s := w.cur; s != nil {
 		w.cur = nil
-		w.dropLargeWriter(s)
 		s.f.Close()
 		if err := os.Remove(s.tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
