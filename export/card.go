@@ -158,7 +158,7 @@ type colField struct {
 	t        *colType
 }
 
-// parseType parses the schema language of schemas/ (see Column).
+// parseType parses the schema language of schemas/ (the language validate.DescribeType writes).
 func parseType(s string) (*colType, error) {
 	p := &typeParser{s: s}
 	t, err := p.typ()

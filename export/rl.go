@@ -1,5 +1,3 @@
-// Package export writes redraft's datasets as Parquet shards with a manifest,
-// and reads them back with Arrow for audits and checks.
 package export
 
 import (

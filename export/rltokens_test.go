@@ -133,17 +133,6 @@ func TestRLTrackReasons(t *testing.T) {
 	}
 }
 
-func TestRLTokensSchemaMatchesDescription(t *testing.T) {
-	rows := sampleRows("a", f64(1), f64(0))
-	tr, err := syntheticTrack(t, tokenizer.FormatChatML).RLTrack(rows[0].Prompt, rows[0].Response, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr.Apply(&rows[0])
-	RLTokens{Reason: NoTokenizer}.Apply(&rows[1])
-	checkSchema(t, RLSchema, writeOne(t, "rl", RLSchema, rows))
-}
-
 // qwen3Tokenizer is the real Qwen3 tokenizer.json (see pycheck.Tokenizer).
 func qwen3Tokenizer(t *testing.T) string { return pycheck.Tokenizer(t, "qwen3") }
 

@@ -105,7 +105,7 @@ type TokenTrackConfig struct {
 }
 
 // LoadTokenTrack loads a tokenizer.json for the token track. An empty format
-// is allowed for Validate, which then uses each shard's.
+// is allowed for validate.Dir, which then uses each shard's.
 func LoadTokenTrack(path string, format tokenizer.Format) (*TokenTrackConfig, error) {
 	switch format {
 	case tokenizer.FormatChatML, tokenizer.FormatQwen3, tokenizer.FormatLlama3:

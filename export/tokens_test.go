@@ -38,15 +38,6 @@ func sftRow(id string, msgs ...[]any) SFTRow {
 	return row
 }
 
-func TestSFTTokensSchemaMatchesDescription(t *testing.T) {
-	tt := syntheticTrack(t, tokenizer.FormatChatML)
-	r, err := tt.Row(sftRow("x", []any{"user", "q", false}, []any{"assistant", "a", true}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkSchema(t, SFTTokensSchema, writeOne(t, "sft", SFTTokensSchema, []SFTTokensRow{r}))
-}
-
 // The trained tokens, decoded, are exactly trainable text (plus the
 // end-of-turn token of an assistant message that ends trained), and every
 // piece of trainable text that is not glued to masked text is trained.

@@ -6,13 +6,6 @@ import (
 	"testing"
 )
 
-func TestVerlSchemaMatchesDescription(t *testing.T) {
-	ref := "3"
-	checkSchema(t, VerlSchema, writeOne(t, VerlDataset, VerlSchema, []VerlRow{
-		VerlPrompt(VerlTask{TaskID: "a", DataSource: "ds", Messages: []Message{{Role: "user", Content: "q"}}, Reference: &ref}, "math", "train", 0),
-	}))
-}
-
 // The prompt set has one row per task, from the first turn's group only, in
 // order, with verl's reward_model and extra_info.
 func TestVerlPromptsFromGroups(t *testing.T) {

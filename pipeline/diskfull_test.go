@@ -17,6 +17,7 @@ import (
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/internal/tmpfs"
+	"github.com/redraft/redraft/validate"
 )
 
 // withFailures writes the quickstart's GSM8K solutions (of the first tasks
@@ -213,7 +214,7 @@ func checkClaims(t *testing.T, dir string, want runOutput) {
 		if m.Status == export.StatusComplete {
 			t.Fatalf("a run stopped by a full disk wrote a complete manifest")
 		}
-		rep, err := export.Validate(context.Background(), dir, export.ValidateOptions{})
+		rep, err := validate.Dir(context.Background(), dir, validate.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -357,7 +358,7 @@ func TestDiskFullResume(t *testing.T) {
 				if d := diffOutputs(readOutput(t, cfg.Output.Dir), want); d != "" {
 					t.Fatalf("%d KiB (stopped at %s): resumed output differs from an uninterrupted run:\n%s", size>>10, point, d)
 				}
-				rep, err := export.Validate(ctx, cfg.Output.Dir, export.ValidateOptions{})
+				rep, err := validate.Dir(ctx, cfg.Output.Dir, validate.Options{})
 				if err != nil || !rep.OK() {
 					t.Fatalf("%d KiB: validate after the resume: %v %v", size>>10, err, rep.Violations)
 				}
@@ -412,7 +413,7 @@ func TestManifestWriteFailureResume(t *testing.T) {
 	if d := diffOutputs(readOutput(t, cfg.Output.Dir), want); d != "" {
 		t.Fatalf("resumed output differs from an uninterrupted run:\n%s", d)
 	}
-	if rep, err := export.Validate(ctx, cfg.Output.Dir, export.ValidateOptions{}); err != nil || !rep.OK() {
+	if rep, err := validate.Dir(ctx, cfg.Output.Dir, validate.Options{}); err != nil || !rep.OK() {
 		t.Fatalf("validate after the resume: %v %v", err, rep.Violations)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/rollout/fakeserver"
 	"github.com/redraft/redraft/tokenizer"
+	"github.com/redraft/redraft/validate"
 )
 
 // pamResponder answers first attempts like AnswerBySeed and the PAM
@@ -250,7 +251,7 @@ func TestEpisodeSFTTokens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := export.Validate(context.Background(), cfg.Output.Dir, export.ValidateOptions{Tokens: track})
+	rep, err := validate.Dir(context.Background(), cfg.Output.Dir, validate.Options{Tokens: track})
 	if err != nil || !rep.OK() {
 		t.Fatalf("validate with re-rendering: %v %+v", err, rep)
 	}

@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/redraft/redraft/audit"
 	"github.com/redraft/redraft/export"
 )
 
@@ -28,7 +29,7 @@ func quickstartConfig(t *testing.T) *Config {
 
 func readAll(t *testing.T, dir string) []export.RLRow {
 	t.Helper()
-	paths, err := export.RLShards(dir)
+	paths, err := audit.RLShards(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func fileSHA(t *testing.T, path string) string {
 // with their row counts and checksums.
 func checkManifest(t *testing.T, dir string, m *export.Manifest) {
 	t.Helper()
-	paths, _ := export.RLShards(dir)
+	paths, _ := audit.RLShards(dir)
 	ds := m.Datasets["rl"]
 	if len(ds.Shards) != len(paths) {
 		t.Fatalf("manifest lists %d shards, %d on disk", len(ds.Shards), len(paths))

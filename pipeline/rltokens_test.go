@@ -12,6 +12,7 @@ import (
 	"github.com/redraft/redraft/internal/pycheck"
 	"github.com/redraft/redraft/rollout/fakeserver"
 	"github.com/redraft/redraft/tokenizer"
+	"github.com/redraft/redraft/validate"
 )
 
 // qwen3Tokenizer is the real Qwen3 tokenizer.json (see pycheck.Tokenizer).
@@ -66,13 +67,13 @@ output: {dir: %q, %s}
 			if len(rows) != 6*4*2 {
 				t.Fatalf("%d rows", len(rows))
 			}
-			var opts export.ValidateOptions
+			var opts validate.Options
 			if tc.qwen3 {
 				if opts.Tokens, err = export.LoadTokenTrack(tok, ""); err != nil {
 					t.Fatal(err)
 				}
 			}
-			rep, err := export.Validate(context.Background(), dir, opts)
+			rep, err := validate.Dir(context.Background(), dir, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/rollout/fakeserver"
+	"github.com/redraft/redraft/validate"
 )
 
 // The crafted self-verify server: a solution is a correct boxed answer, a
@@ -187,7 +188,7 @@ reward: {weights: {self_verify_gen: 1, self_verify_match: 1}, self_verify: {verd
 // checkValid runs the output contract checks of `redraft validate`.
 func checkValid(t *testing.T, dir string) {
 	t.Helper()
-	rep, err := export.Validate(context.Background(), dir, export.ValidateOptions{})
+	rep, err := validate.Dir(context.Background(), dir, validate.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 
 
 def describe(t: pa.DataType) -> str:
-    """pyarrow type -> redraft's schema language (see export/describe.go)."""
+    """pyarrow type -> redraft's schema language (see validate/describe.go)."""
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         return "string"
     if pa.types.is_boolean(t):

@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/audit"
 )
 
 func main() {
@@ -58,7 +58,7 @@ func run(src, dir string, repeat, workers int) error {
 		return rows, bestS, nil
 	}
 	rows, s, err := best(func() (int64, error) {
-		_, n, err := export.RewardHistogram(ctx, dir, workers)
+		_, n, err := audit.RewardHistogram(ctx, dir, workers)
 		return n, err
 	})
 	if err != nil {
@@ -66,7 +66,7 @@ func run(src, dir string, repeat, workers int) error {
 	}
 	out.Encode(map[string]any{"tool": "redraft (Go, Arrow)", "task": "reward histogram", "rows": rows, "seconds": s})
 	rows, s, err = best(func() (int64, error) {
-		a, err := export.AuditPath(ctx, dir, export.AuditOptions{Workers: workers})
+		a, err := audit.Path(ctx, dir, audit.Options{Workers: workers})
 		if err != nil {
 			return 0, err
 		}

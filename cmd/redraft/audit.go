@@ -9,7 +9,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/audit"
 )
 
 // redraft audit PATH [--html FILE] [--json FILE] [--workers N]
@@ -40,23 +40,23 @@ func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 			paths, *jsonOut = []string{*jsonOut}, "-"
 		}
 	}
-	opts := export.AuditOptions{Workers: *workers}
+	opts := audit.Options{Workers: *workers}
 	if *compare {
 		if len(paths) != 2 {
 			return usageError{"--compare wants exactly two runs: A B"}
 		}
-		a, err := export.AuditPath(ctx, paths[0], opts)
+		a, err := audit.Path(ctx, paths[0], opts)
 		if err != nil {
 			return err
 		}
-		b, err := export.AuditPath(ctx, paths[1], opts)
+		b, err := audit.Path(ctx, paths[1], opts)
 		if err != nil {
 			return err
 		}
 		if a.Recipe == b.Recipe {
 			a.Recipe, b.Recipe = a.Recipe+" (A)", b.Recipe+" (B)"
 		}
-		c := export.Compare(a, b)
+		c := audit.Compare(a, b)
 		if *jsonOut != "-" {
 			c.WriteText(stdout)
 		}
@@ -65,7 +65,7 @@ func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(paths) != 1 {
 		return usageError{"want exactly one output directory (or --compare A B)"}
 	}
-	a, err := export.AuditPath(ctx, paths[0], opts)
+	a, err := audit.Path(ctx, paths[0], opts)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redraft/redraft/audit"
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/pipeline"
 	"github.com/redraft/redraft/pipeline/splice"
@@ -129,7 +130,7 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 		// The audit reads rl rewards; an sft run has none.
 		return nil
 	}
-	a, err := export.AuditDir(ctx, cfg.Output.Dir)
+	a, err := audit.Dir(ctx, cfg.Output.Dir)
 	if err != nil {
 		return err
 	}

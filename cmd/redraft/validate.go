@@ -9,6 +9,7 @@ import (
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/tokenizer"
+	"github.com/redraft/redraft/validate"
 )
 
 // cmdValidate checks an output directory against its manifest and the
@@ -28,7 +29,7 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageError{"want one output directory: redraft validate [--tokenizer FILE] DIR"}
 	}
-	opts := export.ValidateOptions{MaxViolations: *maxV}
+	opts := validate.Options{MaxViolations: *maxV}
 	if *tokPath != "" {
 		tt, err := export.LoadTokenTrack(*tokPath, tokenizer.Format(*format))
 		if err != nil {
@@ -36,7 +37,7 @@ func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		opts.Tokens = tt
 	}
-	rep, err := export.Validate(ctx, fs.Arg(0), opts)
+	rep, err := validate.Dir(ctx, fs.Arg(0), opts)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package export
+package audit
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/redraft/redraft/export"
 )
 
 // Slice is the reward summary of the rows sharing one key (a data source, a
@@ -23,8 +25,8 @@ type Slice struct {
 	Accuracy    *float64 `json:"accuracy"`
 }
 
-// Audit summarises an rl dataset read back from its shards.
-type Audit struct {
+// Report summarises an rl dataset read back from its shards.
+type Report struct {
 	Dir      string   `json:"dir"`
 	Shards   int      `json:"shards"`
 	Schema   string   `json:"schema"`
@@ -61,7 +63,7 @@ type Bin struct {
 func RLShards(dir string) ([]string, error) {
 	// A manifest lists the committed shards (a merged run's are under its
 	// parts' directories).
-	if m, err := ReadManifest(dir); err == nil {
+	if m, err := export.ReadManifest(dir); err == nil {
 		var paths []string
 		for _, s := range m.Datasets["rl"].Shards {
 			paths = append(paths, filepath.Join(dir, filepath.FromSlash(s.Path)))
@@ -76,13 +78,13 @@ func RLShards(dir string) ([]string, error) {
 	return paths, nil
 }
 
-// AuditDir reads every rl shard under dir with Arrow and summarises it.
-func AuditDir(ctx context.Context, dir string) (*Audit, error) {
-	return AuditPath(ctx, dir, AuditOptions{})
+// Dir reads every rl shard under dir with Arrow and summarises it.
+func Dir(ctx context.Context, dir string) (*Report, error) {
+	return Path(ctx, dir, Options{})
 }
 
 // WriteText prints the audit for a terminal.
-func (a *Audit) WriteText(w io.Writer) {
+func (a *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "audit of %s: %d shard(s), schema %s\n", a.Dir, a.Shards, a.Schema)
 	fmt.Fprintf(w, "rows %d, groups %d, null rewards %d", a.Overall.Rows, a.Overall.Groups, a.Overall.NullRewards)
 	if a.FracZeroStd != nil {

@@ -1,4 +1,4 @@
-package export
+package audit
 
 import (
 	"context"
@@ -13,10 +13,12 @@ import (
 
 	"github.com/apache/arrow/go/v17/arrow"
 	"github.com/apache/arrow/go/v17/arrow/array"
+
+	"github.com/redraft/redraft/export"
 )
 
-// AuditOptions tunes an audit.
-type AuditOptions struct {
+// Options tunes an audit.
+type Options struct {
 	// Workers scan row groups in parallel; 0 means GOMAXPROCS.
 	Workers int
 	// Recipe names the run in the report; empty means the manifest's
@@ -192,9 +194,9 @@ func (u *unitState) finish() unitResult {
 	return u.res
 }
 
-// AuditPath audits the rl shards that path names: an output directory, a
+// Path audits the rl shards that path names: an output directory, a
 // directory of Parquet files, or one shard.
-func AuditPath(ctx context.Context, path string, opts AuditOptions) (*Audit, error) {
+func Path(ctx context.Context, path string, opts Options) (*Report, error) {
 	paths, err := auditPaths(path)
 	if err != nil {
 		return nil, err
@@ -257,7 +259,7 @@ func AuditPath(ctx context.Context, path string, opts AuditOptions) (*Audit, err
 	total.addGroup(pending)
 	answerChanges(total)
 
-	a := &Audit{Dir: path, Shards: len(paths), Schema: plan.schema}
+	a := &Report{Dir: path, Shards: len(paths), Schema: plan.schema}
 	a.Recipe = opts.Recipe
 	if a.Recipe == "" {
 		a.Recipe = recipeName(path)
@@ -524,7 +526,7 @@ func RewardHistogram(ctx context.Context, path string, workers int) (Dist, int64
 // checkAuditRows fails when the rows of an output directory's rl shards are
 // not the rows its manifest lists (a path without a manifest is not checked).
 func checkAuditRows(path string, plan *auditPlan) error {
-	m, err := ReadManifest(path)
+	m, err := export.ReadManifest(path)
 	if err != nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package export
+package audit
 
 import (
 	"fmt"
@@ -54,9 +54,9 @@ func headline(s *SliceReport) map[string]*float64 {
 
 // Compare lines up the slices of two audits (A's order, then slices only B
 // has) and their headline metrics.
-func Compare(a, b *Audit) *Comparison {
+func Compare(a, b *Report) *Comparison {
 	c := &Comparison{A: RunRef{a.Dir, a.Recipe, a.Overall.Rows}, B: RunRef{b.Dir, b.Recipe, b.Overall.Rows}}
-	find := func(x *Audit, dim, key string) *SliceReport {
+	find := func(x *Report, dim, key string) *SliceReport {
 		for i := range x.Slices {
 			if x.Slices[i].Dimension == dim && x.Slices[i].Key == key {
 				return &x.Slices[i]
@@ -66,7 +66,7 @@ func Compare(a, b *Audit) *Comparison {
 	}
 	seen := map[sliceKey]bool{}
 	var keys []sliceKey
-	for _, x := range []*Audit{a, b} {
+	for _, x := range []*Report{a, b} {
 		for _, s := range x.Slices {
 			k := sliceKey{s.Dimension, s.Key}
 			if !seen[k] {

@@ -1,4 +1,4 @@
-package export
+package validate
 
 import (
 	"context"
@@ -22,6 +22,7 @@ import (
 	"github.com/apache/arrow/go/v17/parquet/file"
 	"github.com/apache/arrow/go/v17/parquet/pqarrow"
 
+	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/schemas"
 	"github.com/redraft/redraft/tokenizer"
 )
@@ -54,20 +55,20 @@ func (v Violation) String() string {
 	return b.String() + ": " + v.Msg
 }
 
-// ValidateOptions tunes Validate.
-type ValidateOptions struct {
+// Options tunes Dir.
+type Options struct {
 	// Tokens, when set, re-renders every sft/2 row with this tokenizer and
 	// format and requires exactly the stored token track; the tokenizer's
 	// sha256 must match the shard's metadata, and its Format the shard's
 	// (an empty Format takes the shard's). Without it, sft/2 rows are
 	// checked for shape only (lengths, labels equal to ids or -100).
-	Tokens *TokenTrackConfig
+	Tokens *export.TokenTrackConfig
 	// MaxViolations stops the row checks of a shard after this many
 	// violations (default 100); shard-level checks always run.
 	MaxViolations int
 }
 
-// DatasetCheck summarises what Validate read of one dataset.
+// DatasetCheck summarises what Dir read of one dataset.
 type DatasetCheck struct {
 	Dataset string `json:"dataset"`
 	Schema  string `json:"schema"`
@@ -76,9 +77,9 @@ type DatasetCheck struct {
 	Groups  int64  `json:"groups"`
 }
 
-// ValidateReport is the result of Validate. The directory is valid when
+// Report is the result of Dir. The directory is valid when
 // Violations is empty.
-type ValidateReport struct {
+type Report struct {
 	Dir        string         `json:"dir"`
 	Status     string         `json:"status"`
 	Datasets   []DatasetCheck `json:"datasets"`
@@ -89,10 +90,10 @@ type ValidateReport struct {
 }
 
 // OK reports whether no violation was found.
-func (r *ValidateReport) OK() bool { return len(r.Violations) == 0 }
+func (r *Report) OK() bool { return len(r.Violations) == 0 }
 
 // WriteText prints the report, one line per violation.
-func (r *ValidateReport) WriteText(w io.Writer) {
+func (r *Report) WriteText(w io.Writer) {
 	for _, v := range r.Violations {
 		fmt.Fprintln(w, v.String())
 	}
@@ -124,7 +125,7 @@ type advConfig struct {
 	DropZeroVariance bool    `json:"drop_zero_variance"`
 }
 
-// Validate reads dir's manifest and every shard it lists and checks the
+// Dir reads dir's manifest and every shard it lists and checks the
 // output contract: the shards on disk are exactly those listed, with their
 // bytes, sha256 and row counts; each shard's schema version (metadata
 // redraft.schema) is the manifest's and its columns are those of schemas/;
@@ -137,16 +138,16 @@ type advConfig struct {
 // mismatch is a violation naming both numbers.
 // The error is for a directory that cannot be validated at all (no
 // manifest); everything else is a violation in the report.
-func Validate(ctx context.Context, dir string, opts ValidateOptions) (*ValidateReport, error) {
+func Dir(ctx context.Context, dir string, opts Options) (*Report, error) {
 	if opts.MaxViolations <= 0 {
 		opts.MaxViolations = 100
 	}
-	m, err := ReadManifest(dir)
+	m, err := export.ReadManifest(dir)
 	if err != nil {
 		return nil, err
 	}
-	rep := &ValidateReport{Dir: dir, Status: m.Status}
-	if m.Status != StatusComplete {
+	rep := &Report{Dir: dir, Status: m.Status}
+	if m.Status != export.StatusComplete {
 		rep.Notes = append(rep.Notes, fmt.Sprintf("run status is %s (%s): the shards listed are the ones it finished", m.Status, m.Error))
 	}
 	var cfg runConfig
@@ -186,16 +187,16 @@ func Validate(ctx context.Context, dir string, opts ValidateOptions) (*ValidateR
 	return rep, nil
 }
 
-func (r *ValidateReport) add(v Violation) { r.Violations = append(r.Violations, v) }
+func (r *Report) add(v Violation) { r.Violations = append(r.Violations, v) }
 
 type validator struct {
 	ctx     context.Context
 	dir     string
 	dataset string
-	ds      DatasetInfo
+	ds      export.DatasetInfo
 	cfg     runConfig
-	opts    ValidateOptions
-	rep     *ValidateReport
+	opts    Options
+	rep     *Report
 	desc    *schemas.Description
 
 	shard string
@@ -228,7 +229,7 @@ type rlTally struct {
 	byRoot map[string]int64
 }
 
-func (t *rlTally) add(root string, rows []RLRow) {
+func (t *rlTally) add(root string, rows []export.RLRow) {
 	for _, r := range rows {
 		t.rows++
 		t.byRoot[root]++
@@ -327,7 +328,7 @@ func (v *validator) run() int64 {
 }
 
 // checkShard checks one shard and returns the rows it read.
-func (v *validator) checkShard(s ShardInfo) int64 {
+func (v *validator) checkShard(s export.ShardInfo) int64 {
 	path := filepath.Join(v.dir, filepath.FromSlash(s.Path))
 	root := ""
 	for _, r := range v.roots {
@@ -393,26 +394,26 @@ func (v *validator) checkShard(s ShardInfo) int64 {
 	v.groups = -1
 	switch v.dataset {
 	case "rl":
-		read, err2 = readAndCheck(v, path, func(rows []RLRow) {
-			v.groups = groupRuns(rows, func(a, b *RLRow) bool { return a.GroupID == b.GroupID })
+		read, err2 = readAndCheck(v, path, func(rows []export.RLRow) {
+			v.groups = groupRuns(rows, func(a, b *export.RLRow) bool { return a.GroupID == b.GroupID })
 			v.tally.add(strings.TrimSuffix(root, "."), rows)
 			v.checkRL(rows)
-			if v.ds.Schema == RLSchema && !v.full() {
+			if v.ds.Schema == export.RLSchema && !v.full() {
 				v.checkRLTokens(rows, md)
 			}
 		})
 	case "sft":
-		if v.ds.Schema == SFTTokensSchema {
-			read, err2 = readAndCheck(v, path, func(rows []SFTTokensRow) {
+		if v.ds.Schema == export.SFTTokensSchema {
+			read, err2 = readAndCheck(v, path, func(rows []export.SFTTokensRow) {
 				if v.agentR {
-					v.groups = groupRuns(rows, func(a, b *SFTTokensRow) bool { return a.TaskID == b.TaskID })
+					v.groups = groupRuns(rows, func(a, b *export.SFTTokensRow) bool { return a.TaskID == b.TaskID })
 				}
 				v.checkSFTTokens(rows, md)
 			})
 		} else {
-			read, err2 = readAndCheck(v, path, func(rows []SFTRow) {
+			read, err2 = readAndCheck(v, path, func(rows []export.SFTRow) {
 				if v.agentR {
-					v.groups = groupRuns(rows, func(a, b *SFTRow) bool { return a.TaskID == b.TaskID })
+					v.groups = groupRuns(rows, func(a, b *export.SFTRow) bool { return a.TaskID == b.TaskID })
 				}
 				for i, r := range rows {
 					v.checkSFT(int64(i), r)
@@ -420,12 +421,12 @@ func (v *validator) checkShard(s ShardInfo) int64 {
 			})
 		}
 	case "pairs":
-		read, err2 = readAndCheck(v, path, func(rows []PairRow) {
+		read, err2 = readAndCheck(v, path, func(rows []export.PairRow) {
 			// Pairs are written by rl group: one (task, turn).
-			v.groups = groupRuns(rows, func(a, b *PairRow) bool { return a.TaskID == b.TaskID && a.Turn == b.Turn })
+			v.groups = groupRuns(rows, func(a, b *export.PairRow) bool { return a.TaskID == b.TaskID && a.Turn == b.Turn })
 			v.checkPairs(rows)
 		})
-	case VerlDataset:
+	case export.VerlDataset:
 		read, err2 = readAndCheck(v, path, v.checkVerl)
 	default:
 		v.fail(-1, "", "unknown dataset: rows not checked")
@@ -448,7 +449,7 @@ func (v *validator) checkShard(s ShardInfo) int64 {
 	if v.groups >= 0 && v.groups != s.Groups {
 		v.fail(-1, "", "%d groups in the rows, manifest says %d", v.groups, s.Groups)
 	}
-	if (v.dataset == "sft" && !v.agentR || v.dataset == VerlDataset) && s.Groups != s.Rows {
+	if (v.dataset == "sft" && !v.agentR || v.dataset == export.VerlDataset) && s.Groups != s.Rows {
 		// Both are written one row per group (but for Agent-R's sft rows,
 		// grouped by task).
 		v.fail(-1, "", "%d groups for %d rows", s.Groups, s.Rows)
@@ -467,7 +468,7 @@ func readAndCheck[T any](v *validator, path string, check func([]T)) (n int64, e
 				err = fmt.Errorf("reader failed: %v", r)
 			}
 		}()
-		rows, err = ReadRows[T](v.ctx, path)
+		rows, err = export.ReadRows[T](v.ctx, path)
 	}()
 	if err != nil {
 		return 0, err
@@ -538,7 +539,7 @@ func near(a, b float64) bool {
 
 func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
 
-func (v *validator) checkRL(rows []RLRow) {
+func (v *validator) checkRL(rows []export.RLRow) {
 	adv := v.cfg.Advantage
 	for start := 0; start < len(rows); {
 		end := start + 1
@@ -561,7 +562,7 @@ func (v *validator) checkRL(rows []RLRow) {
 	}
 }
 
-func (v *validator) checkRLGroup(first int64, g []RLRow, adv advConfig) {
+func (v *validator) checkRLGroup(first int64, g []export.RLRow, adv advConfig) {
 	id := func(i int) string { return fmt.Sprintf("group %s sample %d", g[i].GroupID, g[i].SampleIndex) }
 	// Rewards: finite, and the weighted sum of the components that count.
 	var present []float64
@@ -751,7 +752,7 @@ func (v *validator) checkRLGroup(first int64, g []RLRow, adv advConfig) {
 // whitened is a reinforce_pp_baseline advantage from the row's batch
 // statistics: (a - mean) / sqrt(std^2 + eps), and exactly 0 for a batch
 // whose values were all equal (std 0).
-func (v *validator) whitened(row int64, id string, r RLRow, a, eps float64) (float64, bool) {
+func (v *validator) whitened(row int64, id string, r export.RLRow, a, eps float64) (float64, bool) {
 	if r.AdvantageBatch == nil || r.AdvantageBatchMean == nil || r.AdvantageBatchStd == nil {
 		v.fail(row, id, "reinforce_pp_baseline row without advantage_batch statistics")
 		return 0, false
@@ -764,7 +765,7 @@ func (v *validator) whitened(row int64, id string, r RLRow, a, eps float64) (flo
 
 // checkSFT checks that every message's segments tile its content in code
 // points and that loss_mask says whether any of it is trained.
-func (v *validator) checkSFT(row int64, r SFTRow) {
+func (v *validator) checkSFT(row int64, r export.SFTRow) {
 	if v.full() {
 		return
 	}
@@ -808,7 +809,7 @@ func (v *validator) checkSFT(row int64, r SFTRow) {
 // violation) when it is another, and nil (with a note that the track was
 // checked for shape only) without one. tracked says whether the shard has
 // any track to check.
-func (v *validator) shardTrack(md shardMD, tracked bool) *TokenTrackConfig {
+func (v *validator) shardTrack(md shardMD, tracked bool) *export.TokenTrackConfig {
 	tok := v.opts.Tokens
 	if tok != nil && tok.Format == "" {
 		// The format the shard says it was rendered with.
@@ -831,7 +832,7 @@ func (v *validator) shardTrack(md shardMD, tracked bool) *TokenTrackConfig {
 	return tok
 }
 
-func (v *validator) checkSFTTokens(rows []SFTTokensRow, md shardMD) {
+func (v *validator) checkSFTTokens(rows []export.SFTTokensRow, md shardMD) {
 	tok := v.shardTrack(md, len(rows) > 0)
 	for i, r := range rows {
 		row := int64(i)
@@ -870,7 +871,7 @@ func (v *validator) checkSFTTokens(rows []SFTTokensRow, md shardMD) {
 		if tok == nil {
 			continue
 		}
-		ids, labels, attn, err := TokenTrack(tok.Tok, tok.Format, r.SFT())
+		ids, labels, attn, err := export.TokenTrack(tok.Tok, tok.Format, r.SFT())
 		switch {
 		case err != nil:
 			v.fail(row, r.ID, "re-rendering: %v", err)
@@ -891,10 +892,10 @@ func (v *validator) checkSFTTokens(rows []SFTTokensRow, md shardMD) {
 // every track is recomputed and must be the stored one, and the response
 // tokens (end-of-turn token left out) must decode to the response as the
 // chat format renders it.
-func (v *validator) checkRLTokens(rows []RLRow, md shardMD) {
+func (v *validator) checkRLTokens(rows []export.RLRow, md shardMD) {
 	hasTok := md.kv["redraft.tokenizer_sha256"] != ""
-	tracked := slices.ContainsFunc(rows, func(r RLRow) bool { return r.TokenReason == nil })
-	var tok *TokenTrackConfig
+	tracked := slices.ContainsFunc(rows, func(r export.RLRow) bool { return r.TokenReason == nil })
+	var tok *export.TokenTrackConfig
 	if hasTok {
 		tok = v.shardTrack(md, tracked)
 	}
@@ -909,7 +910,7 @@ func (v *validator) checkRLTokens(rows []RLRow, md shardMD) {
 			if slices.ContainsFunc(cols, func(c []int32) bool { return c != nil }) {
 				v.fail(row, id, "token_reason %q, but the token columns are not all null", *r.TokenReason)
 			}
-			if hasTok && *r.TokenReason == NoTokenizer {
+			if hasTok && *r.TokenReason == export.NoTokenizer {
 				v.fail(row, id, "token_reason says no tokenizer, but the shard was written with tokenizer %s", md.kv["redraft.tokenizer"])
 			}
 			continue
@@ -967,7 +968,7 @@ func (v *validator) checkRLTokens(rows []RLRow, md shardMD) {
 // the chat format renders it (llama3 trims whitespace, qwen3 drops leading
 // newlines), when the tokenizer round-trips that text (a normalizer may
 // not).
-func (v *validator) checkRLDecode(row int64, id string, tok *TokenTrackConfig, r RLRow) {
+func (v *validator) checkRLDecode(row int64, id string, tok *export.TokenTrackConfig, r export.RLRow) {
 	ids := r.ResponseIDs
 	if !tok.Tok.IsSpecial(int(ids[len(ids)-1])) {
 		v.fail(row, id, "response_ids end with %d, not the end-of-turn token", ids[len(ids)-1])
@@ -1010,7 +1011,7 @@ func firstDiff(a, b []int32) int {
 	return min(len(a), len(b))
 }
 
-func (v *validator) checkPairs(rows []PairRow) {
+func (v *validator) checkPairs(rows []export.PairRow) {
 	for i, r := range rows {
 		if v.full() {
 			return
@@ -1028,7 +1029,7 @@ func (v *validator) checkPairs(rows []PairRow) {
 	}
 }
 
-func (v *validator) checkVerl(rows []VerlRow) {
+func (v *validator) checkVerl(rows []export.VerlRow) {
 	for i, r := range rows {
 		if v.full() {
 			return

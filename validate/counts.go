@@ -1,4 +1,4 @@
-package export
+package validate
 
 import (
 	"bufio"
@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/redraft/redraft/export"
 )
 
 // checkCounts cross-checks the counts a manifest states with each other and
@@ -33,7 +35,7 @@ import (
 //
 // The per-dataset counts (rows and groups against the shards' entries, the
 // shards' footers and their rows) are checked by each dataset's validator.
-func checkCounts(rep *ValidateReport, dir string, m *Manifest, t *rlTally, complete bool) {
+func checkCounts(rep *Report, dir string, m *export.Manifest, t *rlTally, complete bool) {
 	fail := func(format string, args ...any) {
 		rep.add(Violation{Dataset: "manifest", Row: -1, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -98,7 +100,7 @@ func checkCounts(rep *ValidateReport, dir string, m *Manifest, t *rlTally, compl
 	// The failures record.
 	var listed int64
 	var records int
-	check := func(label string, f *FailuresInfo) {
+	check := func(label string, f *export.FailuresInfo) {
 		records++
 		n, err := checkFailuresFile(dir, f)
 		if err != nil {
@@ -118,10 +120,10 @@ func checkCounts(rep *ValidateReport, dir string, m *Manifest, t *rlTally, compl
 		}
 	} else if m.Failures != nil {
 		check("failures", m.Failures)
-	} else if _, err := os.Stat(filepath.Join(dir, FailuresName)); err == nil {
-		fail("%s is on disk but not in the manifest", FailuresName)
+	} else if _, err := os.Stat(filepath.Join(dir, export.FailuresName)); err == nil {
+		fail("%s is on disk but not in the manifest", export.FailuresName)
 	}
-	if hasRL && m.Status != StatusRunning && listed != rw.Failed {
+	if hasRL && m.Status != export.StatusRunning && listed != rw.Failed {
 		if records == 0 {
 			fail("rewards.failed is %d, but the manifest lists no failures record", rw.Failed)
 		} else {
@@ -135,7 +137,7 @@ func checkCounts(rep *ValidateReport, dir string, m *Manifest, t *rlTally, compl
 
 // checkFailuresFile checks a failures record against its sha256 and returns
 // its lines; each must be a failure with a task id and an error.
-func checkFailuresFile(dir string, f *FailuresInfo) (int64, error) {
+func checkFailuresFile(dir string, f *export.FailuresInfo) (int64, error) {
 	if filepath.IsAbs(f.Path) || strings.Contains(f.Path, "..") {
 		return 0, fmt.Errorf("path %s is not under the output directory", f.Path)
 	}
@@ -154,7 +156,7 @@ func checkFailuresFile(dir string, f *FailuresInfo) (int64, error) {
 	var n int64
 	for sc.Scan() {
 		n++
-		var fl Failure
+		var fl export.Failure
 		dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&fl); err != nil {

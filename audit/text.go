@@ -1,4 +1,4 @@
-package export
+package audit
 
 import (
 	"fmt"
@@ -9,7 +9,7 @@ import (
 
 // writeDetails prints the metric groups beyond today's summary: per turn,
 // then every group of the all-rows slice that has data.
-func (a *Audit) writeDetails(w io.Writer) {
+func (a *Report) writeDetails(w io.Writer) {
 	if len(a.ByTurn) > 1 {
 		fmt.Fprintf(w, "\n%-24s %8s %7s %11s %7s %9s\n", "by turn", "rows", "groups", "reward mean", "std", "accuracy")
 		for _, s := range a.ByTurn {

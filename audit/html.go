@@ -1,4 +1,4 @@
-package export
+package audit
 
 import (
 	"fmt"
@@ -84,7 +84,7 @@ func sliceLabel(s *SliceReport) string {
 }
 
 // WriteHTML writes the audit as a self-contained HTML page.
-func (a *Audit) WriteHTML(w io.Writer) error {
+func (a *Report) WriteHTML(w io.Writer) error {
 	h := &htmlw{w: w}
 	title := "redraft audit: " + a.Recipe
 	h.p("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title><style>%s</style>%s</head><body>\n", esc(title), reportCSS, errorScript)
@@ -421,7 +421,7 @@ func shortInt(v int64) string {
 }
 
 // WriteHTML writes the comparison of two runs as a self-contained page.
-func (c *Comparison) WriteHTML(w io.Writer, a, b *Audit) error {
+func (c *Comparison) WriteHTML(w io.Writer, a, b *Report) error {
 	h := &htmlw{w: w}
 	title := fmt.Sprintf("redraft audit: %s vs %s", c.A.Recipe, c.B.Recipe)
 	h.p("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>%s</title><style>%s</style>%s</head><body>\n", esc(title), reportCSS, errorScript)

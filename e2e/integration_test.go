@@ -1,4 +1,9 @@
-package export_test
+// Package e2e holds the end-to-end tests (test files only): they run the
+// pipeline and the splice jobs on bundled data and then read the outputs back
+// through validate, audit, pyarrow and the Python loader, and open the audit
+// report in a browser. They sit above every package they use, so that the
+// tests of a lower package (export, audit, validate) never import pipeline.
+package e2e
 
 import (
 	"context"
@@ -15,6 +20,7 @@ import (
 	"github.com/redraft/redraft/pipeline/splice"
 	"github.com/redraft/redraft/rollout/fakeserver"
 	"github.com/redraft/redraft/tokenizer"
+	"github.com/redraft/redraft/validate"
 )
 
 // The outputs the project's tests produce, each with the verl prompt set
@@ -157,7 +163,7 @@ output: {dir: %s}
 func TestValidateTestOutputs(t *testing.T) {
 	for _, o := range testOutputs(t) {
 		t.Run(o.name, func(t *testing.T) {
-			opts := export.ValidateOptions{}
+			opts := validate.Options{}
 			if o.tok != "" {
 				tt, err := export.LoadTokenTrack(o.tok, "")
 				if err != nil {
@@ -165,7 +171,7 @@ func TestValidateTestOutputs(t *testing.T) {
 				}
 				opts.Tokens = tt
 			}
-			rep, err := export.Validate(context.Background(), o.dir, opts)
+			rep, err := validate.Dir(context.Background(), o.dir, opts)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,4 @@
-package export_test
+package e2e
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/audit"
 )
 
 // chromium finds a headless-capable Chromium: $REDRAFT_CHROMIUM, else on
@@ -63,7 +63,7 @@ var metricRE = regexp.MustCompile(`<span data-metric="([^"]+)" data-value="([^"]
 func TestAuditReportInBrowser(t *testing.T) {
 	bin := chromium(t)
 	dir := quickstartRun(t)
-	a, err := export.AuditPath(context.Background(), dir, export.AuditOptions{})
+	a, err := audit.Path(context.Background(), dir, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,8 +114,8 @@ func TestAuditReportInBrowser(t *testing.T) {
 			t.Errorf("%s: page value %s, JSON %v", ptr, val, want)
 			continue
 		}
-		if text != export.FormatMetric(f, format) {
-			t.Errorf("%s: page shows %q, JSON %v formats as %q", ptr, text, f, export.FormatMetric(f, format))
+		if text != audit.FormatMetric(f, format) {
+			t.Errorf("%s: page shows %q, JSON %v formats as %q", ptr, text, f, audit.FormatMetric(f, format))
 		}
 	}
 	// The headline numbers are on the page.

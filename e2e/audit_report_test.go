@@ -1,4 +1,4 @@
-package export_test
+package e2e
 
 import (
 	"bytes"
@@ -12,7 +12,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/audit"
 	"github.com/redraft/redraft/pipeline"
 	"github.com/redraft/redraft/rollout/fakeserver"
 )
@@ -75,7 +75,7 @@ output: {dir: %s, row_group_rows: %d}
 	return out
 }
 
-func slice(t *testing.T, a *export.Audit, dim, key string) *export.SliceReport {
+func slice(t *testing.T, a *audit.Report, dim, key string) *audit.SliceReport {
 	t.Helper()
 	for i := range a.Slices {
 		if a.Slices[i].Dimension == dim && a.Slices[i].Key == key {
@@ -97,7 +97,7 @@ func TestAuditMultiTurn(t *testing.T) {
 		dir     string
 		workers int
 	}{{big, 1}, {small, 1}, {small, 2}, {small, 7}} {
-		a, err := export.AuditPath(ctx, c.dir, export.AuditOptions{Workers: c.workers})
+		a, err := audit.Path(ctx, c.dir, audit.Options{Workers: c.workers})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +161,7 @@ func sameJSON(a, b any, path string) string {
 	return ""
 }
 
-func checkScoreAudit(t *testing.T, a *export.Audit) {
+func checkScoreAudit(t *testing.T, a *audit.Report) {
 	t.Helper()
 	if a.Recipe != "score-audit" || a.Overall.Rows != 96 || a.Overall.Groups != 24 || len(a.ByTurn) != 2 {
 		t.Fatalf("audit: recipe %q rows %d groups %d turns %d", a.Recipe, a.Overall.Rows, a.Overall.Groups, len(a.ByTurn))
@@ -169,13 +169,13 @@ func checkScoreAudit(t *testing.T, a *export.Audit) {
 	var doc map[string]map[string]any
 	b, _ := json.Marshal(a.Slices[0])
 	json.Unmarshal(b, &doc)
-	for _, g := range export.MetricGroups {
+	for _, g := range audit.MetricGroups {
 		if _, ok := doc[g]; !ok {
 			t.Errorf("slice lacks metric group %s", g)
 		}
 	}
-	all := slice(t, a, export.DimAll, export.DimAll)
-	t0, t1 := slice(t, a, export.DimTurn, "0"), slice(t, a, export.DimTurn, "1")
+	all := slice(t, a, audit.DimAll, audit.DimAll)
+	t0, t1 := slice(t, a, audit.DimTurn, "0"), slice(t, a, audit.DimTurn, "1")
 	tr := t1.Transitions
 	if tr.Revisions != 48 || all.Transitions.Revisions != 48 || t0.Transitions.Revisions != 0 {
 		t.Fatalf("transitions: %+v", tr)
@@ -243,17 +243,17 @@ func TestAuditCompare(t *testing.T) {
 	ctx := context.Background()
 	q := quickstartRun(t)
 	s := scoreRun(t, 4096)
-	a, err := export.AuditPath(ctx, q, export.AuditOptions{})
+	a, err := audit.Path(ctx, q, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := export.AuditPath(ctx, s, export.AuditOptions{})
+	b, err := audit.Path(ctx, s, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := export.Compare(a, b)
+	c := audit.Compare(a, b)
 	all := c.Slices[0]
-	if all.Dimension != export.DimAll || all.Metrics[0].Name != "rows" || *all.Metrics[0].Delta != 96-5276 {
+	if all.Dimension != audit.DimAll || all.Metrics[0].Name != "rows" || *all.Metrics[0].Delta != 96-5276 {
 		t.Fatalf("compare: %+v", all.Metrics[0])
 	}
 	var buf bytes.Buffer
