@@ -278,18 +278,18 @@ type SamplingConfig struct {
 }
 
 // RewardConfig selects the grader and the reward components. A component is
-// computed when it has a weight, even 0 (then stored but not counted).
+// computed when it has a weight, even 0 (then stored but not counted). The
+// components, their settings' keys, defaults and checks are declared in
+// rewards.Components; their settings' types are the components' own.
 type RewardConfig struct {
 	// Grader is "math", redraft's math answer engine (rewards/mathgrade).
 	Grader string `yaml:"grader" json:"grader"`
-	// Weights maps component names (verifiable, consensus, format,
-	// overlong) to weights; the total is the weighted sum.
+	// Weights maps component names (rewards.Components) to weights; the
+	// total is the weighted sum.
 	Weights map[string]float64 `yaml:"weights" json:"weights"`
 	// Format restricts which ways of stating the answer earn the format
 	// reward (extraction rules such as boxed); empty: any.
-	Format struct {
-		Require []string `yaml:"require" json:"require,omitempty"`
-	} `yaml:"format" json:"format"`
+	Format rewards.Format `yaml:"format" json:"format"`
 	// Judges score responses with a rubric (component judge); several are
 	// aggregated by JudgeAggregate.
 	Judges []JudgeConfig `yaml:"judges" json:"judges,omitempty"`
@@ -301,65 +301,20 @@ type RewardConfig struct {
 	JudgeCache string `yaml:"judge_cache" json:"-"`
 	// ScoreBonus configures SCoRe's shaping term alpha * (r2 - r1) on
 	// revisions (component score_bonus).
-	ScoreBonus struct {
-		Alpha float64 `yaml:"alpha" json:"alpha,omitempty"`
-	} `yaml:"score_bonus" json:"score_bonus"`
+	ScoreBonus rewards.ScoreShaping `yaml:"score_bonus" json:"score_bonus"`
 	// SRPO configures the reflection-aware term on revisions (component
 	// srpo): flip_bonus for wrong->right (negated for right->wrong), and
 	// length_weight * exp(-|L - length_target| / length_target).
-	SRPO struct {
-		FlipBonus    float64 `yaml:"flip_bonus" json:"flip_bonus,omitempty"`
-		LengthWeight float64 `yaml:"length_weight" json:"length_weight,omitempty"`
-		LengthTarget int     `yaml:"length_target" json:"length_target,omitempty"`
-	} `yaml:"srpo" json:"srpo"`
+	SRPO rewards.SRPOReflection `yaml:"srpo" json:"srpo"`
 	// SelfVerify configures the self_verify_gen and self_verify_match
 	// components: Require restricts the extraction rules that count as a
 	// stated final answer (e.g. [boxed]; empty: any), and Verdict is the
 	// kind of verdict read from verifications: label (\boxed{correct} or
 	// \boxed{incorrect}, the default) or score (the predicted generation
 	// reward, \boxed{1}, \boxed{-0.5} or \boxed{-1}).
-	SelfVerify struct {
-		Require []string `yaml:"require" json:"require,omitempty"`
-		Verdict string   `yaml:"verdict" json:"verdict,omitempty"`
-	} `yaml:"self_verify" json:"self_verify,omitzero"`
+	SelfVerify rewards.SelfVerify `yaml:"self_verify" json:"self_verify,omitzero"`
 	// Overlong configures DAPO's overlong penalty.
-	Overlong struct {
-		MaxTokens int `yaml:"max_tokens" json:"max_tokens,omitempty"`
-		Buffer    int `yaml:"buffer" json:"buffer,omitempty"`
-	} `yaml:"overlong" json:"overlong"`
-}
-
-// Parts returns the reward parts the weights ask for, in a fixed order.
-func (r RewardConfig) Parts(g rewards.Grader) []rewards.Part {
-	var parts []rewards.Part
-	if _, ok := r.Weights["verifiable"]; ok {
-		parts = append(parts, rewards.Verifiable{})
-	}
-	if _, ok := r.Weights["consensus"]; ok {
-		parts = append(parts, rewards.Consensus{Grader: g})
-	}
-	if _, ok := r.Weights["format"]; ok {
-		parts = append(parts, rewards.Format{Require: r.Format.Require})
-	}
-	if _, ok := r.Weights["recorded"]; ok {
-		parts = append(parts, rewards.Recorded{})
-	}
-	if _, ok := r.Weights["overlong"]; ok {
-		parts = append(parts, rewards.Overlong{MaxTokens: r.Overlong.MaxTokens, Buffer: r.Overlong.Buffer})
-	}
-	if _, ok := r.Weights["score_bonus"]; ok {
-		parts = append(parts, rewards.ScoreShaping{Alpha: r.ScoreBonus.Alpha})
-	}
-	if _, ok := r.Weights["srpo"]; ok {
-		parts = append(parts, rewards.SRPOReflection{FlipBonus: r.SRPO.FlipBonus, LengthWeight: r.SRPO.LengthWeight, LengthTarget: r.SRPO.LengthTarget})
-	}
-	_, gen := r.Weights[rewards.SelfVerifyGen]
-	_, match := r.Weights[rewards.SelfVerifyMatch]
-	if gen || match {
-		// One part writes both components.
-		parts = append(parts, rewards.SelfVerify{Grader: g, Require: r.SelfVerify.Require, Verdict: r.SelfVerify.Verdict})
-	}
-	return parts
+	Overlong rewards.Overlong `yaml:"overlong" json:"overlong"`
 }
 
 // ModelEndpoint is a helper model (judge, critic) behind an
@@ -639,16 +594,8 @@ func (c *Config) applyDefaults(set keyLines) {
 			c.Episode.Instruction = rollout.RISEFeedback
 		}
 	}
-	if _, ok := c.Reward.Weights["srpo"]; ok && absent("reward.srpo.flip_bonus") {
-		c.Reward.SRPO.FlipBonus = 0.5
-	}
-	if _, ok := c.Reward.Weights["score_bonus"]; ok && absent("reward.score_bonus.alpha") {
-		c.Reward.ScoreBonus.Alpha = 10
-	}
+	c.Reward.defaults(set)
 	if sv := c.SelfVerify; sv != nil {
-		if absent("reward.self_verify.verdict") {
-			c.Reward.SelfVerify.Verdict = rewards.VerdictLabel
-		}
 		if absent("self_verify.template") {
 			sv.Template = rollout.DefaultVerifyTemplate
 			if c.Reward.SelfVerify.Verdict == rewards.VerdictScore {
@@ -839,41 +786,15 @@ func (c *Config) validate(set keyLines) error {
 	if c.Reward.Grader != "math" {
 		return keyErr("reward.grader", "unknown grader %q (want math)", c.Reward.Grader)
 	}
-	for k, w := range c.Reward.Weights {
-		key := "reward.weights." + k
-		switch k {
-		case "verifiable", "consensus", "format", "score_bonus", rewards.SelfVerifyGen, rewards.SelfVerifyMatch:
-		case "srpo":
-			if c.Reward.SRPO.LengthWeight != 0 && c.Reward.SRPO.LengthTarget < 1 {
-				return keyErr("reward.srpo.length_target", "must be at least 1 when length_weight is set")
-			}
-		case "recorded":
-			if c.Source.Kind != "rollouts" {
-				return atKey(key, errors.New("reward.weights.recorded needs source.kind: rollouts (the reward each recorded response carried)"))
-			}
-		case "judge":
-			if len(c.Reward.Judges) == 0 {
-				return atKey(key, errors.New("reward.weights.judge needs reward.judges"))
-			}
-		case "overlong":
-			o := rewards.Overlong{MaxTokens: c.Reward.Overlong.MaxTokens, Buffer: c.Reward.Overlong.Buffer}
-			if err := o.Validate(); err != nil {
-				return atKey("reward.overlong", fmt.Errorf("reward.%w", err))
-			}
-		default:
-			return keyErr("reward.weights", "unknown component %q (want verifiable, consensus, format, overlong, recorded, score_bonus, srpo, judge, self_verify_gen or self_verify_match)", k)
-		}
-		if math.IsNaN(w) || math.IsInf(w, 0) {
-			return keyErr(key, "not a finite number")
-		}
+	if err := c.Reward.validateWeights(); err != nil {
+		return err
 	}
-	for key, v := range map[string]float64{
-		"reward.score_bonus.alpha": c.Reward.ScoreBonus.Alpha, "reward.srpo.flip_bonus": c.Reward.SRPO.FlipBonus,
-		"reward.srpo.length_weight": c.Reward.SRPO.LengthWeight,
-	} {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return keyErr(key, "not a finite number")
-		}
+	// Components that need another section.
+	if _, ok := c.Reward.Weights["recorded"]; ok && c.Source.Kind != "rollouts" {
+		return atKey("reward.weights.recorded", errors.New("reward.weights.recorded needs source.kind: rollouts (the reward each recorded response carried)"))
+	}
+	if _, ok := c.Reward.Weights["judge"]; ok && len(c.Reward.Judges) == 0 {
+		return atKey("reward.weights.judge", errors.New("reward.weights.judge needs reward.judges"))
 	}
 	if err := c.validateAdvantage(); err != nil {
 		return err
@@ -1110,8 +1031,6 @@ func (c *Config) validateRecipes() error {
 		return atKey("self_verify", errors.New("self_verify keeps solve and verify groups separate; advantage.group_by trajectory would merge them"))
 	case !strings.Contains(sv.Template, "{solution}") || !strings.Contains(sv.Template, "{question}"):
 		return atKey("self_verify.template", errors.New("self_verify.template: must contain {question} and {solution}"))
-	case c.Reward.SelfVerify.Verdict != rewards.VerdictLabel && c.Reward.SelfVerify.Verdict != rewards.VerdictScore:
-		return atKey("reward.self_verify.verdict", fmt.Errorf("reward.self_verify.verdict: %q is neither label nor score", c.Reward.SelfVerify.Verdict))
 	}
 	for k := range c.Reward.Weights {
 		switch k {

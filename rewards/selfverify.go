@@ -39,14 +39,14 @@ const (
 // Verifies) it adds SelfVerifyGen; on a verification it grades the solution
 // it checked, reads the verdict and adds SelfVerifyMatch, with the verdict
 // as the sample's answer and the details in its metadata under
-// "self_verify".
+// "self_verify". Its settings are a configuration's reward.self_verify.
 type SelfVerify struct {
-	Grader Grader
+	Grader Grader `yaml:"-" json:"-"`
 	// Require restricts the extraction rules that count as stating a final
 	// answer (e.g. ["boxed"]); empty: any rule the grader knows.
-	Require []string
+	Require []string `yaml:"require" json:"require,omitempty"`
 	// Verdict is VerdictLabel (the default when empty) or VerdictScore.
-	Verdict string
+	Verdict string `yaml:"verdict" json:"verdict,omitempty"`
 }
 
 // Name implements Part.

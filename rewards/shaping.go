@@ -2,7 +2,6 @@ package rewards
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"slices"
 
@@ -11,8 +10,11 @@ import (
 
 // Format rewards a response that states its final answer in an accepted form
 // (component "format"): 1 when it does, 0 when it does not. With Require
-// set, only those extraction rules count (e.g. ["boxed"]).
-type Format struct{ Require []string }
+// set, only those extraction rules count (e.g. ["boxed"]). Its settings
+// are a configuration's reward.format.
+type Format struct {
+	Require []string `yaml:"require" json:"require,omitempty"`
+}
 
 // Name implements Part.
 func (Format) Name() string { return "format" }
@@ -36,16 +38,20 @@ func (f Format) Score(_ context.Context, g *rollout.Group, scores []Score) error
 // Overlong is DAPO's soft overlong penalty (component "overlong"): for a
 // response of L completion tokens, 0 while L <= MaxTokens - Buffer, then
 // -(L - (MaxTokens - Buffer)) / Buffer, down to -1 at MaxTokens and beyond.
-// It is nil, with the reason, when the token count is unknown.
-type Overlong struct{ MaxTokens, Buffer int }
+// It is nil, with the reason, when the token count is unknown. Its settings
+// are a configuration's reward.overlong.
+type Overlong struct {
+	MaxTokens int `yaml:"max_tokens" json:"max_tokens,omitempty"`
+	Buffer    int `yaml:"buffer" json:"buffer,omitempty"`
+}
 
 // Name implements Part.
 func (Overlong) Name() string { return "overlong" }
 
-// Validate reports settings the penalty cannot use.
+// Validate reports settings the penalty cannot use, as a *SettingError.
 func (o Overlong) Validate() error {
 	if o.Buffer < 1 || o.MaxTokens <= o.Buffer {
-		return fmt.Errorf("overlong: need 0 < buffer (%d) < max_tokens (%d)", o.Buffer, o.MaxTokens)
+		return settingErr("overlong", "need 0 < buffer (%d) < max_tokens (%d)", o.Buffer, o.MaxTokens)
 	}
 	return nil
 }
@@ -82,8 +88,11 @@ func ScoreBonus(alpha, r1, r2 float64) float64 { return alpha * (r2 - r1) }
 // ScoreShaping is SCoRe's shaping term on revisions (component
 // "score_bonus"): alpha * (r2 - r1) with r the 0/1 correctness of the
 // revision and of the attempt before it in the same episode. First attempts
-// get no component (the term does not apply to them).
-type ScoreShaping struct{ Alpha float64 }
+// get no component (the term does not apply to them). Its settings are a
+// configuration's reward.score_bonus.
+type ScoreShaping struct {
+	Alpha float64 `yaml:"alpha" json:"alpha,omitempty"`
+}
 
 // Name implements Part.
 func (ScoreShaping) Name() string { return "score_bonus" }
@@ -131,11 +140,12 @@ func revisionUngraded(smp rollout.Sample, s *Score) string {
 // when correctness does not change; plus LengthWeight * exp(-|L - T| / T) for
 // a revision of L completion tokens against the target length T, which
 // rewards reflections of about the intended length (off when LengthWeight is
-// 0). Every constant is a setting; first attempts get no component.
+// 0). Every constant is a setting (a configuration's reward.srpo); first
+// attempts get no component.
 type SRPOReflection struct {
-	FlipBonus    float64
-	LengthWeight float64
-	LengthTarget int
+	FlipBonus    float64 `yaml:"flip_bonus" json:"flip_bonus,omitempty"`
+	LengthWeight float64 `yaml:"length_weight" json:"length_weight,omitempty"`
+	LengthTarget int     `yaml:"length_target" json:"length_target,omitempty"`
 }
 
 // Name implements Part.
