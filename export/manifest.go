@@ -58,6 +58,17 @@ type Manifest struct {
 	// Parts lists the shard runs a merged manifest combines (redraft
 	// merge); their rows stay where they were written.
 	Parts []PartInfo `json:"parts,omitempty"`
+	// Retry is set when redraft run --retry-failed wrote the run.
+	Retry *RetryInfo `json:"retry,omitempty"`
+}
+
+// RetryInfo says what a retry of a run's failed samples did: the run it
+// replaced had FailedBefore failed samples; Replayed samples were taken
+// from its rows as they were, Requested were asked for again.
+type RetryInfo struct {
+	FailedBefore int64 `json:"failed_before"`
+	Replayed     int64 `json:"replayed"`
+	Requested    int64 `json:"requested"`
 }
 
 // ShardSpec is one part of a sharded run: the tasks whose id hashes to Index

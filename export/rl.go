@@ -146,48 +146,64 @@ func (r *RLRow) SetVerl(p VerlRow) {
 func ReadRL(ctx context.Context, path string) ([]RLRow, error) { return ReadRows[RLRow](ctx, path) }
 
 // ReadRows reads every row of a shard with Arrow into T, whose JSON names
-// are the column names. Reading fewer rows than the footer lists is an
+// are the column names (see ScanRows).
+func ReadRows[T any](ctx context.Context, path string) ([]T, error) {
+	var rows []T
+	err := ScanRows(ctx, path, func(r T) error {
+		rows = append(rows, r)
+		return nil
+	})
+	return rows, err
+}
+
+// ScanRows calls fn with each row of a shard, in order, read with Arrow
+// into T (whose JSON names are the column names) a batch at a time, so that
+// a shard of any size is read in bounded memory. An error of fn stops the
+// scan and is returned. Reading fewer rows than the footer lists is an
 // error: Arrow Go (v17) ends a column chunk without an error at a page it
 // cannot read (a page header over its 4 MiB limit, for one), so a shard
 // could otherwise read as shorter than it is.
-func ReadRows[T any](ctx context.Context, path string) ([]T, error) {
+func ScanRows[T any](ctx context.Context, path string, fn func(T) error) error {
 	pf, err := file.OpenParquetFile(path, false)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer pf.Close()
 	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 4096}, memory.DefaultAllocator)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	rr, err := fr.GetRecordReader(ctx, nil, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
 	defer rr.Release()
-	var rows []T
+	var n int64
 	var buf bytes.Buffer
 	for rr.Next() {
 		buf.Reset()
 		// Arrow's JSON form of a row uses the column names, which are also
-		// RLRow's JSON names.
+		// the row types' JSON names.
 		if err := array.RecordToJSON(rr.Record(), &buf); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		dec := json.NewDecoder(&buf)
 		for dec.More() {
 			var r T
 			if err := dec.Decode(&r); err != nil {
-				return nil, fmt.Errorf("%s: row %d: %w", path, len(rows)+1, err)
+				return fmt.Errorf("%s: row %d: %w", path, n+1, err)
 			}
-			rows = append(rows, r)
+			n++
+			if err := fn(r); err != nil {
+				return err
+			}
 		}
 	}
 	if err := rr.Err(); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return fmt.Errorf("%s: %w", path, err)
 	}
-	if n := pf.NumRows(); int64(len(rows)) != n {
-		return nil, fmt.Errorf("%s: read %d rows, its footer lists %d: the Parquet reader stopped early", path, len(rows), n)
+	if want := pf.NumRows(); n != want {
+		return fmt.Errorf("%s: read %d rows, its footer lists %d: the Parquet reader stopped early", path, n, want)
 	}
-	return rows, nil
+	return nil
 }

@@ -420,6 +420,25 @@ type CritiqueConfig struct {
 type PipelineConfig struct {
 	Workers int `yaml:"workers" json:"workers"`
 	Window  int `yaml:"groups_in_flight" json:"groups_in_flight"`
+	// MaxFailureRate is the largest fraction of samples whose request may
+	// fail for good before the run fails (default DefaultMaxFailureRate):
+	// once 200 samples are written and more than this fraction failed,
+	// the run stops; at the end it fails when more than this fraction
+	// failed. A failed run's rows stay, and redraft run --retry-failed
+	// redoes only the failed samples.
+	MaxFailureRate *float64 `yaml:"max_failure_rate" json:"max_failure_rate,omitempty"`
+}
+
+// DefaultMaxFailureRate is pipeline.max_failure_rate's default: a run where
+// one sample in ten failed is not a dataset anyone meant to train on.
+const DefaultMaxFailureRate = 0.1
+
+// FailureBound is pipeline.max_failure_rate, default applied.
+func (p PipelineConfig) FailureBound() float64 {
+	if p.MaxFailureRate == nil {
+		return DefaultMaxFailureRate
+	}
+	return *p.MaxFailureRate
 }
 
 // OutputConfig says where and how shards are written.
@@ -807,6 +826,9 @@ func (c *Config) validate(set keyLines) error {
 	}
 	if c.Pipeline.Window < 0 || zero("pipeline.groups_in_flight", int64(c.Pipeline.Window)) {
 		return keyErr("pipeline.groups_in_flight", "must be at least 1, got %d (leave the key out for 64 per worker)", c.Pipeline.Window)
+	}
+	if r := c.Pipeline.MaxFailureRate; r != nil && !(*r >= 0 && *r <= 1) {
+		return keyErr("pipeline.max_failure_rate", "must be a fraction in [0, 1], got %v (leave the key out for the default, %v)", *r, DefaultMaxFailureRate)
 	}
 	return nil
 }

@@ -301,6 +301,7 @@ func TestDiskFullResume(t *testing.T) {
 		{"quickstart with failed samples", func(t *testing.T) *Config {
 			cfg := quickstartConfig(t)
 			cfg.Source.Path, cfg.Source.Layout = failing, ""
+			allowFailures(cfg)
 			return cfg
 		}, nil},
 	}
@@ -383,6 +384,7 @@ func TestManifestWriteFailureResume(t *testing.T) {
 		cfg := quickstartConfig(t)
 		cfg.Source.Path, cfg.Source.Layout = in, ""
 		cfg.Output.ShardRows = 100
+		allowFailures(cfg)
 		return cfg
 	}
 	ref := config(t)

@@ -133,6 +133,7 @@ func TestGenerateTruncationAndFailures(t *testing.T) {
 	cfg := generationConfig(t, srv, tasks)
 	five := 5
 	cfg.Sampling.MaxTokens = &five
+	allowFailures(cfg)
 	m, err := Execute(context.Background(), cfg, JobOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,8 @@ type JobOptions struct {
 	// Progress, when set, is kept up to date as the job works: its
 	// requests to the policy model, tokens, tasks and rows (see Progress).
 	Progress *Progress
+	// retry, set by RetryFailed, replays an earlier run's answered samples.
+	retry *replay
 }
 
 // ResumeInfo describes where a resumed run starts.
@@ -94,7 +96,14 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 	shardOpts := h.ShardOptions
 	// last starts at the last checkpoint's state (nil for a new run).
-	sink := &jobSink{journal: j, base: j.meta.Shards, last: j.meta.State, progress: opts.Progress}
+	sink := &jobSink{journal: j, base: j.meta.Shards, last: j.meta.State, progress: opts.Progress,
+		bound: &failureBound{max: cfg.Pipeline.FailureBound(), atEndOnly: opts.retry != nil}}
+	if j.meta.State != nil {
+		// The samples earlier sessions committed count too (those the
+		// journal's log replays are counted as they are replayed).
+		sum := sink.summary()
+		sink.bound.rows, sink.bound.failed = sum.Rows, sum.Failed
+	}
 	if p := opts.Progress; p != nil {
 		var rows int64
 		for _, sh := range j.meta.Shards["rl"] {
@@ -181,7 +190,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	}
 
 	grader := defaultGrader()
-	so := &sourceOptions{Stop: opts.Stop, Shard: opts.Shard, SpillDir: journalPath(dir), Progress: opts.Progress}
+	so := &sourceOptions{Stop: opts.Stop, Shard: opts.Shard, SpillDir: journalPath(dir), Progress: opts.Progress, Replay: opts.retry}
 	if resume != nil && resume.Tasks > 0 {
 		so.Skip = resume
 	}
@@ -209,6 +218,9 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		runOpts.Stopped = opts.Stop.Stopped
 	}
 	_, runErr := Run(ctx, prod, scorer, sink, runOpts)
+	if runErr == nil {
+		runErr = sink.bound.check(true)
+	}
 
 	status := export.StatusComplete
 	switch {
@@ -305,6 +317,8 @@ type jobSink struct {
 	failed error
 	// progress counts tasks, groups and rl rows written (nil: not kept).
 	progress *Progress
+	// bound stops the run when too many samples fail.
+	bound *failureBound
 }
 
 // Write logs a flush in the journal, writes its rows and checkpoints when a
@@ -314,7 +328,11 @@ func (s *jobSink) Write(ctx context.Context, f *Flush) error {
 		return fmt.Errorf("the output failed earlier: %w", s.failed)
 	}
 	if err := s.write(ctx, f); err != nil {
-		s.failed = err
+		if !errors.Is(err, ErrTooManyFailures) {
+			// The bound stops the run, but what is written is sound and
+			// is committed; any other error is the output's.
+			s.failed = err
+		}
 		return err
 	}
 	return nil
@@ -327,6 +345,12 @@ func (s *jobSink) write(ctx context.Context, f *Flush) error {
 	}
 	if err := s.apply(ctx, f); err != nil {
 		return err
+	}
+	if f.State.Resumable {
+		// At a task boundary, so that what is written can be committed.
+		if err := s.bound.check(false); err != nil {
+			return err
+		}
 	}
 	full := false
 	for _, d := range s.sets {
@@ -390,6 +414,7 @@ func (s *jobSink) writeRows(ctx context.Context, rows []export.RLRow) error {
 	if err := s.rl.WriteGroup(ctx, rows); err != nil {
 		return err
 	}
+	s.bound.add(rows)
 	if err := s.failures.Add(rows); err != nil {
 		return err
 	}
@@ -683,6 +708,8 @@ type sourceOptions struct {
 	Skipped func() ([]rollout.SkippedRecord, int64)
 	// Progress counts the policy's requests (nil: not counted).
 	Progress *Progress
+	// Replay serves an earlier run's answered samples (RetryFailed).
+	Replay *replay
 }
 
 // buildProducer opens the source and the generator that cfg describes.
@@ -755,6 +782,9 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 	gen := &rollout.Generator{
 		Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Sampling: cfg.Sampling.Sampling,
 		RunSeed: cfg.Seed, MaxInFlight: ep.MaxInFlight, Model: ep.Model,
+	}
+	if so.Replay != nil {
+		gen.Replay = so.Replay.lookup
 	}
 	return gen, closeAll, nil
 }

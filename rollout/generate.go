@@ -151,6 +151,12 @@ type Generator struct {
 	MaxInFlight int
 	// Model is recorded on samples whose response does not name a model.
 	Model string
+	// Replay, when set, is asked first for each sample: the response an
+	// earlier run of the same configuration got for this task, sample and
+	// seed (redraft run --retry-failed). ok false: the policy is asked. A
+	// replayed sample keeps that run's response, usage, endpoint, attempts
+	// and latency. It must be safe for concurrent use.
+	Replay func(taskID string, index int, seed int64) (s Sample, ok bool)
 }
 
 // Produce implements Producer.
@@ -265,6 +271,16 @@ func (g *Generator) sample(ctx context.Context, task Task, i int) Sample {
 	seed := DeriveSeed(g.RunSeed, task.ID, i, 0)
 	settings := g.Sampling
 	s := Sample{Index: i, Model: g.Model, Seed: &seed, Sampling: &settings}
+	if g.Replay != nil {
+		if r, ok := g.Replay(task.ID, i, seed); ok {
+			s.Text, s.Reasoning, s.FinishReason, s.Usage, s.Logprobs = r.Text, r.Reasoning, r.FinishReason, r.Usage, r.Logprobs
+			s.Endpoint, s.Attempts, s.Latency = r.Endpoint, r.Attempts, r.Latency
+			if r.Model != "" {
+				s.Model = r.Model
+			}
+			return s
+		}
+	}
 	start := time.Now()
 	resp, err := g.Policy.Sample(ctx, Request{Messages: task.Messages, Sampling: g.Sampling, Seed: seed})
 	s.record(resp, time.Since(start), err)

@@ -121,6 +121,8 @@ reward:
     - {name: j1, base_url: "http://judgeuser-u2:JUDGEPASS-p2@%s/v1", model: jm, template: correctness, api_key_env: REDRAFT_CRED_KEY}
     - {name: j2, base_url: "http://judgeuser-u3:JUDGEPASS-p3@%s/v1?token=JUDGEQUERY-q3", model: jm, template: correctness}
 advantage: {estimator: dr_grpo}
+# Failed requests are the point here (their errors must not leak).
+pipeline: {max_failure_rate: 1}
 output: {dir: %s, shard_rows: 6}
 `, tasksPath, live, dead, dead, judgeHost, dead, dir))
 	start := time.Now()

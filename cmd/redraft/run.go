@@ -33,6 +33,7 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log or off")
 	every := fs.Duration("progress-every", 10*time.Second, "how often the progress display is updated (a log line without a terminal)")
 	noAudit := fs.Bool("no-audit", false, "do not print the audit summary after the run")
+	retry := fs.Bool("retry-failed", false, "redo only the failed samples of the finished run in the output directory, replaying every answered one (single-turn generation runs)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to `file`, rewritten every 1024 groups so that it shows the live memory late in the run (for go tool pprof)")
 	if err := fs.Parse(args); err != nil {
@@ -88,6 +89,12 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 		rep.heap = &heapProfiler{path: *memProfile, every: 1024}
 	}
 	execute, dataset := jobOf(cfg)
+	if *retry {
+		if *overwrite {
+			return usageError{"--retry-failed keeps the answered samples; --overwrite discards them: give one"}
+		}
+		execute = pipeline.RetryFailed
+	}
 	m, err := execute(ctx, cfg, pipeline.JobOptions{
 		Overwrite: *overwrite, OnGroup: rep.group, Stop: stopper, Shard: shard, Progress: prog,
 		OnResume: func(ri pipeline.ResumeInfo) {
@@ -105,6 +112,14 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 				m.Datasets[dataset].Rows, len(m.Datasets[dataset].Shards), cfg.Output.Dir, resumeCommand(args))
 		}
 		return err
+	}
+	if errors.Is(err, pipeline.ErrNothingToRetry) {
+		fmt.Fprintf(stderr, "%s holds a complete run without a failed sample; nothing to retry\n", cfg.Output.Dir)
+		return nil
+	}
+	if m != nil && m.Retry != nil {
+		fmt.Fprintf(stderr, "retried the %d failed samples of %s: %d requested again, %d replayed from its rows\n",
+			m.Retry.FailedBefore, cfg.Output.Dir, m.Retry.Requested, m.Retry.Replayed)
 	}
 	if errors.Is(err, pipeline.ErrAlreadyComplete) {
 		fmt.Fprintf(stderr, "%s already holds a complete run of this configuration; nothing to do (pass --overwrite to redo it)\n", cfg.Output.Dir)

@@ -88,6 +88,7 @@ seed: 5
 source: {kind: tasks, path: %q}
 endpoint: {base_url: %q, model: policy, retries: 1, backoff_initial: 1ms, backoff_max: 2ms}
 sampling: {n: 4, temperature: 1.0, max_tokens: 64}
+pipeline: {max_failure_rate: 1}
 output: {dir: %q, tokenizer: %q}
 `, taskPath, srv.BaseURL(), out, tok)), 0o644); err != nil {
 		t.Fatal(err)
