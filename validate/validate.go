@@ -373,6 +373,13 @@ func (v *validator) checkShard(s export.ShardInfo) int64 {
 	if md.schema != v.ds.Schema {
 		v.fail(-1, "", "metadata redraft.schema %q, manifest says %q", md.schema, v.ds.Schema)
 	}
+	for i, p := range md.badPaths {
+		if i == 3 {
+			v.fail(-1, "", "... and %d more column chunks with a wrong path_in_schema", len(md.badPaths)-3)
+			break
+		}
+		v.fail(-1, "", "footer: %s", p)
+	}
 	if md.dataset != v.dataset {
 		v.fail(-1, "", "metadata redraft.dataset %q", md.dataset)
 	}
@@ -481,6 +488,10 @@ type shardMD struct {
 	schema, dataset string
 	rows            int64
 	kv              map[string]string
+	// badPaths lists column chunks whose path_in_schema is not their
+	// schema column's path (writers that reuse a Parquet writer across
+	// files have left them empty).
+	badPaths []string
 }
 
 func shardMetadata(path string) (md shardMD, err error) {
@@ -501,6 +512,20 @@ func shardMetadata(path string) (md shardMD, err error) {
 		md.kv[k] = kv.Values()[i]
 	}
 	md.schema, md.dataset = md.kv["redraft.schema"], md.kv["redraft.dataset"]
+	meta := pf.MetaData()
+	for i := range pf.NumRowGroups() {
+		rg := meta.RowGroup(i)
+		for j := range rg.NumColumns() {
+			want := meta.Schema.Column(j).ColumnPath().String()
+			cc, err := rg.ColumnChunk(j)
+			if err != nil {
+				return md, err
+			}
+			if got := cc.PathInSchema().String(); got != want {
+				md.badPaths = append(md.badPaths, fmt.Sprintf("row group %d column %d: path_in_schema %q, the schema's column is %q", i, j, got, want))
+			}
+		}
+	}
 	return md, nil
 }
 
