@@ -16,8 +16,9 @@ import (
 // a revision thought and the good branch (trained). It runs through
 // splice.ExecuteAgentR (redraft run dispatches there), not Execute.
 type AgentRConfig struct {
-	// StepJudge is the judge model that labels steps Good or Bad.
-	StepJudge *ModelEndpoint `yaml:"step_judge" json:"step_judge"`
+	// StepJudge is the judge model that labels steps Good or Bad (with
+	// rollout.HelperDefaults).
+	StepJudge *rollout.EndpointConfig `yaml:"step_judge" json:"step_judge"`
 	// JudgeTemplate overrides the step rubric (judge.DefaultStepTemplate).
 	JudgeTemplate judge.StepTemplate `yaml:"judge_template" json:"judge_template"`
 	// JudgeMaxTokens bounds each step verdict (0: the server's default); a
@@ -83,9 +84,6 @@ func (c *Config) validateAgentR(set keyLines) error {
 	case a.StepJudge == nil:
 		return keyErr("agent_r.step_judge", "base_url and model are required")
 	}
-	if err := a.StepJudge.validate("agent_r.step_judge"); err != nil {
-		return err
-	}
 	switch {
 	case a.Steps != "lines" && a.Steps != "paragraphs":
 		return keyErr("agent_r.steps", "%q is neither lines nor paragraphs", a.Steps)
@@ -114,11 +112,8 @@ func (c *Config) validateAgentR(set keyLines) error {
 		return keyErr("agent_r.judge_template", "%w", err)
 	}
 	if c.Source.Kind == "rollouts" {
-		if err := c.Endpoint.validateFleet(); err != nil {
-			return err
-		}
-		if c.Endpoint.Model == "" {
-			return keyErr("endpoint.model", "missing")
+		if err := c.Endpoint.Validate("endpoint", rollout.PolicyDefaults); err != nil {
+			return keyed(err)
 		}
 	}
 	return nil

@@ -9,13 +9,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"os"
 	"reflect"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -33,7 +30,7 @@ type Config struct {
 	Name      string                  `yaml:"name" json:"name"`
 	Seed      int64                   `yaml:"seed" json:"seed"`
 	Source    SourceConfig            `yaml:"source" json:"source"`
-	Endpoint  *EndpointConfig         `yaml:"endpoint" json:"endpoint,omitempty"`
+	Endpoint  *rollout.EndpointConfig `yaml:"endpoint" json:"endpoint,omitempty"`
 	Sampling  SamplingConfig          `yaml:"sampling" json:"sampling"`
 	Reward    RewardConfig            `yaml:"reward" json:"reward"`
 	Advantage rewards.AdvantageConfig `yaml:"advantage" json:"advantage"`
@@ -84,192 +81,6 @@ func (s SourceConfig) InputOptions() rollout.InputOptions {
 	}
 }
 
-// EndpointConfig is one OpenAI-compatible endpoint, or several serving the
-// same model. The API key is read from the environment variable named by
-// APIKeyEnv and is never stored. See rollout.Endpoints for what is retried
-// and how the circuit breakers behave.
-type EndpointConfig struct {
-	// BaseURL is one base URL; BaseURLs is several, each request going to
-	// the one with the fewest requests in flight. Exactly one of the two.
-	BaseURL   string   `yaml:"base_url" json:"base_url,omitempty"`
-	BaseURLs  []string `yaml:"base_urls" json:"base_urls,omitempty"`
-	Model     string   `yaml:"model" json:"model"`
-	APIKeyEnv string   `yaml:"api_key_env" json:"api_key_env"`
-	// MaxInFlight bounds the requests outstanding over all URLs (default 64).
-	MaxInFlight int `yaml:"max_in_flight" json:"max_in_flight"`
-	// Timeout bounds one attempt of a request (default 10m).
-	Timeout Duration `yaml:"timeout" json:"timeout"`
-	// MaxInFlightPerEndpoint bounds the requests outstanding at one URL
-	// (default: max_in_flight, no bound of its own).
-	MaxInFlightPerEndpoint int `yaml:"max_in_flight_per_endpoint" json:"max_in_flight_per_endpoint"`
-	// Retries is the most attempts per request, the first included (default
-	// 6; 1 never retries). Waiting for open circuit breakers uses none.
-	Retries int `yaml:"retries" json:"retries"`
-	// BackoffInitial and BackoffMax shape the wait before retry k, uniform in
-	// [0, min(backoff_max, backoff_initial * 2^(k-1))] (defaults 500ms, 30s).
-	BackoffInitial Duration `yaml:"backoff_initial" json:"backoff_initial"`
-	BackoffMax     Duration `yaml:"backoff_max" json:"backoff_max"`
-	// BreakerFailures consecutive server or network failures open a URL's
-	// circuit breaker (default 5); BreakerCooldown later one probe request is
-	// let through, whose success closes it (default 10s).
-	BreakerFailures int      `yaml:"breaker_failures" json:"breaker_failures"`
-	BreakerCooldown Duration `yaml:"breaker_cooldown" json:"breaker_cooldown"`
-	// BreakerWait bounds how long one request waits, in all, while every
-	// URL's breaker keeps it away (default 5m); then its sample fails.
-	BreakerWait Duration `yaml:"breaker_wait" json:"breaker_wait"`
-	// SampleTimeout bounds one sample's request from start to end, every
-	// attempt, backoff and wait included, so that a stalled sample cannot
-	// hold back the groups written after its own for long (default 3 x
-	// timeout; 0: no bound).
-	SampleTimeout Duration `yaml:"sample_timeout" json:"sample_timeout"`
-	// MaxResponseBytes bounds one response body (streamed: its events); a
-	// larger answer fails its sample, without a retry (default 64MiB).
-	MaxResponseBytes ByteSize `yaml:"max_response_bytes" json:"max_response_bytes"`
-	// Stream asks for answers as server-sent events, so that a request
-	// that stops making progress is noticed within IdleTimeout.
-	Stream bool `yaml:"stream" json:"stream,omitempty"`
-	// IdleTimeout is the longest the server may stay silent while an
-	// answer is being received (streamed: from the request on; otherwise
-	// once the headers arrived) before the attempt fails as stalled and is
-	// retried (default 2m).
-	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
-}
-
-// URLs returns the configured base URLs, one or several.
-func (e *EndpointConfig) URLs() []string {
-	if e.BaseURL != "" {
-		return []string{e.BaseURL}
-	}
-	return e.BaseURLs
-}
-
-// defaults fills the settings the file leaves out (set holds the keys it
-// sets); a setting given as 0 keeps it, for validateFleet to judge.
-func (e *EndpointConfig) defaults(set keyLines) {
-	if !set.has("endpoint.api_key_env") {
-		e.APIKeyEnv = "OPENAI_API_KEY"
-	}
-	if !set.has("endpoint.max_in_flight") {
-		e.MaxInFlight = 64
-	}
-	if !set.has("endpoint.timeout") {
-		e.Timeout = Duration(10 * time.Minute)
-	}
-	if !set.has("endpoint.max_in_flight_per_endpoint") {
-		e.MaxInFlightPerEndpoint = e.MaxInFlight
-	}
-	if !set.has("endpoint.retries") {
-		e.Retries = rollout.DefaultMaxAttempts
-	}
-	if !set.has("endpoint.backoff_initial") {
-		e.BackoffInitial = Duration(rollout.DefaultBackoffInitial)
-	}
-	if !set.has("endpoint.backoff_max") {
-		e.BackoffMax = Duration(max(rollout.DefaultBackoffMax, time.Duration(e.BackoffInitial)))
-	}
-	if !set.has("endpoint.breaker_failures") {
-		e.BreakerFailures = rollout.DefaultBreakerFailures
-	}
-	if !set.has("endpoint.breaker_cooldown") {
-		e.BreakerCooldown = Duration(rollout.DefaultBreakerCooldown)
-	}
-	if !set.has("endpoint.breaker_wait") {
-		e.BreakerWait = Duration(rollout.DefaultBreakerWait)
-	}
-	if !set.has("endpoint.sample_timeout") {
-		e.SampleTimeout = 3 * e.Timeout
-	}
-	if !set.has("endpoint.max_response_bytes") {
-		e.MaxResponseBytes = rollout.DefaultMaxResponseBytes
-	}
-	if !set.has("endpoint.idle_timeout") {
-		e.IdleTimeout = Duration(rollout.DefaultIdleTimeout)
-	}
-}
-
-// validateFleet checks the URLs, the key's variable, and the concurrency,
-// retry and breaker settings, each error naming its own key. URLs are
-// quoted without their credentials.
-func (e *EndpointConfig) validateFleet() error {
-	switch {
-	case e.BaseURL == "" && len(e.BaseURLs) == 0:
-		return keyErr("endpoint.base_url", "missing (or give several as endpoint.base_urls)")
-	case e.BaseURL != "" && len(e.BaseURLs) > 0:
-		return keyErr("endpoint", "give base_url or base_urls, not both")
-	}
-	key := "endpoint.base_url"
-	if e.BaseURL == "" {
-		key = "endpoint.base_urls"
-	}
-	seen := map[string]bool{}
-	for i, raw := range e.URLs() {
-		// The message names the key; the line is the URL's own.
-		at := key
-		if e.BaseURL == "" {
-			at = fmt.Sprintf("%s[%d]", key, i)
-		}
-		if err := checkBaseURL(key, raw); err != nil {
-			return atKey(at, err)
-		}
-		if seen[raw] {
-			return atKey(at, keyErr(key, "%q is listed twice", redact.URL(raw)))
-		}
-		seen[raw] = true
-	}
-	if err := checkKeyEnv("endpoint.api_key_env", e.APIKeyEnv); err != nil {
-		return err
-	}
-	switch {
-	case e.MaxInFlight < 1:
-		return keyErr("endpoint.max_in_flight", "must be at least 1, got %d", e.MaxInFlight)
-	case e.MaxInFlightPerEndpoint < 0:
-		return keyErr("endpoint.max_in_flight_per_endpoint", "must be >= 0 (0: no bound of its own), got %d", e.MaxInFlightPerEndpoint)
-	case e.Timeout < 0:
-		return keyErr("endpoint.timeout", "must be >= 0 (0: no bound on an attempt), got %s", time.Duration(e.Timeout))
-	case e.Retries < 1:
-		return keyErr("endpoint.retries", "must be at least 1 (the first attempt), got %d", e.Retries)
-	case e.BackoffInitial <= 0:
-		return keyErr("endpoint.backoff_initial", "must be > 0, got %s", time.Duration(e.BackoffInitial))
-	case e.BackoffMax < e.BackoffInitial:
-		return keyErr("endpoint.backoff_max", "need backoff_initial <= backoff_max, got %s > %s", time.Duration(e.BackoffInitial), time.Duration(e.BackoffMax))
-	case e.BreakerFailures < 1:
-		return keyErr("endpoint.breaker_failures", "must be at least 1, got %d", e.BreakerFailures)
-	case e.BreakerCooldown <= 0:
-		return keyErr("endpoint.breaker_cooldown", "must be > 0, got %s", time.Duration(e.BreakerCooldown))
-	case e.BreakerWait <= 0:
-		return keyErr("endpoint.breaker_wait", "must be > 0, got %s (leave the key out for the default, %s)", time.Duration(e.BreakerWait), rollout.DefaultBreakerWait)
-	case e.SampleTimeout < 0:
-		return keyErr("endpoint.sample_timeout", "must be >= 0 (0: no bound), got %s", time.Duration(e.SampleTimeout))
-	case e.SampleTimeout > 0 && e.Timeout > 0 && e.SampleTimeout < e.Timeout:
-		return keyErr("endpoint.sample_timeout", "%s is shorter than one attempt's endpoint.timeout (%s): raise it, or lower the timeout", time.Duration(e.SampleTimeout), time.Duration(e.Timeout))
-	case e.MaxResponseBytes <= 0:
-		return keyErr("endpoint.max_response_bytes", "must be at least 1 byte, got %d (leave the key out for the default, 64MiB)", e.MaxResponseBytes)
-	case e.IdleTimeout <= 0:
-		return keyErr("endpoint.idle_timeout", "must be > 0, got %s (leave the key out for the default, %s)", time.Duration(e.IdleTimeout), rollout.DefaultIdleTimeout)
-	}
-	return nil
-}
-
-// checkBaseURL refuses a base URL that is not http(s), quoting it without
-// its credentials (a malformed URL may still hold a password).
-func checkBaseURL(key, raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return keyErr(key, "%q is not an http(s) URL like http://localhost:8000/v1", redact.URL(raw))
-	}
-	return nil
-}
-
-// checkKeyEnv refuses an api_key_env that cannot name an environment
-// variable: most often the key itself, pasted where its variable's name
-// belongs. The value is not quoted, since it is likely a secret.
-func checkKeyEnv(key, name string) error {
-	if !redact.IsEnvName(name) {
-		return keyErr(key, "not an environment variable name (letters, digits and _; the value is not shown in case it is a key): put the API key in the environment and name its variable here")
-	}
-	return nil
-}
-
 // SamplingConfig is the number of samples per task and the settings sent
 // with each request.
 type SamplingConfig struct {
@@ -317,52 +128,11 @@ type RewardConfig struct {
 	Overlong rewards.Overlong `yaml:"overlong" json:"overlong"`
 }
 
-// ModelEndpoint is a helper model (judge, critic) behind an
-// OpenAI-compatible endpoint.
-type ModelEndpoint struct {
-	BaseURL   string   `yaml:"base_url" json:"base_url"`
-	Model     string   `yaml:"model" json:"model"`
-	APIKeyEnv string   `yaml:"api_key_env" json:"api_key_env,omitempty"`
-	Timeout   Duration `yaml:"timeout" json:"timeout,omitempty"`
-}
-
-// Policy returns the endpoint's policy; the key comes from APIKeyEnv
-// (default OPENAI_API_KEY). Its errors carry no credential of the base URL
-// or the key (see ScrubPolicy).
-func (m ModelEndpoint) Policy() rollout.Policy {
-	keyEnv := m.APIKeyEnv
-	if keyEnv == "" {
-		keyEnv = "OPENAI_API_KEY"
-	}
-	key := os.Getenv(keyEnv)
-	p := rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: m.BaseURL, Model: m.Model, APIKey: key, Timeout: time.Duration(m.Timeout)})
-	return ScrubPolicy(p, append(redact.Secrets(m.BaseURL), key)...)
-}
-
-// validate checks a helper model's endpoint; key is its section
-// (reward.judges[0], critique.critic, agent_r.step_judge).
-func (m *ModelEndpoint) validate(key string) error {
-	switch {
-	case m.BaseURL == "":
-		return keyErr(key+".base_url", "missing")
-	case m.Model == "":
-		return keyErr(key+".model", "missing")
-	case m.Timeout < 0:
-		return keyErr(key+".timeout", "must be >= 0 (0: no bound on an attempt), got %s", time.Duration(m.Timeout))
-	}
-	if err := checkBaseURL(key+".base_url", m.BaseURL); err != nil {
-		return err
-	}
-	if m.APIKeyEnv != "" {
-		return checkKeyEnv(key+".api_key_env", m.APIKeyEnv)
-	}
-	return nil
-}
-
-// JudgeConfig is one judge model.
+// JudgeConfig is one judge model: a name, its endpoint (with
+// rollout.HelperDefaults) and its rubric.
 type JudgeConfig struct {
-	Name          string `yaml:"name" json:"name"`
-	ModelEndpoint `yaml:",inline" json:",inline"`
+	Name                   string `yaml:"name" json:"name"`
+	rollout.EndpointConfig `yaml:",inline" json:",inline"`
 	// Template is a built-in rubric: correctness (0-10), critique (0/1,
 	// needs the reference) or helpfulness (1-10).
 	Template string `yaml:"template" json:"template"`
@@ -412,8 +182,9 @@ type CritiqueConfig struct {
 	// Mode is verdict_gt (verdict with the ground truth), verdict (verdict
 	// only) or cot (a critic model's critique against the reference).
 	Mode string `yaml:"mode" json:"mode"`
-	// Critic is the critic model for mode cot.
-	Critic *ModelEndpoint `yaml:"critic" json:"critic,omitempty"`
+	// Critic is the critic model for mode cot (with
+	// rollout.HelperDefaults).
+	Critic *rollout.EndpointConfig `yaml:"critic" json:"critic,omitempty"`
 }
 
 // PipelineConfig sizes the worker pool and the window of groups in flight.
@@ -455,45 +226,12 @@ type OutputConfig struct {
 	ChatFormat string `yaml:"chat_format" json:"chat_format,omitempty"`
 }
 
-// Duration is a time.Duration written as "30s" in YAML and JSON.
-type Duration time.Duration
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	v, err := time.ParseDuration(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration like 30s or 2m", n.Line, n.Value)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// MarshalJSON implements json.Marshaler.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// ByteSize is a size written as 268435456, "256MiB" or "1GB".
-type ByteSize int64
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	s := strings.TrimSpace(n.Value)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.m
-			break
-		}
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v <= 0 {
-		return fmt.Errorf("line %d: %q is not a size like 256MiB", n.Line, n.Value)
-	}
-	*b = ByteSize(v * mult)
-	return nil
-}
+// Duration is a time.Duration written as "30s" in YAML and JSON; ByteSize a
+// size written as 268435456, "256MiB" or "1GB".
+type (
+	Duration = rollout.Duration
+	ByteSize = rollout.ByteSize
+)
 
 // LoadConfig reads a YAML configuration. Unknown keys are an error, so a typo
 // never silently falls back to a default.
@@ -587,7 +325,10 @@ func (c *Config) applyDefaults(set keyLines) {
 		}
 	}
 	if c.Endpoint != nil {
-		c.Endpoint.defaults(set)
+		c.Endpoint.ApplyDefaults(rollout.PolicyDefaults, set.under("endpoint"))
+	}
+	for _, h := range c.helpers() {
+		h.ep.ApplyDefaults(rollout.HelperDefaults, set.under(h.key))
 	}
 	if absent("episode.turns") {
 		c.Episode.Turns = 1
@@ -700,11 +441,8 @@ func (c *Config) validate(set keyLines) error {
 		if c.Endpoint == nil {
 			return atKey("source.kind", errors.New("source.kind tasks needs an endpoint section"))
 		}
-		if err := c.Endpoint.validateFleet(); err != nil {
-			return err
-		}
-		if c.Endpoint.Model == "" {
-			return keyErr("endpoint.model", "missing")
+		if err := c.Endpoint.Validate("endpoint", rollout.PolicyDefaults); err != nil {
+			return keyed(err)
 		}
 	case "rollouts":
 	case "":
@@ -761,10 +499,10 @@ func (c *Config) validate(set keyLines) error {
 		case cr.Mode == rollout.CritiqueCoT && cr.Critic == nil:
 			return keyErr("critique.critic", "base_url and model are required for mode cot")
 		}
-		if cr.Critic != nil {
-			if err := cr.Critic.validate("critique.critic"); err != nil {
-				return err
-			}
+	}
+	for _, h := range c.helpers() {
+		if err := h.ep.Validate(h.key, rollout.HelperDefaults); err != nil {
+			return keyed(err)
 		}
 	}
 	if c.AgentR != nil {
@@ -773,12 +511,8 @@ func (c *Config) validate(set keyLines) error {
 		}
 	}
 	for i, j := range c.Reward.Judges {
-		key := fmt.Sprintf("reward.judges[%d]", i)
-		if err := j.ModelEndpoint.validate(key); err != nil {
-			return err
-		}
 		if _, err := judge.BuiltinTemplate(j.Template); err != nil {
-			return keyErr(key+".template", "%w", err)
+			return keyErr(fmt.Sprintf("reward.judges[%d].template", i), "%w", err)
 		}
 	}
 	switch c.Reward.JudgeAggregate {
@@ -929,8 +663,8 @@ func (c *Config) validateSplice(set keyLines) error {
 		}
 	}
 	if sp.Format == "mr-gsm8k" {
-		if err := c.Endpoint.validateFleet(); err != nil {
-			return err
+		if err := c.Endpoint.Validate("endpoint", rollout.PolicyDefaults); err != nil {
+			return keyed(err)
 		}
 		return c.validateSampling()
 	}
@@ -1082,21 +816,23 @@ func (c *Config) Identity() (json.RawMessage, string, error) {
 	}
 	id.Output.Dir = ""
 	id.Pipeline = PipelineConfig{}
+	// Of an endpoint section, policy or helper, only the model.
+	model := func(e *rollout.EndpointConfig) *rollout.EndpointConfig { return &rollout.EndpointConfig{Model: e.Model} }
 	if c.Endpoint != nil {
-		id.Endpoint = &EndpointConfig{Model: c.Endpoint.Model}
+		id.Endpoint = model(c.Endpoint)
 	}
 	if cr := c.Critique; cr != nil && cr.Critic != nil {
-		id.Critique = &CritiqueConfig{Mode: cr.Mode, Critic: &ModelEndpoint{Model: cr.Critic.Model}}
+		id.Critique = &CritiqueConfig{Mode: cr.Mode, Critic: model(cr.Critic)}
 	}
 	if a := c.AgentR; a != nil && a.StepJudge != nil {
 		ar := *a
-		ar.StepJudge = &ModelEndpoint{Model: a.StepJudge.Model}
+		ar.StepJudge = model(a.StepJudge)
 		id.AgentR = &ar
 	}
 	if len(c.Reward.Judges) > 0 {
 		id.Reward.Judges = make([]JudgeConfig, len(c.Reward.Judges))
 		for i, j := range c.Reward.Judges {
-			id.Reward.Judges[i] = JudgeConfig{Name: j.Name, ModelEndpoint: ModelEndpoint{Model: j.Model}, Template: j.Template}
+			id.Reward.Judges[i] = JudgeConfig{Name: j.Name, EndpointConfig: *model(&j.EndpointConfig), Template: j.Template}
 		}
 	}
 	b, err := json.Marshal(id)

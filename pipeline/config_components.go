@@ -2,29 +2,58 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"math"
 
 	"github.com/redraft/redraft/rewards"
+	"github.com/redraft/redraft/rollout"
 )
 
-// The settings of a component are declared beside it: a reward component is
-// an entry of rewards.Components (its settings' key, defaults, checks and
-// Part). This file applies them to a configuration's sections; config.go
-// holds the schema, loading, the rules across sections and the run's
-// identity.
+// The settings of a component are declared beside it: an endpoint section
+// is a rollout.EndpointConfig (with its defaults, checks and fleet), a
+// reward component is an entry of rewards.Components (its settings' key,
+// defaults, checks and Part). This file applies them to a configuration's
+// sections; config.go holds the schema, loading, the rules across sections
+// and the run's identity.
+
+// helper is a helper model's endpoint section, by its key.
+type helper struct {
+	key string
+	ep  *rollout.EndpointConfig
+}
+
+// helpers lists the helper models' endpoint sections: the judges, the
+// critic and the Agent-R step judge. They get rollout.HelperDefaults.
+func (c *Config) helpers() []helper {
+	var out []helper
+	for i := range c.Reward.Judges {
+		out = append(out, helper{fmt.Sprintf("reward.judges[%d]", i), &c.Reward.Judges[i].EndpointConfig})
+	}
+	if cr := c.Critique; cr != nil && cr.Critic != nil {
+		out = append(out, helper{"critique.critic", cr.Critic})
+	}
+	if a := c.AgentR; a != nil && a.StepJudge != nil {
+		out = append(out, helper{"agent_r.step_judge", a.StepJudge})
+	}
+	return out
+}
 
 // under reports, for a component's defaults, whether the file sets a key of
-// section ("srpo.flip_bonus" of "reward").
+// section ("timeout" of "reward.judges[0]").
 func (k keyLines) under(section string) func(key string) bool {
 	return func(key string) bool { return k.has(section + "." + key) }
 }
 
 // keyed gives an error about one setting from a component's own checks (a
-// *rewards.SettingError) the key ParseConfig finds its line by; its message
-// is kept as it is.
+// *rollout.KeyError, a *rewards.SettingError) the key ParseConfig finds its
+// line by; its message is kept as it is.
 func keyed(err error) error {
+	var ke *rollout.KeyError
 	var se *rewards.SettingError
-	if errors.As(err, &se) {
+	switch {
+	case errors.As(err, &ke):
+		return atKey(ke.Line(), err)
+	case errors.As(err, &se):
 		return atKey("reward."+se.Key, err)
 	}
 	return err

@@ -201,7 +201,7 @@ func TestUnknownKeySuggests(t *testing.T) {
 	for _, tt := range []struct{ name, yaml, want string }{
 		{"typo", base + "advantage:\n  estimater: grpo\n", "c.yaml: yaml: unmarshal errors:\n  line 4: advantage.estimater: unknown key (did you mean estimator?); advantage has estimator, eps, whiten, batch_groups, drop_zero_variance, group_by"},
 		{"swapped letters at the top", "nmae: x\n" + base, "line 1: nmae: unknown key (did you mean name?); the top level has name, seed, source,"},
-		{"in a list item", base + "reward:\n  judges:\n    - {name: a, modle: m, base_url: http://x/v1}\n", "reward.judges[0].modle: unknown key (did you mean model?); reward.judges[0] has name, base_url, model,"},
+		{"in a list item", base + "reward:\n  judges:\n    - {name: a, modle: m, base_url: http://x/v1}\n", "reward.judges[0].modle: unknown key (did you mean model?); reward.judges[0] has name, base_url, base_urls, model, api_key_env,"},
 		{"no near key", base + "output2: {}\n", "line 3: output2: unknown key (did you mean output?)"},
 		{"far from every key", base + "colour: red\n", "line 3: colour: unknown key; the top level has name,"},
 		{"inline fields", base + "sampling: {temprature: 1}\n", "sampling.temprature: unknown key (did you mean temperature?); sampling has n, temperature, top_p, max_tokens,"},

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/redraft/redraft/export"
-	"github.com/redraft/redraft/rollout"
 )
 
 // Harness is one job's output directory, opened by Open: a new run, a run
@@ -157,21 +156,3 @@ func (h *Harness) Finish(status string) error {
 // before it started writing); safe after Finish.
 func (h *Harness) Close() { h.journal.close() }
 
-// Dial builds the endpoint's fleet (rollout.Endpoints: retries, backoff,
-// circuit breakers over its URLs) and returns its scrubbed view, so that no
-// error recorded quotes a credential of a base URL or the key, and the
-// function that releases its connections.
-func (e *EndpointConfig) Dial() (rollout.Policy, func(), error) {
-	fleet, err := rollout.NewEndpoints(rollout.EndpointsConfig{
-		URLs: e.URLs(), Model: e.Model, APIKey: os.Getenv(e.APIKeyEnv),
-		Timeout: time.Duration(e.Timeout), MaxInFlight: e.MaxInFlightPerEndpoint,
-		MaxAttempts: e.Retries, BackoffInitial: time.Duration(e.BackoffInitial), BackoffMax: time.Duration(e.BackoffMax),
-		BreakerFailures: e.BreakerFailures, BreakerCooldown: time.Duration(e.BreakerCooldown),
-		BreakerWait: time.Duration(e.BreakerWait), SampleTimeout: time.Duration(e.SampleTimeout),
-		MaxResponseBytes: int64(e.MaxResponseBytes), Stream: e.Stream, IdleTimeout: time.Duration(e.IdleTimeout),
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	return e.Scrub(fleet), func() { fleet.Close() }, nil
-}

@@ -22,9 +22,9 @@ func TestLlamaServerStreamed(t *testing.T) {
 	sampling := rollout.Sampling{Temperature: &temp, MaxTokens: &mt, Logprobs: true}
 	var got [2][]rollout.Response
 	for i, stream := range []bool{false, true} {
-		e, err := rollout.NewEndpoints(rollout.EndpointsConfig{
-			URLs: []string{url}, Model: llamaModel, Timeout: 2 * time.Minute, MaxAttempts: 2,
-			Stream: stream, IdleTimeout: time.Minute,
+		e, err := rollout.NewEndpoints(rollout.EndpointConfig{
+			BaseURL: url, Model: llamaModel, Timeout: rollout.Duration(2 * time.Minute), Retries: 2,
+			Stream: stream, IdleTimeout: rollout.Duration(time.Minute),
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -55,7 +55,7 @@ func TestContinuerModes(t *testing.T) {
 			if tc.policy == "single" {
 				pol = rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: srv.BaseURL(), Model: "m"})
 			} else {
-				e, err := rollout.NewEndpoints(rollout.EndpointsConfig{URLs: []string{srv.BaseURL()}, Model: "m"})
+				e, err := rollout.NewEndpoints(rollout.EndpointConfig{BaseURL: srv.BaseURL(), Model: "m"})
 				if err != nil {
 					t.Fatal(err)
 				}

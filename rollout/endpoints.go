@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"time"
 )
 
-// Defaults of EndpointsConfig, used where a field is zero.
+// Defaults NewEndpoints uses where a setting is zero (PolicyDefaults holds
+// them, with the others).
 const (
 	DefaultMaxAttempts     = 6
 	DefaultBackoffInitial  = 500 * time.Millisecond
@@ -21,55 +23,11 @@ const (
 	DefaultBreakerWait     = 5 * time.Minute
 )
 
-// EndpointsConfig describes a fleet of OpenAI-compatible servers that serve
-// the same model, and how hard to try each request.
-type EndpointsConfig struct {
-	// URLs are the base URLs (ending in /v1); at least one.
-	URLs  []string
-	Model string
-	// APIKey is sent as a bearer token to every URL. It is never logged or
-	// recorded, and it is scrubbed from error messages.
-	APIKey string
-	// Timeout bounds one attempt (not the request with its retries); 0: no
-	// bound beyond the caller's context.
-	Timeout time.Duration
-	// MaxInFlight is the most requests outstanding at one endpoint; 0: no
-	// limit of its own (the caller's concurrency applies).
-	MaxInFlight int
-	// MaxAttempts is the most attempts per request, the first included, so
-	// 1 disables retrying (0: DefaultMaxAttempts).
-	MaxAttempts int
-	// BackoffInitial and BackoffMax shape the wait before retry k (k = 1,
-	// 2, ...): uniform in [0, min(BackoffMax, BackoffInitial * 2^(k-1))]
-	// ("full jitter"). 0: the defaults.
-	BackoffInitial, BackoffMax time.Duration
-	// BreakerFailures consecutive retryable failures open an endpoint's
-	// circuit breaker (0: DefaultBreakerFailures); BreakerCooldown later
-	// one probe request is let through (0: DefaultBreakerCooldown).
-	BreakerFailures int
-	BreakerCooldown time.Duration
-	// BreakerWait is the most time one request spends waiting while no
-	// endpoint takes requests because of its breaker (open, or half-open
-	// with its probe in flight), all its waits together; then it fails
-	// (0: DefaultBreakerWait). Waiting uses no attempt.
-	BreakerWait time.Duration
-	// SampleTimeout bounds one request with all its attempts, backoffs
-	// and waits; when it passes, the attempt in flight is abandoned and
-	// the request fails (0: no bound beyond the attempts and ctx).
-	SampleTimeout time.Duration
-	// MaxResponseBytes, Stream and IdleTimeout: see EndpointConfig.
-	MaxResponseBytes int64
-	Stream           bool
-	IdleTimeout      time.Duration
-	// HTTPClient overrides the transport (tests, custom TLS). Nil: one
-	// pooled transport shared by all URLs, owned by Endpoints.
-	HTTPClient *http.Client
-}
-
-// Endpoints is a Policy over several endpoints serving the same model. Each
-// request goes to the endpoint with the fewest requests in flight among
-// those whose circuit breaker lets it through, and is retried on server and
-// network faults:
+// Endpoints is a Policy over several endpoints serving the same model (an
+// EndpointConfig's URLs). Each request goes to the endpoint with the fewest
+// requests in flight among those whose circuit breaker lets it through
+// (and under MaxInFlightPerEndpoint, with at most MaxInFlight in flight
+// over all of them), and is retried on server and network faults:
 //
 //   - Retried: HTTP 429, 408 and 5xx, attempt timeouts, stalls (no data
 //     for IdleTimeout), connection errors (refused, reset, closed
@@ -85,6 +43,7 @@ type EndpointsConfig struct {
 //   - A retry waits a full-jitter backoff and prefers another endpoint. A
 //     Retry-After (seconds or HTTP date, at most 5 minutes) on a failed
 //     response holds that endpoint back from every request until it passes.
+//   - Retries: at most Retries attempts in all.
 //   - Breaker: BreakerFailures consecutive failures open an endpoint; it gets
 //     no requests for BreakerCooldown, then exactly one probe; the probe's
 //     success closes it, its failure opens it for another cool-down. Any
@@ -109,7 +68,8 @@ type EndpointsConfig struct {
 // concurrent use; Close releases its idle connections.
 type Endpoints struct {
 	eps            []*endpoint
-	maxInFlight    int
+	maxInFlight    int // per endpoint
+	maxTotal       int // over all endpoints
 	maxAttempts    int
 	backoffInitial time.Duration
 	backoffMax     time.Duration
@@ -125,6 +85,7 @@ type Endpoints struct {
 	changed chan struct{}
 	waiters int
 	next    int // rotates ties so equal endpoints share the load
+	total   int // requests in flight over all endpoints
 }
 
 type breakerState int
@@ -157,16 +118,27 @@ type endpoint struct {
 	failed int64
 }
 
-// NewEndpoints returns a Policy over cfg.URLs.
-func NewEndpoints(cfg EndpointsConfig) (*Endpoints, error) {
-	if len(cfg.URLs) == 0 {
+// NewEndpoints returns a Policy over cfg's URLs, with the API key read from
+// cfg.APIKeyEnv. A setting left zero gets its default (DefaultMaxAttempts,
+// ...; Timeout, SampleTimeout, MaxInFlight and MaxInFlightPerEndpoint: no
+// bound). Its errors quote the URLs as given: EndpointConfig.Dial, which
+// scrubs them, is what a configuration uses.
+func NewEndpoints(cfg EndpointConfig) (*Endpoints, error) {
+	return buildEndpoints(cfg, os.Getenv(cfg.APIKeyEnv), nil)
+}
+
+// buildEndpoints is NewEndpoints with the key given, and the transport when
+// hc is not nil.
+func buildEndpoints(cfg EndpointConfig, key string, hc *http.Client) (*Endpoints, error) {
+	urls := cfg.URLs()
+	if len(urls) == 0 {
 		return nil, errors.New("endpoints: no base URL")
 	}
 	e := &Endpoints{
-		maxInFlight: cfg.MaxInFlight, maxAttempts: cfg.MaxAttempts,
-		backoffInitial: cfg.BackoffInitial, backoffMax: cfg.BackoffMax,
-		breakFailures: cfg.BreakerFailures, cooldown: cfg.BreakerCooldown,
-		breakerWait: cfg.BreakerWait, sampleTimeout: max(cfg.SampleTimeout, 0),
+		maxInFlight: max(cfg.MaxInFlightPerEndpoint, 0), maxTotal: max(cfg.MaxInFlight, 0), maxAttempts: cfg.Retries,
+		backoffInitial: time.Duration(cfg.BackoffInitial), backoffMax: time.Duration(cfg.BackoffMax),
+		breakFailures: cfg.BreakerFailures, cooldown: time.Duration(cfg.BreakerCooldown),
+		breakerWait: time.Duration(cfg.BreakerWait), sampleTimeout: max(time.Duration(cfg.SampleTimeout), 0),
 		changed: make(chan struct{}),
 	}
 	if e.breakerWait <= 0 {
@@ -188,23 +160,25 @@ func NewEndpoints(cfg EndpointsConfig) (*Endpoints, error) {
 	if e.cooldown <= 0 {
 		e.cooldown = DefaultBreakerCooldown
 	}
-	hc := cfg.HTTPClient
 	if hc == nil {
-		conns := cfg.MaxInFlight
+		conns := e.maxInFlight
+		if conns <= 0 {
+			conns = e.maxTotal
+		}
 		if conns <= 0 {
 			conns = 64
 		}
 		e.transport = newTransport(conns)
-		e.transport.MaxIdleConns = conns * len(cfg.URLs)
+		e.transport.MaxIdleConns = conns * len(urls)
 		hc = &http.Client{Transport: e.transport}
 	}
-	for i, u := range cfg.URLs {
+	for i, u := range urls {
 		if strings.TrimSpace(u) == "" {
 			return nil, fmt.Errorf("endpoints: base URL %d is empty", i+1)
 		}
-		p := NewOpenAIPolicy(EndpointConfig{
-			BaseURL: u, Model: cfg.Model, APIKey: cfg.APIKey, Timeout: cfg.Timeout, HTTPClient: hc,
-			MaxResponseBytes: cfg.MaxResponseBytes, Stream: cfg.Stream, IdleTimeout: cfg.IdleTimeout,
+		p := newOpenAIPolicy(attemptConfig{
+			baseURL: u, model: cfg.Model, apiKey: key, timeout: time.Duration(cfg.Timeout), client: hc,
+			maxBytes: int64(cfg.MaxResponseBytes), stream: cfg.Stream, idle: time.Duration(cfg.IdleTimeout),
 		})
 		e.eps = append(e.eps, &endpoint{index: i, policy: p})
 	}
@@ -373,8 +347,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // acquire reserves an endpoint for one attempt, preferring any endpoint but
 // avoid, then the fewest requests in flight. It waits while none is
-// available: for a slot (MaxInFlight), a Retry-After hold, or a breaker (an
-// open one's cool-down, a half-open one's probe). Breaker waits are counted
+// available: for a slot (MaxInFlight, MaxInFlightPerEndpoint), a
+// Retry-After hold, or a breaker (an open one's cool-down, a half-open
+// one's probe). Breaker waits are counted
 // in fail (BreakerWaits, BreakerWaited) and bounded by BreakerWait over the
 // whole request; they use no attempt.
 func (e *Endpoints) acquire(ctx context.Context, avoid int, fail *RequestFailure) (*endpoint, error) {
@@ -403,7 +378,7 @@ func (e *Endpoints) acquire(ctx context.Context, avoid int, fail *RequestFailure
 				wake = earliest(wake, ep.holdUntil)
 				continue
 			}
-			if e.maxInFlight > 0 && ep.inFlight >= e.maxInFlight {
+			if e.maxInFlight > 0 && ep.inFlight >= e.maxInFlight || e.maxTotal > 0 && e.total >= e.maxTotal {
 				continue // woken by a release
 			}
 			if best == nil || better(ep, best, avoid) {
@@ -412,6 +387,7 @@ func (e *Endpoints) acquire(ctx context.Context, avoid int, fail *RequestFailure
 		}
 		if best != nil {
 			best.inFlight++
+			e.total++
 			if best.state == halfOpen {
 				best.probing = true
 			}
@@ -485,6 +461,7 @@ func (e *Endpoints) release(ep *endpoint, f *failure, started time.Time) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ep.inFlight--
+	e.total--
 	now := time.Now()
 	switch {
 	case f == nil || (!f.retryable && !f.cancelled):

@@ -44,21 +44,25 @@ func noLeak(t *testing.T) func() {
 	}
 }
 
+// testAPIKey is the key the fleets of fastConfig send.
+const testAPIKey = "sk-test-key-0123456789"
+
 // fastConfig retries quickly so tests do not sleep.
-func fastConfig(urls ...string) EndpointsConfig {
-	return EndpointsConfig{
-		URLs: urls, Model: "m", APIKey: "sk-test-key-0123456789",
+func fastConfig(urls ...string) EndpointConfig {
+	return EndpointConfig{
+		BaseURLs: urls, Model: "m",
 		// Generous enough that a normal reply never times out on a loaded
 		// CI machine (the counts below are exact); hangs still end quickly.
-		Timeout: 1500 * time.Millisecond, MaxAttempts: 4,
-		BackoffInitial: time.Millisecond, BackoffMax: 5 * time.Millisecond,
-		BreakerFailures: 1000, BreakerCooldown: time.Hour,
+		Timeout: Duration(1500 * time.Millisecond), Retries: 4,
+		BackoffInitial: Duration(time.Millisecond), BackoffMax: Duration(5 * time.Millisecond),
+		BreakerFailures: 1000, BreakerCooldown: Duration(time.Hour),
 	}
 }
 
-func newEndpoints(t *testing.T, cfg EndpointsConfig) *Endpoints {
+// newEndpoints builds cfg's fleet with testAPIKey.
+func newEndpoints(t *testing.T, cfg EndpointConfig) *Endpoints {
 	t.Helper()
-	e, err := NewEndpoints(cfg)
+	e, err := buildEndpoints(cfg, testAPIKey, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,10 +225,10 @@ func TestEndpointsScrubAPIKey(t *testing.T) {
 	e := newEndpoints(t, cfg)
 	defer e.Close()
 	_, err := e.Sample(context.Background(), seedReq(1))
-	if err == nil || strings.Contains(err.Error(), cfg.APIKey) || !strings.Contains(err.Error(), "[api key]") {
+	if err == nil || strings.Contains(err.Error(), testAPIKey) || !strings.Contains(err.Error(), "[api key]") {
 		t.Fatalf("error %q", err)
 	}
-	if got := srv.Requests()[0].Authorization; got != "Bearer "+cfg.APIKey {
+	if got := srv.Requests()[0].Authorization; got != "Bearer "+testAPIKey {
 		t.Errorf("Authorization %q", got)
 	}
 }
@@ -330,7 +334,7 @@ func TestEndpointsHalfOpenProbe(t *testing.T) {
 	})
 	good := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply { return fakeserver.Reply{Text: okText} })
 	cfg := fastConfig(flaky.BaseURL(), good.BaseURL())
-	cfg.BreakerFailures, cfg.BreakerCooldown, cfg.Timeout = 2, 20*time.Millisecond, 0
+	cfg.BreakerFailures, cfg.BreakerCooldown, cfg.Timeout = 2, Duration(20*time.Millisecond), 0
 	e := newEndpoints(t, cfg)
 	ctx := context.Background()
 	// Two requests, each failing once on flaky: the breaker opens.
@@ -342,7 +346,7 @@ func TestEndpointsHalfOpenProbe(t *testing.T) {
 	if st := e.States(); st[0].Breaker != "open" {
 		t.Fatalf("states %+v", st)
 	}
-	time.Sleep(2 * cfg.BreakerCooldown)
+	time.Sleep(2 * time.Duration(cfg.BreakerCooldown))
 	var wg sync.WaitGroup
 	var probe atomic.Value
 	done := make(chan string, 20)
@@ -403,7 +407,7 @@ func TestEndpointsAllOpenWait(t *testing.T) {
 		return fakeserver.Reply{Text: okText}
 	})
 	cfg := fastConfig(srv.BaseURL())
-	cfg.BreakerFailures, cfg.BreakerCooldown, cfg.MaxAttempts = 2, 30*time.Millisecond, 5
+	cfg.BreakerFailures, cfg.BreakerCooldown, cfg.Retries = 2, Duration(30*time.Millisecond), 5
 	e := newEndpoints(t, cfg)
 	resp, err := e.Sample(context.Background(), seedReq(1))
 	if err != nil || resp.Attempts != 3 {
@@ -415,8 +419,8 @@ func TestEndpointsAllOpenWait(t *testing.T) {
 	// A dead fleet: nothing listens on either URL.
 	dead := []string{deadURL(t), deadURL(t)}
 	cfg = fastConfig(dead...)
-	cfg.BreakerFailures, cfg.BreakerCooldown, cfg.MaxAttempts = 1, 20*time.Millisecond, 4
-	cfg.BreakerWait = 200 * time.Millisecond
+	cfg.BreakerFailures, cfg.BreakerCooldown, cfg.Retries = 1, Duration(20*time.Millisecond), 4
+	cfg.BreakerWait = Duration(200 * time.Millisecond)
 	e = newEndpoints(t, cfg)
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
@@ -439,7 +443,7 @@ func TestEndpointsAllOpenWait(t *testing.T) {
 			t.Errorf("request %d: %v", i, err)
 			continue
 		}
-		if rf.BreakerWaited > cfg.BreakerWait+100*time.Millisecond {
+		if rf.BreakerWaited > time.Duration(cfg.BreakerWait)+100*time.Millisecond {
 			t.Errorf("request %d waited %s for breakers, bound %s", i, rf.BreakerWaited, cfg.BreakerWait)
 		}
 		if rf.BreakerWaits > 0 {
@@ -496,7 +500,7 @@ func TestEndpointsConcurrencyLimitAndBalance(t *testing.T) {
 	var peakA, peakB atomic.Int64
 	a, b := mk(&peakA), mk(&peakB)
 	cfg := fastConfig(a.BaseURL(), b.BaseURL())
-	cfg.MaxInFlight = 3
+	cfg.MaxInFlightPerEndpoint = 3
 	e := newEndpoints(t, cfg)
 	var wg sync.WaitGroup
 	for i := range 60 {
@@ -527,7 +531,7 @@ func TestEndpointsCancel(t *testing.T) {
 	check := noLeak(t)
 	srv := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply { return fakeserver.Reply{Fault: fakeserver.Hang} })
 	cfg := fastConfig(srv.BaseURL())
-	cfg.Timeout, cfg.MaxInFlight = 0, 2 // requests beyond 2 wait for a slot
+	cfg.Timeout, cfg.MaxInFlightPerEndpoint = 0, 2 // requests beyond 2 wait for a slot
 	e := newEndpoints(t, cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -620,8 +624,8 @@ func TestGeneratorFaultStorm(t *testing.T) {
 	}
 	a, b := fakeserver.New(respond), fakeserver.New(respond)
 	cfg := fastConfig(a.BaseURL(), b.BaseURL())
-	cfg.Timeout, cfg.MaxAttempts, cfg.MaxInFlight = 100*time.Millisecond, 3, 6
-	cfg.BreakerFailures, cfg.BreakerCooldown = 4, 10*time.Millisecond
+	cfg.Timeout, cfg.Retries, cfg.MaxInFlightPerEndpoint = Duration(100*time.Millisecond), 3, 6
+	cfg.BreakerFailures, cfg.BreakerCooldown = 4, Duration(10*time.Millisecond)
 	e := newEndpoints(t, cfg)
 	var tasks []Task
 	for i := range 40 {
@@ -646,7 +650,7 @@ func TestGeneratorFaultStorm(t *testing.T) {
 			// breaker open with no budget left (possibly before sending).
 			case s.Err != "" && strings.HasPrefix(s.Err, fmt.Sprintf("gave up after %d attempt", s.Attempts)) &&
 				(strings.Contains(s.Err, "; last: ") || strings.Contains(s.Err, "circuit breaker is open")) &&
-				!strings.ContainsAny(s.Err, "\r\n") && !strings.Contains(s.Err, cfg.APIKey):
+				!strings.ContainsAny(s.Err, "\r\n") && !strings.Contains(s.Err, testAPIKey):
 				failed++
 			default:
 				t.Errorf("group %d sample %d: %+v", gi, si, s)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -49,31 +50,29 @@ type Policy interface {
 	Sample(ctx context.Context, req Request) (Response, error)
 }
 
-// EndpointConfig describes one OpenAI-compatible chat completions endpoint.
-type EndpointConfig struct {
-	BaseURL string
-	Model   string
-	// APIKey is sent as a bearer token. It is never logged or written: callers
-	// read it from the environment and errors never include it.
-	APIKey  string
-	Timeout time.Duration
-	// HTTPClient overrides the transport (tests, custom TLS). Nil: a client
-	// with a pooled transport sized for MaxConns.
-	HTTPClient *http.Client
-	MaxConns   int
-	// MaxResponseBytes bounds a response body; a larger one fails the
-	// attempt without being read further (0: DefaultMaxResponseBytes).
-	MaxResponseBytes int64
-	// Stream asks for the answer as server-sent events, so that a request
-	// that stops making progress is noticed within IdleTimeout.
-	Stream bool
-	// IdleTimeout is the longest the server may stay silent while a
-	// response is being received: between the response's headers and its
-	// first byte and between two reads of its body, and when streaming
-	// also from sending the request to the headers (0: DefaultIdleTimeout).
-	// A non-streamed answer is written at once when it is complete, so the
-	// wait for its headers is bounded by Timeout only.
-	IdleTimeout time.Duration
+// attemptConfig is what one OpenAIPolicy needs: one URL of an
+// EndpointConfig, the key read from its variable, and the transport.
+type attemptConfig struct {
+	baseURL, model string
+	// apiKey is sent as a bearer token. It is never logged or written:
+	// errors never include it.
+	apiKey  string
+	timeout time.Duration
+	// client is the transport, shared by a fleet's URLs.
+	client *http.Client
+	// maxBytes bounds a response body; a larger one fails the attempt
+	// without being read further (0: DefaultMaxResponseBytes).
+	maxBytes int64
+	// stream asks for the answer as server-sent events, so that a request
+	// that stops making progress is noticed within idle.
+	stream bool
+	// idle is the longest the server may stay silent while a response is
+	// being received: between the response's headers and its first byte
+	// and between two reads of its body, and when streaming also from
+	// sending the request to the headers (0: DefaultIdleTimeout). A
+	// non-streamed answer is written at once when it is complete, so the
+	// wait for its headers is bounded by timeout only.
+	idle time.Duration
 }
 
 // DefaultIdleTimeout is EndpointConfig.IdleTimeout's default: longer than a
@@ -94,26 +93,40 @@ type OpenAIPolicy struct {
 	apiKey string
 	// timeout bounds one request; 0 means no bound beyond ctx.
 	timeout time.Duration
-	// maxBytes, stream and idle are EndpointConfig's MaxResponseBytes,
-	// Stream and IdleTimeout, defaults applied.
+	// maxBytes, stream and idle are attemptConfig's, defaults applied.
 	maxBytes int64
 	stream   bool
 	idle     time.Duration
 }
 
-// NewOpenAIPolicy returns a Policy for cfg.
+// NewOpenAIPolicy returns a Policy that sends one attempt per request to
+// cfg's first URL, with the key read from cfg.APIKeyEnv, cfg's timeout,
+// response bound, streaming and idle timeout (0: their defaults). Dial
+// adds retries, balancing and circuit breakers.
 func NewOpenAIPolicy(cfg EndpointConfig) *OpenAIPolicy {
-	hc := cfg.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Transport: newTransport(cfg.MaxConns)}
+	base := ""
+	if u := cfg.URLs(); len(u) > 0 {
+		base = u[0]
 	}
-	oc := openai.DefaultConfig(cfg.APIKey)
-	oc.BaseURL = cfg.BaseURL
-	oc.HTTPClient = &patchingDoer{next: hc}
+	conns := cfg.MaxInFlightPerEndpoint
+	if conns <= 0 {
+		conns = cfg.MaxInFlight
+	}
+	return newOpenAIPolicy(attemptConfig{
+		baseURL: base, model: cfg.Model, apiKey: os.Getenv(cfg.APIKeyEnv), timeout: time.Duration(cfg.Timeout),
+		client: &http.Client{Transport: newTransport(conns)}, maxBytes: int64(cfg.MaxResponseBytes),
+		stream: cfg.Stream, idle: time.Duration(cfg.IdleTimeout),
+	})
+}
+
+func newOpenAIPolicy(cfg attemptConfig) *OpenAIPolicy {
+	oc := openai.DefaultConfig(cfg.apiKey)
+	oc.BaseURL = cfg.baseURL
+	oc.HTTPClient = &patchingDoer{next: cfg.client}
 	p := &OpenAIPolicy{
-		client: openai.NewClientWithConfig(oc), model: cfg.Model, url: redactURL(cfg.BaseURL),
-		apiKey: cfg.APIKey, timeout: cfg.Timeout,
-		maxBytes: cfg.MaxResponseBytes, stream: cfg.Stream, idle: cfg.IdleTimeout,
+		client: openai.NewClientWithConfig(oc), model: cfg.model, url: redactURL(cfg.baseURL),
+		apiKey: cfg.apiKey, timeout: cfg.timeout,
+		maxBytes: cfg.maxBytes, stream: cfg.stream, idle: cfg.idle,
 	}
 	if p.maxBytes <= 0 {
 		p.maxBytes = DefaultMaxResponseBytes

@@ -35,8 +35,8 @@ func TestEndpointsPartialOutage(t *testing.T) {
 		return fakeserver.Reply{Text: okText}
 	})
 	cfg := fastConfig(srv.BaseURL())
-	cfg.Timeout, cfg.MaxAttempts = 150*time.Millisecond, 6
-	cfg.BreakerFailures, cfg.BreakerCooldown = 5, 100*time.Millisecond
+	cfg.Timeout, cfg.Retries = Duration(150*time.Millisecond), 6
+	cfg.BreakerFailures, cfg.BreakerCooldown = 5, Duration(100*time.Millisecond)
 	e := newEndpoints(t, cfg)
 	const requests, conc = 120, 24
 	sem := make(chan struct{}, conc)
@@ -145,7 +145,7 @@ func TestEndpointsEndlessBody(t *testing.T) {
 		}
 	}))
 	cfg := fastConfig(srv.URL + "/v1")
-	cfg.Timeout, cfg.MaxResponseBytes = 20*time.Second, 1<<20
+	cfg.Timeout, cfg.MaxResponseBytes = Duration(20*time.Second), 1<<20
 	e := newEndpoints(t, cfg)
 	start := time.Now()
 	_, err := e.Sample(context.Background(), seedReq(1))
@@ -186,7 +186,7 @@ func TestEndpointsIdleTimeout(t *testing.T) {
 			check := noLeak(t)
 			srv := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply { return tc.reply })
 			cfg := fastConfig(srv.BaseURL())
-			cfg.Stream, cfg.IdleTimeout, cfg.Timeout, cfg.MaxAttempts = tc.stream, idle, 2*time.Second, 1
+			cfg.Stream, cfg.IdleTimeout, cfg.Timeout, cfg.Retries = tc.stream, Duration(idle), Duration(2*time.Second), 1
 			e := newEndpoints(t, cfg)
 			start := time.Now()
 			resp, err := e.Sample(context.Background(), Request{Messages: []Message{{Role: "user", Content: "q"}}, Seed: 1})
@@ -213,7 +213,7 @@ func TestEndpointsSampleTimeout(t *testing.T) {
 	check := noLeak(t)
 	srv := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply { return fakeserver.Reply{Fault: fakeserver.Hang} })
 	cfg := fastConfig(srv.BaseURL())
-	cfg.Timeout, cfg.MaxAttempts, cfg.SampleTimeout = 300*time.Millisecond, 100, time.Second
+	cfg.Timeout, cfg.Retries, cfg.SampleTimeout = Duration(300*time.Millisecond), 100, Duration(time.Second)
 	e := newEndpoints(t, cfg)
 	start := time.Now()
 	_, err := e.Sample(context.Background(), seedReq(1))
@@ -282,7 +282,7 @@ func TestEndpointsBreakerWaitUsesNoAttempt(t *testing.T) {
 		return fakeserver.Reply{Text: okText}
 	})
 	cfg := fastConfig(srv.BaseURL())
-	cfg.MaxAttempts, cfg.BreakerFailures, cfg.BreakerCooldown = 2, 1, 400*time.Millisecond
+	cfg.Retries, cfg.BreakerFailures, cfg.BreakerCooldown = 2, 1, Duration(400*time.Millisecond)
 	e := newEndpoints(t, cfg)
 	var wg sync.WaitGroup
 	errs := make([]error, 20)
@@ -316,7 +316,7 @@ func TestEndpointsHungRequestsDoNotOpenBreaker(t *testing.T) {
 		return fakeserver.Reply{Text: okText}
 	})
 	cfg := fastConfig(srv.BaseURL())
-	cfg.Timeout, cfg.MaxAttempts, cfg.BreakerFailures = 300*time.Millisecond, 1, 3
+	cfg.Timeout, cfg.Retries, cfg.BreakerFailures = Duration(300*time.Millisecond), 1, 3
 	e := newEndpoints(t, cfg)
 	var wg sync.WaitGroup
 	for i := range 5 {

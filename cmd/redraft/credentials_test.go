@@ -93,7 +93,10 @@ func TestNoCredentialsWritten(t *testing.T) {
 	}
 
 	// The generation run: a fleet of a live server (user info) and a dead
-	// port (query string), two judges and a critic.
+	// port (query string), two judges and a critic. The helpers on the dead
+	// port make one attempt and keep their breakers shut, as the fleet
+	// does, so that no request waits for a breaker (TestDeadJudgeFailsFast
+	// times that).
 	tasksPath := filepath.Join(t.TempDir(), "tasks.jsonl")
 	var tasks strings.Builder
 	for i := range 12 {
@@ -114,12 +117,12 @@ endpoint:
 sampling: {n: 3}
 critique:
   mode: cot
-  critic: {base_url: "http://criticuser-u4:CRITICPASS-p4@%s/v1?key=CRITICQUERY-q4", model: critic}
+  critic: {base_url: "http://criticuser-u4:CRITICPASS-p4@%s/v1?key=CRITICQUERY-q4", model: critic, retries: 1, breaker_failures: 1000}
 reward:
   weights: {verifiable: 1, judge: 0.5}
   judges:
     - {name: j1, base_url: "http://judgeuser-u2:JUDGEPASS-p2@%s/v1", model: jm, template: correctness, api_key_env: REDRAFT_CRED_KEY}
-    - {name: j2, base_url: "http://judgeuser-u3:JUDGEPASS-p3@%s/v1?token=JUDGEQUERY-q3", model: jm, template: correctness}
+    - {name: j2, base_url: "http://judgeuser-u3:JUDGEPASS-p3@%s/v1?token=JUDGEQUERY-q3", model: jm, template: correctness, retries: 1, breaker_failures: 1000}
 advantage: {estimator: dr_grpo}
 # Failed requests are the point here (their errors must not leak).
 pipeline: {max_failure_rate: 1}
@@ -175,7 +178,7 @@ source: {kind: tasks, path: %s}
 endpoint: {base_url: "http://policyuser-u1:POLICYPASS-p1@%s/v1?api-key=DEADQUERY-q1", model: policy, retries: 1, api_key_env: REDRAFT_CRED_KEY, breaker_failures: 1000}
 sampling: {n: 1}
 agent_r:
-  step_judge: {base_url: "http://stepuser-u5:STEPPASS-p5@%s/v1?key=STEPQUERY-q5", model: judge}
+  step_judge: {base_url: "http://stepuser-u5:STEPPASS-p5@%s/v1?key=STEPQUERY-q5", model: judge, retries: 1, breaker_failures: 1000}
 output: {dir: %s}
 `, tasksPath, dead, dead, arDir))
 	code, stdout, stderr = redraft(t, "run", "--config", arCfg, "--progress", "log")

@@ -27,7 +27,7 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("splice", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sp := &pipeline.SpliceConfig{}
-	ep := &pipeline.EndpointConfig{}
+	ep := &rollout.EndpointConfig{}
 	fs.StringVar(&sp.Format, "format", "", "input format: prm800k (no model) or mr-gsm8k (needs --endpoint and --model)")
 	fs.StringVar(&sp.Input, "input", "", "input `file` (JSONL, optionally .gz)")
 	out := fs.String("out", "", "output `directory`")

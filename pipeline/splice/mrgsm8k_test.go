@@ -354,7 +354,7 @@ func TestMRGSM8KEndpointFailures(t *testing.T) {
 	}
 	srv := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply { return fakeserver.Reply{Status: 401, Message: "bad key"} })
 	defer srv.Close()
-	e, err := rollout.NewEndpoints(rollout.EndpointsConfig{URLs: []string{srv.BaseURL()}, Model: "m"})
+	e, err := rollout.NewEndpoints(rollout.EndpointConfig{BaseURL: srv.BaseURL(), Model: "m"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ func newJudge(t *testing.T, srv *fakeserver.Server, model, tmpl string, cache *C
 	}
 	return &Judge{
 		Name:     model,
-		Policy:   rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: srv.BaseURL(), Model: model, Timeout: 10 * time.Second}),
+		Policy:   rollout.NewOpenAIPolicy(rollout.EndpointConfig{BaseURL: srv.BaseURL(), Model: model, Timeout: rollout.Duration(10 * time.Second)}),
 		Model:    model,
 		Template: tm,
 		Seed:     7,
