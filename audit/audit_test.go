@@ -67,3 +67,46 @@ func TestAuditChecksManifestRows(t *testing.T) {
 		t.Errorf("audit: %v", err)
 	}
 }
+
+// A run whose lengths are completion tokens is not compared with one whose
+// lengths are response characters (recorded rollouts without token counts):
+// each mean is its own metric, and a delta only ever subtracts like from like.
+func TestCompareLengthUnits(t *testing.T) {
+	slice := func(unit string, mean float64) audit.SliceReport {
+		return audit.SliceReport{Dimension: audit.DimAll, Key: "all", Rows: 4, Length: audit.LengthReport{Unit: unit, Mean: f64(mean)}}
+	}
+	report := func(dir string, s audit.SliceReport) *audit.Report {
+		return &audit.Report{Dir: dir, Overall: audit.Slice{Key: "all", Rows: s.Rows}, Slices: []audit.SliceReport{s}}
+	}
+	metrics := func(c *audit.Comparison) map[string]audit.MetricDelta {
+		out := map[string]audit.MetricDelta{}
+		for _, m := range c.Slices[0].Metrics {
+			out[m.Name] = m
+		}
+		return out
+	}
+	chars, tokens := report("chars", slice("response_chars", 281.4)), report("tokens", slice("completion_tokens", 95))
+	m := metrics(audit.Compare(chars, tokens))
+	if _, ok := m["length_mean"]; ok {
+		t.Error("a length_mean metric without a unit is still compared")
+	}
+	if c := m["length_mean_chars"]; c.A == nil || *c.A != 281.4 || c.B != nil || c.Delta != nil {
+		t.Errorf("length_mean_chars: %+v", c)
+	}
+	if k := m["length_mean_tokens"]; k.A != nil || k.B == nil || *k.B != 95 || k.Delta != nil {
+		t.Errorf("length_mean_tokens: %+v", k)
+	}
+	var buf bytes.Buffer
+	audit.Compare(chars, tokens).WriteText(&buf)
+	if strings.Contains(buf.String(), "-186.4") {
+		t.Errorf("characters subtracted from tokens:\n%s", buf.String())
+	}
+	// Like units still give a delta; a slice mixing the two has neither.
+	if k := metrics(audit.Compare(report("a", slice("completion_tokens", 90)), tokens))["length_mean_tokens"]; k.Delta == nil || *k.Delta != 5 {
+		t.Errorf("tokens against tokens: %+v", k)
+	}
+	mixed := metrics(audit.Compare(report("mixed", slice("mixed", 200)), tokens))
+	if mixed["length_mean_tokens"].A != nil || mixed["length_mean_chars"].A != nil {
+		t.Errorf("a mixed-unit mean is compared: %+v %+v", mixed["length_mean_tokens"], mixed["length_mean_chars"])
+	}
+}

@@ -36,20 +36,31 @@ type MetricDelta struct {
 	Delta *float64 `json:"delta"`
 }
 
-// HeadlineMetrics names the metrics a comparison shows, in order.
+// HeadlineMetrics names the metrics a comparison shows, in order. The mean
+// length is two metrics, one per unit (completion tokens, or response
+// characters for rows without a token count), so that a run measured in
+// tokens is never subtracted from one measured in characters: a slice has
+// the one of its unit, neither when its rows mix the two.
 var HeadlineMetrics = []string{"rows", "reward_mean", "accuracy", "pass_at_k", "maj_at_k", "frac_zero_variance", "advantage_std",
 	"delta_t1_t2", "answer_change_rate", "consensus_label_accuracy", "judge_agreement", "judge_flagged_rate",
-	"length_mean", "reward_length_correlation", "truncation_rate", "entropy_mean"}
+	"length_mean_tokens", "length_mean_chars", "reward_length_correlation", "truncation_rate", "entropy_mean"}
+
+// lengthMetric maps LengthReport.Unit to its headline metric.
+var lengthMetric = map[string]string{"completion_tokens": "length_mean_tokens", "response_chars": "length_mean_chars"}
 
 func headline(s *SliceReport) map[string]*float64 {
-	return map[string]*float64{
+	m := map[string]*float64{
 		"rows": fp(float64(s.Rows)), "reward_mean": s.Reward.Mean, "accuracy": s.Reward.Accuracy,
 		"pass_at_k": s.PassMaj.PassAtK, "maj_at_k": s.PassMaj.MajAtK, "frac_zero_variance": s.Advantage.FracZeroVariance,
 		"advantage_std": s.Advantage.Std, "delta_t1_t2": s.Transitions.DeltaT1T2, "answer_change_rate": s.AnswerChange.Rate,
 		"consensus_label_accuracy": s.Consensus.LabelAccuracy, "judge_agreement": s.JudgeAgreement.Agreement,
-		"judge_flagged_rate": s.JudgeFlagged.Rate, "length_mean": s.Length.Mean, "reward_length_correlation": s.Length.RewardCorrelation,
+		"judge_flagged_rate": s.JudgeFlagged.Rate, "reward_length_correlation": s.Length.RewardCorrelation,
 		"truncation_rate": s.Length.TruncationRate, "entropy_mean": s.Entropy.Dist.Mean,
 	}
+	if name, ok := lengthMetric[s.Length.Unit]; ok {
+		m[name] = s.Length.Mean
+	}
+	return m
 }
 
 // Compare lines up the slices of two audits (A's order, then slices only B
@@ -125,6 +136,8 @@ func isRate(name string) bool {
 	return false
 }
 
+func isLength(name string) bool { return name == "length_mean_tokens" || name == "length_mean_chars" }
+
 func fmtMetric(name string, v *float64) string {
 	switch {
 	case v == nil:
@@ -133,7 +146,7 @@ func fmtMetric(name string, v *float64) string {
 		return fmt.Sprintf("%.0f", *v)
 	case isRate(name):
 		return fmt.Sprintf("%.1f%%", 100**v)
-	case name == "length_mean":
+	case isLength(name):
 		return fmt.Sprintf("%.1f", *v)
 	}
 	return fmt.Sprintf("%.4f", *v)
@@ -149,7 +162,7 @@ func fmtDelta(name string, v *float64) string {
 		return fmt.Sprintf("%+.0f", *v)
 	case isRate(name):
 		return fmt.Sprintf("%+.1f pp", 100**v)
-	case name == "length_mean":
+	case isLength(name):
 		return fmt.Sprintf("%+.1f", *v)
 	}
 	return fmt.Sprintf("%+.4f", *v)
