@@ -32,6 +32,14 @@ type Grader interface {
 	Equivalent(a, b string) bool
 }
 
+// FinishGrader is a Grader that takes into account how the server said a
+// response ended (its finish_reason, "" when unknown): a response the
+// server cut off ("length") is graded as cut off, one it ended ("stop") is
+// not, and only an unknown ending is guessed from the text.
+type FinishGrader interface {
+	GradeFinished(response, reference, finishReason string) Verdict
+}
+
 // MathGrader is the default Grader: redraft's math answer engine
 // (rewards/mathgrade). It finds the answer stated as final (a bare short
 // answer is its own answer) and compares it by value: numbers, fractions,
@@ -44,6 +52,13 @@ func NewMathGrader(opts mathgrade.Options) MathGrader { return MathGrader{g: mat
 // Grade implements Grader.
 func (m MathGrader) Grade(response, reference string) Verdict {
 	r := m.g.Grade(response, reference)
+	return Verdict{Correct: r.Correct, Found: r.Found, Answer: r.Answer, ExtractRule: r.ExtractRule,
+		Rule: r.Rule, Pred: r.Pred, Gold: r.Gold, Reason: r.Reason}
+}
+
+// GradeFinished implements FinishGrader (see mathgrade's GradeFinished).
+func (m MathGrader) GradeFinished(response, reference, finishReason string) Verdict {
+	r := m.g.GradeFinished(response, reference, finishReason)
 	return Verdict{Correct: r.Correct, Found: r.Found, Answer: r.Answer, ExtractRule: r.ExtractRule,
 		Rule: r.Rule, Pred: r.Pred, Gold: r.Gold, Reason: r.Reason}
 }

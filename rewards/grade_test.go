@@ -2,6 +2,7 @@ package rewards
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/redraft/redraft/rewards/mathgrade"
@@ -97,5 +98,32 @@ func TestTruncatedBareAnswer(t *testing.T) {
 	}
 	if !scores[2].Verdict.Correct {
 		t.Errorf("truncated after a marked answer: %+v", scores[2].Verdict)
+	}
+}
+
+// The 17 rows of issue 16: responses the server ended with finish_reason
+// stop were graded no_answer:cut_off because their text did not end a
+// sentence. A reported finish_reason decides; recorded text without one is
+// still read by its ending.
+func TestFinishReasonDecidesCutOff(t *testing.T) {
+	text := "She makes 9 * 2 = 18 dollars.\nThen she spends 4 of them on"
+	g := &rollout.Group{Task: rollout.Task{Reference: "18"}, Samples: []rollout.Sample{
+		{Text: text, FinishReason: "stop"},
+		{Text: text, FinishReason: "length"},
+		{Text: text},
+	}}
+	c := &Composite{Grader: testGrader, Parts: []Part{Verifiable{}}, Weights: map[string]float64{"verifiable": 1}}
+	scores, err := c.Score(context.Background(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"no_answer:not_stated", "no_answer:cut_off", "no_answer:cut_off"} {
+		v := scores[i].Verdict
+		if v == nil || v.Rule != want || v.Correct {
+			t.Errorf("sample %d (finish_reason %q): %+v, want %s", i, g.Samples[i].FinishReason, v, want)
+		}
+	}
+	if r := scores[0].Verdict.Reason; strings.Contains(r, "cut off") {
+		t.Errorf("a response that finished is said to be cut off: %q", r)
 	}
 }

@@ -151,9 +151,13 @@ func (c *Composite) Score(ctx context.Context, g *rollout.Group) ([]Score, error
 // answer ("18", "$\frac12$").
 const ExtractBare = "bare"
 
-// grade grades a response against the reference; a truncated response's
-// bare "answer" counts as no answer (see cutOff).
+// grade grades a response against the reference, with the finish_reason
+// the server reported when the grader takes it (FinishGrader); otherwise a
+// truncated response's bare "answer" counts as no answer (see cutOff).
 func grade(g Grader, text, finishReason, reference string) Verdict {
+	if fg, ok := g.(FinishGrader); ok {
+		return fg.GradeFinished(text, reference, finishReason)
+	}
 	v := g.Grade(text, reference)
 	if finishReason == "length" && v.ExtractRule == ExtractBare {
 		v = cutOff(v)

@@ -35,8 +35,9 @@
 // failing that, its only number.
 //
 // Reasoning inside <think>...</think> is ignored; a response that opens
-// <think> and never closes it was cut off and states nothing. Chat-template
-// tails (<|im_start|>, <|im_end|>, <|endoftext|>) are dropped.
+// <think> and never closes it states nothing (and, unless the server said
+// otherwise, was cut off). Chat-template tails (<|im_start|>, <|im_end|>,
+// <|endoftext|>) are dropped.
 //
 // There is no "last number" fallback: a response with no marker states
 // nothing unless it is a bare answer. A text is a bare answer when it is at
@@ -46,13 +47,23 @@
 // identity matrix is $...$."), the span is the answer; otherwise the whole
 // text, without math delimiters and a trailing period, is. So "18",
 // "$\frac12$" and "Paris" are their own answers, while a cut-off
-// chain-of-thought is long or multi-line and states nothing
-// (no_answer:cut_off when it looks truncated, no_answer:not_stated
-// otherwise).
+// chain-of-thought is long or multi-line and states nothing.
 //
 // A reference (gold) answer goes through the same extraction, so it may be a
 // bare answer or a full reference solution ("... A: 18", "#### 18",
 // "\boxed{..}"); when nothing is found the whole reference is the answer.
+//
+// # Cut-off responses
+//
+// A response that states nothing is no_answer:cut_off when it was cut off
+// and no_answer:not_stated when it ended without stating an answer. When
+// the server reported how it ended (GradeFinished with its finish_reason),
+// that decides: "length" is cut off, and then a bare answer does not count
+// either (a truncated "so she makes 9 * 2 = 18" is a fragment of
+// reasoning); any other finish_reason ("stop") is not cut off, however
+// the text ends. Only when it is unknown (Grade, recorded text) is it
+// guessed from the text: an unclosed <think> or \boxed{, or a last
+// character that does not end a sentence or a formula, reads as cut off.
 //
 // # Comparison
 //

@@ -136,6 +136,36 @@ func (g *Grader) Grade(response, gold string) (res Result) {
 	return res
 }
 
+// GradeFinished is Grade for a response whose end the server reported:
+// finishReason is the finish_reason it sent with the response.
+//
+//   - "length": the response was cut off at a token limit. If it states
+//     no marked final answer it is no_answer:cut_off, and a bare answer
+//     does not count either: the text is a fragment of reasoning, not an
+//     answer, whatever it happens to end with.
+//   - any other value ("stop", "tool_calls", ...): the response ended on
+//     its own, so it was not cut off: one that states no final answer is
+//     no_answer:not_stated however its text ends (an unclosed <think>
+//     included).
+//   - "" (unknown, as for recorded text): Grade, which tells a cut-off
+//     response by how its text ends.
+func (g *Grader) GradeFinished(response, gold, finishReason string) Result {
+	res := g.Grade(response, gold)
+	switch finishReason {
+	case "":
+	case "length":
+		if res.Rule == "no_answer:not_stated" || res.Rule == "no_answer:cut_off" || res.Found && res.ExtractRule == "bare" {
+			res = Result{Gold: res.Gold, Rule: "no_answer:cut_off",
+				Reason: "the response was cut off (finish_reason=length) before stating a final answer"}
+		}
+	default:
+		if res.Rule == "no_answer:cut_off" {
+			res.Rule, res.Reason = "no_answer:not_stated", noAnswerReason("not_stated")
+		}
+	}
+	return res
+}
+
 func noAnswerReason(why string) string {
 	switch why {
 	case "empty":

@@ -196,3 +196,51 @@ func TestAnswerColonMidSentence(t *testing.T) {
 		t.Errorf("%+v", r)
 	}
 }
+
+// The finish_reason the server reported decides whether a response that
+// states nothing was cut off; the text's ending is read only when it is
+// unknown (recorded text). "length" also voids a bare answer, a fragment of
+// reasoning; a marked answer counts however the response ended.
+func TestGradeFinished(t *testing.T) {
+	g := New(Options{})
+	midSentence := "Janet sells 16 - 3 - 4 = 9 duck eggs a day.\nShe makes 9 * 2 = $18 every day at the farmers' market, so she"
+	fullStop := "We compute 9 * 2 = 18.\nThat is the value we need."
+	tests := []struct {
+		name, resp, finish, rule string
+		correct                  bool
+	}{
+		{"mid-sentence, unknown", midSentence, "", "no_answer:cut_off", false},
+		{"mid-sentence, stop", midSentence, "stop", "no_answer:not_stated", false},
+		{"mid-sentence, tool_calls", midSentence, "tool_calls", "no_answer:not_stated", false},
+		{"mid-sentence, length", midSentence, "length", "no_answer:cut_off", false},
+		{"full stop, unknown", fullStop, "", "no_answer:not_stated", false},
+		{"full stop, stop", fullStop, "stop", "no_answer:not_stated", false},
+		{"full stop, length", fullStop, "length", "no_answer:cut_off", false},
+		{"unclosed think, unknown", "<think>\nLet me add 9 and 9", "", "no_answer:cut_off", false},
+		{"unclosed think, stop", "<think>\nLet me add 9 and 9", "stop", "no_answer:not_stated", false},
+		{"unclosed think, length", "<think>\nLet me add 9 and 9", "length", "no_answer:cut_off", false},
+		{"bare, unknown", "so she makes 9 * 2 = 18", "", "equal:", true},
+		{"bare, stop", "so she makes 9 * 2 = 18", "stop", "equal:", true},
+		{"bare, length", "so she makes 9 * 2 = 18", "length", "no_answer:cut_off", false},
+		{"marked, length", "9 * 2 = 18\n#### 18", "length", "equal:", true},
+		{"marked wrong, stop", "#### 17", "stop", "not_equal:", false},
+		{"empty, length", "", "length", "no_answer:empty", false},
+	}
+	for _, tc := range tests {
+		r := g.GradeFinished(tc.resp, "18", tc.finish)
+		if !strings.HasPrefix(r.Rule, tc.rule) || r.Correct != tc.correct {
+			t.Errorf("%s: rule %q correct %v, want %q %v", tc.name, r.Rule, r.Correct, tc.rule, tc.correct)
+		}
+		if strings.HasPrefix(r.Rule, "no_answer:") && (r.Found || r.Answer != "" || r.Reason == "") {
+			t.Errorf("%s: no answer, but found %v answer %q reason %q", tc.name, r.Found, r.Answer, r.Reason)
+		}
+		if tc.rule == "no_answer:cut_off" && tc.finish == "length" && !strings.Contains(r.Reason, "finish_reason=length") {
+			t.Errorf("%s: reason %q does not name the server's finish_reason", tc.name, r.Reason)
+		}
+		if tc.finish == "" {
+			if want := g.Grade(tc.resp, "18"); r != want {
+				t.Errorf("%s: unknown finish_reason gives %+v, Grade %+v", tc.name, r, want)
+			}
+		}
+	}
+}
