@@ -464,8 +464,14 @@ func (s *Sandbox) Run(ctx context.Context, spec Spec) (Result, error) {
 	var wg sync.WaitGroup
 	var repN int64
 	wg.Add(3)
-	go func() { defer wg.Done(); capture(outR, l.Output, &res.Stdout, &res.StdoutBytes, &res.StdoutTruncated, true) }()
-	go func() { defer wg.Done(); capture(errR, l.Output, &res.Stderr, &res.StderrBytes, &res.StderrTruncated, true) }()
+	go func() {
+		defer wg.Done()
+		capture(outR, l.Output, &res.Stdout, &res.StdoutBytes, &res.StdoutTruncated, true)
+	}()
+	go func() {
+		defer wg.Done()
+		capture(errR, l.Output, &res.Stderr, &res.StderrBytes, &res.StderrTruncated, true)
+	}()
 	go func() { defer wg.Done(); capture(repR, l.Report, &res.Report, &repN, &res.ReportTruncated, false) }()
 
 	timer := time.AfterFunc(l.Wall, func() { kill("timeout") })
