@@ -23,7 +23,7 @@ func TestAudit(t *testing.T) {
 	w.WriteGroup(ctx, sampleRows("a", f64(1), f64(0), f64(1), f64(0))) // signal
 	w.WriteGroup(ctx, sampleRows("b", f64(1), f64(1), f64(1), f64(1))) // zero variance
 	w.WriteGroup(ctx, sampleRows("c", f64(0), nil, nil, nil))          // one present: zero variance
-	if _, err := w.Close(); err != nil {
+	if _, err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	a, err := audit.Dir(ctx, dir)

@@ -64,7 +64,7 @@ func spliceOutput(t *testing.T, tokPath string) output {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	shards, err := w.Close()
+	shards, err := w.Flush()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +135,8 @@ endpoint: {base_url: %s, model: policy, max_in_flight: 8, retries: 2, backoff_in
 sampling: {n: 4, temperature: 0, max_tokens: 64}
 reward: {weights: {verifiable: 1, consensus: 0.5, format: 0.1}}
 advantage: %s
+# A fifth of the requests fail on purpose: their rows must validate too.
+pipeline: {max_failure_rate: 1}
 output: {dir: %s}
 `, tasks, srv.BaseURL(), adv, t.TempDir())))
 	}

@@ -86,7 +86,7 @@ func TestShardRotationByRows(t *testing.T) {
 			t.Fatalf("after group %d (%d rows in the shard): Full() = %v", i, 3*(i%2+1), !full)
 		}
 	}
-	shards, err := w.Close()
+	shards, err := w.Flush()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,7 @@ func writeOne[T any](t *testing.T, dataset, schema string, rows []T) string {
 	if err := w.WriteGroup(context.Background(), rows); err != nil {
 		t.Fatal(err)
 	}
-	shards, err := w.Close()
+	shards, err := w.Flush()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ func TestEveryShardsFooterNamesItsColumns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	shards, err := w.Close()
+	shards, err := w.Flush()
 	if err != nil || len(shards) != 3 {
 		t.Fatalf("%d shards: %v", len(shards), err)
 	}

@@ -91,7 +91,7 @@ func TestLargeGroupReleasesWriterBuffers(t *testing.T) {
 	if held > 2*size {
 		t.Errorf("after writing a group of %d MiB the writer holds %d MiB (want under %d MiB: the column buffer's scratch)", size>>20, held>>20, 2*size>>20)
 	}
-	shards, err := w.Close()
+	shards, err := w.Flush()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +133,7 @@ func TestLargeGroupShardBytes(t *testing.T) {
 			if err := w.WriteGroup(ctx, g); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := w.Close(); err != nil {
+			if _, err := w.Flush(); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -53,7 +53,7 @@ type ShardOptions struct {
 	Metadata map[string]string
 	// FirstIndex numbers the first shard (a resumed run continues numbering).
 	FirstIndex int
-	// ManualRotation leaves rotation to the caller (Close ends the current
+	// ManualRotation leaves rotation to the caller (Flush ends the current
 	// shard and the next write starts another), for a caller that must
 	// decide where shards end, such as a journal that commits every
 	// dataset's shards together.
@@ -79,16 +79,17 @@ type ShardFile interface {
 // shard. Groups never straddle two shards. A ShardWriter is not safe for
 // concurrent use.
 //
-// Shards are committed in two steps, so that a caller keeping its own record
-// of the output (a run's journal, a manifest) never records a shard that is
-// not durable, nor loses one it recorded: a shard is finished (durable on
-// disk) at a rotation or at Close, and committed at Commit, which the
-// caller calls once its record names the finished shards. Rollback returns
-// to the last Commit, deleting the open shard and every shard finished
-// since.
+// Shards are committed in a transaction of two steps, Flush then Commit (or
+// Rollback), the same as every dataset writer of a run (SFTWriter,
+// VerlPrompts, FailureLog), so that a caller keeping its own record of the
+// output (a run's journal, a manifest) never records a shard that is not
+// durable, nor loses one it recorded: a shard is finished (durable on disk)
+// at a rotation or at Flush, and committed at Commit, which the caller
+// calls once its record names the finished shards. Rollback returns to the
+// last Commit, deleting the open shard and every shard finished since.
 //
 // The first failed write, flush, fsync, close or rename makes the writer
-// fail: every later WriteGroup and Close returns that error until Rollback,
+// fail: every later WriteGroup and Flush returns that error until Rollback,
 // so rows lost with a failed shard can never be followed by rows that look
 // committed.
 type ShardWriter[T any] struct {
@@ -295,7 +296,7 @@ func (w *ShardWriter[T]) finish() error {
 
 // closeParquet ends the shard's Parquet stream and flushes it to the file.
 // The last row group is written first, so that what the Parquet writer
-// writes at Close is only the page index and the footer; the footer is
+// writes at its Close is only the page index and the footer; the footer is
 // rewritten (see withoutColumnIndex) before it reaches the file.
 func (w *ShardWriter[T]) closeParquet(s *openShard[T]) error {
 	if err := s.w.Flush(); err != nil {
@@ -333,10 +334,10 @@ func (w *ShardWriter[T]) Full() bool {
 	return w.cur != nil && (w.cur.w.Size() >= w.opts.MaxBytes || w.opts.MaxRows > 0 && w.cur.rows >= w.opts.MaxRows)
 }
 
-// Close finishes the current shard and returns every finished shard,
-// committed or not. Writing after Close starts a new shard. It fails, and
+// Flush finishes the current shard and returns every finished shard,
+// committed or not. Writing after Flush starts a new shard. It fails, and
 // finishes nothing, when the writer has failed.
-func (w *ShardWriter[T]) Close() ([]ShardInfo, error) {
+func (w *ShardWriter[T]) Flush() ([]ShardInfo, error) {
 	if w.err != nil {
 		return w.Shards(), w.failed()
 	}

@@ -127,7 +127,7 @@ func runShardScenario(t *testing.T, dir string, fs *faultFS) ([]ShardInfo, int) 
 		err := w.WriteGroup(ctx, groups[i])
 		if err == nil && (i+1)%4 == 0 || err == nil && i == len(groups)-1 {
 			var finished []ShardInfo
-			if finished, err = w.Close(); err == nil {
+			if finished, err = w.Flush(); err == nil {
 				checkCommitted(finished) // what the record would name
 				committed = w.Commit()
 				done = i + 1
@@ -145,7 +145,7 @@ func runShardScenario(t *testing.T, dir string, fs *faultFS) ([]ShardInfo, int) 
 		if err := w.WriteGroup(ctx, groups[i]); !errors.Is(err, ErrWriterFailed) || !errors.Is(err, syscall.ENOSPC) {
 			t.Fatalf("op %d: write after a failure: %v", fs.failAt, err)
 		}
-		if _, err := w.Close(); !errors.Is(err, ErrWriterFailed) {
+		if _, err := w.Flush(); !errors.Is(err, ErrWriterFailed) {
 			t.Fatalf("op %d: close after a failure: %v", fs.failAt, err)
 		}
 		back, err := w.Rollback()

@@ -203,12 +203,13 @@ func (w *SFTWriter) WriteGroup(ctx context.Context, rows []SFTRow) error {
 	return w.tokens.WriteGroup(ctx, out)
 }
 
-// Close finishes the last shard and returns every shard written.
-func (w *SFTWriter) Close() ([]ShardInfo, error) {
+// Flush finishes the open shard and returns every shard finished (see
+// ShardWriter.Flush).
+func (w *SFTWriter) Flush() ([]ShardInfo, error) {
 	if w.track == nil {
-		return w.plain.Close()
+		return w.plain.Flush()
 	}
-	return w.tokens.Close()
+	return w.tokens.Flush()
 }
 
 // Commit commits the finished shards (see ShardWriter.Commit).

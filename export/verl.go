@@ -131,9 +131,9 @@ func (v *VerlPrompts) WriteRLGroup(ctx context.Context, rows []RLRow) error {
 	return v.WriteTask(ctx, VerlTask{TaskID: r.TaskID, DataSource: r.DataSource, Messages: r.Prompt, Reference: r.Reference})
 }
 
-// Close finishes the last shard and returns every finished shard (see
-// ShardWriter.Close).
-func (v *VerlPrompts) Close() ([]ShardInfo, error) { return v.w.Close() }
+// Flush finishes the open shard and returns every finished shard (see
+// ShardWriter.Flush).
+func (v *VerlPrompts) Flush() ([]ShardInfo, error) { return v.w.Flush() }
 
 // Commit commits the finished shards (see ShardWriter.Commit).
 func (v *VerlPrompts) Commit() []ShardInfo { return v.w.Commit() }

@@ -41,7 +41,7 @@ func TestVerlPromptsFromGroups(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	shards, err := v.Close()
+	shards, err := v.Flush()
 	if err != nil || len(shards) != 1 || shards[0].Path != "data/verl/train-00000.parquet" || shards[0].Rows != 2 {
 		t.Fatalf("shards %+v, %v", shards, err)
 	}

@@ -817,7 +817,9 @@ func (c *Config) Identity() (json.RawMessage, string, error) {
 	id.Output.Dir = ""
 	id.Pipeline = PipelineConfig{}
 	// Of an endpoint section, policy or helper, only the model.
-	model := func(e *rollout.EndpointConfig) *rollout.EndpointConfig { return &rollout.EndpointConfig{Model: e.Model} }
+	model := func(e *rollout.EndpointConfig) *rollout.EndpointConfig {
+		return &rollout.EndpointConfig{Model: e.Model}
+	}
 	if c.Endpoint != nil {
 		id.Endpoint = model(c.Endpoint)
 	}

@@ -221,7 +221,7 @@ func TestArrowRoundTrip(t *testing.T) {
 			if _, err := Run(context.Background(), prod, scorer, sink, Options{Advantage: cfg.Advantage}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := w.Close(); err != nil {
+			if _, err := w.Flush(); err != nil {
 				t.Fatal(err)
 			}
 			got := readAll(t, dir)

@@ -155,4 +155,3 @@ func (h *Harness) Finish(status string) error {
 // Close releases the journal of a run that ends without Finish (an error
 // before it started writing); safe after Finish.
 func (h *Harness) Close() { h.journal.close() }
-

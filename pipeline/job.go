@@ -478,11 +478,11 @@ func (s *jobSink) replay() (int64, error) {
 }
 
 // txWriter is a dataset writer of the run (export.ShardWriter, SFTWriter,
-// VerlPrompts): Close finishes its open shard durably, Commit makes the
+// VerlPrompts): Flush finishes its open shard durably, Commit makes the
 // finished shards part of the run, Rollback returns to the last Commit.
 type txWriter interface {
 	Full() bool
-	Close() ([]export.ShardInfo, error)
+	Flush() ([]export.ShardInfo, error)
 	Commit() []export.ShardInfo
 	Rollback() ([]export.ShardInfo, error)
 }
@@ -511,7 +511,7 @@ func (s *jobSink) commit() error {
 	// Phase 1: durable on disk, not yet part of the run.
 	shards := map[string][]export.ShardInfo{}
 	for _, nw := range s.sets {
-		finished, err := nw.w.Close()
+		finished, err := nw.w.Flush()
 		if err != nil {
 			return err
 		}

@@ -144,11 +144,11 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 		committed = j.meta.SFT.clone()
 	}
 	st := committed.clone()
-	// base is what earlier sessions committed; the writer's Close returns
+	// base is what earlier sessions committed; the writer's Flush returns
 	// every shard this session finished.
 	base := slices.Clone(j.meta.Shards["sft"])
 	checkpoint := func() error {
-		finished, err := w.Close()
+		finished, err := w.Flush()
 		if err != nil {
 			return err
 		}

@@ -27,11 +27,15 @@ type gradeOut struct {
 // line per input line, in order.
 func cmdGrade(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := flag.NewFlagSet("grade", flag.ContinueOnError)
+	code := addCodeFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	if handled, err := code.run(stdin, stdout); handled {
+		return err
 	}
 	g := rewards.NewMathGrader(mathgrade.Options{})
 	out := bufio.NewWriter(stdout)

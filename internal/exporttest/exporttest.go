@@ -184,10 +184,10 @@ func (fx *Fixture) Write(t testing.TB, dir string, track *export.TokenTrackConfi
 			t.Fatal(err)
 		}
 	}
-	shards, err := rl.Close()
+	shards, err := rl.Flush()
 	m.Datasets["rl"] = info(export.RLSchema, shards, err)
 	m.Rewards = Summary(fx.RL)
-	shards, err = verl.Close()
+	shards, err = verl.Flush()
 	m.Datasets[export.VerlDataset] = info(export.VerlSchema, shards, err)
 	if track != nil && fx.SFTRows != nil {
 		// Rows edited after their token track: written directly.
@@ -206,7 +206,7 @@ func (fx *Fixture) Write(t testing.TB, dir string, track *export.TokenTrackConfi
 				t.Fatal(err)
 			}
 		}
-		shards, err = w.Close()
+		shards, err = w.Flush()
 		m.Datasets["sft"] = info(export.SFTTokensSchema, shards, err)
 	} else {
 		w, _ := export.NewSFTWriter(export.ShardOptions{Dir: dir}, track)
@@ -215,14 +215,14 @@ func (fx *Fixture) Write(t testing.TB, dir string, track *export.TokenTrackConfi
 				t.Fatal(err)
 			}
 		}
-		shards, err = w.Close()
+		shards, err = w.Flush()
 		m.Datasets["sft"] = info(w.Schema(), shards, err)
 	}
 	pw, _ := export.NewShardWriter[export.PairRow](export.ShardOptions{Dir: dir, Dataset: "pairs", Schema: export.PairsSchema})
 	if err := pw.WriteGroup(ctx, fx.Pairs); err != nil {
 		t.Fatal(err)
 	}
-	shards, err = pw.Close()
+	shards, err = pw.Flush()
 	m.Datasets["pairs"] = info(export.PairsSchema, shards, err)
 	if err := export.WriteManifest(dir, m); err != nil {
 		t.Fatal(err)
