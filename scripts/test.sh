@@ -42,6 +42,17 @@ trap 'scripts/llama-server.sh stop >/dev/null 2>&1 || true; rm -rf "$REDRAFT_LLA
 REDRAFT_LLAMA_URL=$(REDRAFT_LLAMA_EXTRA_ARGS="--no-cache-prompt ${REDRAFT_LLAMA_EXTRA_ARGS:-}" scripts/llama-server.sh start | tail -n1)
 export REDRAFT_LLAMA_URL REDRAFT_REQUIRE_LLAMA=1
 
+step "sandbox for model code (bubblewrap)"
+# rewards/execute runs untrusted programs under bwrap (Debian's bubblewrap;
+# CI runs as root). Its tests fail, not skip, when the sandbox is unavailable.
+if ! command -v bwrap >/dev/null; then
+  echo "installing bubblewrap (apt-get)"
+  if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
+  $sudo apt-get install -y bubblewrap >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y bubblewrap >/dev/null; }
+fi
+bwrap --version
+export REDRAFT_REQUIRE_SANDBOX=1
+
 step "go test -race"
 # The disk-full tests mount small tmpfs filesystems (CI runs as root): a
 # missing privilege is a failure here, not a skip.
@@ -57,7 +68,7 @@ scripts/browser-test.sh
 step "fuzz (short, bounded)"
 # Every parser of untrusted text: JSONL/Parquet input and its problem locator,
 # model servers' answers (JSON strings, completion bodies, event streams),
-# answer extraction and grading, judge scores, step-judge and self-verification
+# answer extraction and grading, code extraction, judge scores, step-judge and self-verification
 # verdicts, judge prompt rendering, injection detection, MR-GSM8K labels,
 # tokenizer input.
 for target in "./rollout FuzzDecodeRecord" "./rollout FuzzLocateProblem" \
@@ -65,7 +76,7 @@ for target in "./rollout FuzzDecodeRecord" "./rollout FuzzLocateProblem" \
   "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" "./rewards FuzzParseSelfVerdict" \
   "./rewards/judge FuzzParseScore" "./rewards/judge FuzzParseStepVerdict" "./rewards/judge FuzzRender" \
   "./rewards/judge FuzzDetectInjection" "./pipeline/splice FuzzMRFields" "./tokenizer FuzzEncode" \
-  "./pipeline FuzzParseConfig"; do
+  "./pipeline FuzzParseConfig" "./rewards/codegrade FuzzExtractCode"; do
   set -- $target
   # A count, not a duration: with a duration, an input still running at the
   # deadline makes go test report "context deadline exceeded" as a failure.
