@@ -139,7 +139,7 @@ output: {dir: %q, tokenizer: %q}
 	if err := w.WriteGroup(context.Background(), rows); err != nil {
 		t.Fatal(err)
 	}
-	shards, err := w.Close()
+	shards, err := w.Flush()
 	if err != nil {
 		t.Fatal(err)
 	}
