@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -14,12 +13,12 @@ import (
 // allowed (and "tokens": [..] for token-weighted whitening), and writes
 // {"advantages": [..]} per line, in order.
 func cmdAdvantages(args []string, stdin io.Reader, stdout io.Writer) error {
-	fs := flag.NewFlagSet("advantages", flag.ContinueOnError)
+	fs := newFlagSet("advantages", "[flags] < groups.jsonl", advantagesAbout, stdout)
 	est := fs.String("estimator", string(rewards.DefaultEstimator), "grpo, dr_grpo, rloo, reinforce_pp_baseline or passk")
-	eps := fs.Float64("eps", -1, "epsilon (default: 1e-6 for grpo, 1e-8 for reinforce_pp_baseline)")
+	eps := float64NoDefault(fs, "eps", "epsilon (default: 1e-6 for grpo, 1e-8 for reinforce_pp_baseline)")
 	whiten := fs.String("whiten", rewards.WhitenSequence, "reinforce_pp_baseline weighting: sequence, or token (needs \"tokens\" on every line)")
 	batch := fs.Int("batch-groups", 0, "reinforce_pp_baseline: groups whitened together (default: all input lines)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

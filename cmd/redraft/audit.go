@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,14 +17,14 @@ import (
 // Flags may come before or after the paths. `--json -` writes the JSON to
 // stdout instead of the summary; so does the older form `--json DIR`.
 func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs := newFlagSet("audit", "[flags] PATH\n--compare [flags] A B", auditAbout, stdout)
 	jsonOut := fs.String("json", "", "write every metric group as JSON to `FILE` (- for stdout)")
 	htmlOut := fs.String("html", "", "write a self-contained HTML report to `FILE`")
 	compare := fs.Bool("compare", false, "compare two runs: redraft audit --compare A B")
 	workers := fs.Int("workers", 0, "row groups read in parallel (default: GOMAXPROCS)")
 	var paths []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		if fs.NArg() == 0 {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -26,9 +25,9 @@ type gradeOut struct {
 // cmdGrade grades JSON lines {"gold", "prediction"} from stdin, one output
 // line per input line, in order.
 func cmdGrade(args []string, stdin io.Reader, stdout io.Writer) error {
-	fs := flag.NewFlagSet("grade", flag.ContinueOnError)
+	fs := newFlagSet("grade", "[flags] < cases.jsonl", gradeAbout, stdout)
 	code := addCodeFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {

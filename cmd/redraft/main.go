@@ -99,7 +99,7 @@ func runWithSignals(ctx context.Context, args []string, sigs <-chan os.Signal, s
 	case "merge":
 		err = cmdMerge(ctx, args[1:], stdout)
 	case "splice":
-		err = cmdSplice(ctx, args[1:], stderr)
+		err = cmdSplice(ctx, args[1:], stdout, stderr)
 	case "version":
 		err = cmdVersion(args[1:], stdout)
 	case "-h", "--help", "help":

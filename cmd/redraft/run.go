@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -20,8 +19,7 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("run", "--config FILE [flags]", runAbout, stdout)
 	config := fs.String("config", "", "YAML configuration `file` (required)")
 	out := fs.String("out", "", "output `directory` (overrides output.dir)")
 	overwrite := fs.Bool("overwrite", false, "replace a previous run in the output directory (start over instead of resuming)")
@@ -29,14 +27,14 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	// 20s leaves 10s of Kubernetes' default 30s grace period between
 	// SIGTERM and SIGKILL for the final commit and manifest.
 	drain := fs.Duration("drain", 20*time.Second, "on Ctrl+C or SIGTERM, how long the tasks in flight may take to finish before they are abandoned (keep it 10s under the time a supervisor allows between SIGTERM and SIGKILL: Kubernetes' terminationGracePeriodSeconds, 30 by default)")
-	workers := fs.Int("workers", -1, "scoring workers (overrides pipeline.workers; 0: one per core)")
+	workers := intNoDefault(fs, "workers", "scoring workers (overrides pipeline.workers; 0: one per core)")
 	progress := fs.String("progress", "auto", "progress display: auto (a bar on a terminal, else log lines), bar, log or off")
 	every := fs.Duration("progress-every", 10*time.Second, "how often the progress display is updated (a log line without a terminal)")
 	noAudit := fs.Bool("no-audit", false, "do not print the audit summary after the run")
 	retry := fs.Bool("retry-failed", false, "redo only the failed samples of the finished run in the output directory, replaying every answered one (single-turn generation runs)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to `file` (for go tool pprof)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to `file`, rewritten every 1024 groups so that it shows the live memory late in the run (for go tool pprof)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *config == "" {

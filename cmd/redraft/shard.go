@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -94,9 +93,9 @@ func envInt(getenv func(string) string, name string) (int, error) {
 }
 
 func cmdMerge(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("merge", flag.ContinueOnError)
+	fs := newFlagSet("merge", "[--verify] DIR", mergeAbout, stdout)
 	verify := fs.Bool("verify", false, "recompute every shard file's sha256 (reads every byte)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

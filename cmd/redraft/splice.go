@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -23,9 +22,8 @@ import (
 // splice, endpoint, sampling and output sections, which then run exactly as
 // a configuration file with those settings would under redraft run (same
 // harness, journal, resume and manifest).
-func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
-	fs := flag.NewFlagSet("splice", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func cmdSplice(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("splice", "--format prm800k|mr-gsm8k --input FILE --out DIR [flags]", spliceAbout, stdout)
 	sp := &pipeline.SpliceConfig{}
 	ep := &rollout.EndpointConfig{}
 	fs.StringVar(&sp.Format, "format", "", "input format: prm800k (no model) or mr-gsm8k (needs --endpoint and --model)")
@@ -45,12 +43,12 @@ func cmdSplice(ctx context.Context, args []string, stderr io.Writer) error {
 	grade := fs.Bool("grade", true, "mr-gsm8k: grade the continuation against the reference answer (metadata grade, reward 1/0)")
 	fs.StringVar(&sp.Keep, "keep", splice.KeepAll, "mr-gsm8k: all, or correct (only continuations graded correct)")
 	seed := fs.Int64("seed", 0, "mr-gsm8k: run seed; request seeds and reflection picks derive from it")
-	temp := fs.Float64("temperature", -1, "mr-gsm8k: sampling temperature (default: the server's)")
+	temp := float64NoDefault(fs, "temperature", "mr-gsm8k: sampling temperature (default: the server's)")
 	maxTok := fs.Int("max-tokens", 0, "mr-gsm8k: most tokens per continuation (default: the server's)")
 	fs.IntVar(&ep.MaxInFlight, "concurrency", 16, "mr-gsm8k: records in flight")
 	timeout := fs.Duration("timeout", 10*time.Minute, "mr-gsm8k: bound on one request attempt")
 	shardSpec := fs.String("shard", "", "splice one shard of the records: i/N, auto or auto/N (see redraft run --shard)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	given := setFlags(fs)

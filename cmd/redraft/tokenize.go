@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -14,9 +13,9 @@ import (
 // ids the tokenizer gives it (no special tokens added), to check a tokenizer
 // before a long run.
 func cmdTokenize(args []string, stdin io.Reader, stdout io.Writer) error {
-	fs := flag.NewFlagSet("tokenize", flag.ContinueOnError)
+	fs := newFlagSet("tokenize", "--tokenizer FILE < lines.txt", tokenizeAbout, stdout)
 	path := fs.String("tokenizer", "", "Hugging Face tokenizer.json `file` (required)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *path == "" {

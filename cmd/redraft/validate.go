@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 
@@ -17,13 +16,12 @@ import (
 // and every row's masks, rewards and advantages. It prints one line per
 // violation, naming the shard and row, and fails when there is any.
 func cmdValidate(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(stdout)
+	fs := newFlagSet("validate", "[flags] DIR", validateAbout, stdout)
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` the token tracks (sft/2, rl/3) were made with: re-render every row and require the same tokens and labels")
 	format := fs.String("chat-format", "", "chat `format` of the token track (default: the one in each shard's metadata)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	maxV := fs.Int("max-violations", 100, "stop checking a shard's rows after `n` violations")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {

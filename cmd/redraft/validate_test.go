@@ -18,7 +18,7 @@ import (
 func TestValidateCommand(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "splice")
 	var stderr bytes.Buffer
-	if err := cmdSplice(context.Background(), []string{"--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", dir}, &stderr); err != nil {
+	if err := cmdSplice(context.Background(), []string{"--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", dir}, &stderr, &stderr); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
