@@ -2,11 +2,9 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -20,15 +18,7 @@ import (
 // the input, and then rows, instead of staying silent (issue 16 item 2).
 func TestProgressBeforeFirstGroup(t *testing.T) {
 	dir := t.TempDir()
-	var tasks strings.Builder
-	answers := map[string]int{}
-	for i := range 40 {
-		q := fmt.Sprintf("What is %d+%d?", i, i)
-		answers[q] = 2 * i
-		fmt.Fprintf(&tasks, `{"id": "t-%d", "prompt": %q, "reference": %d}`+"\n", i, q, 2*i)
-	}
-	taskPath := filepath.Join(dir, "tasks.jsonl")
-	os.WriteFile(taskPath, []byte(tasks.String()), 0o644)
+	taskPath, answers := toyTasks(t, dir, 40)
 	inner := fakeserver.AnswerBySeed(answers)
 	slow := "What is 0+0?"
 	srv := fakeserver.New(func(req *fakeserver.Request) fakeserver.Reply {

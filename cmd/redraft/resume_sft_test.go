@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -30,17 +29,7 @@ func TestKillAndResumeSFTJobs(t *testing.T) {
 		t.Skip("kills and resumes three jobs about 25 times (about a minute); -short skips it")
 	}
 	dir := t.TempDir()
-	var tasks strings.Builder
-	answers := map[string]int{}
-	for i := range 300 {
-		q := fmt.Sprintf("What is %d+%d?", i, i)
-		answers[q] = 2 * i
-		fmt.Fprintf(&tasks, `{"id": "t-%d", "prompt": %q, "reference": %d, "data_source": "toy"}`+"\n", i, q, 2*i)
-	}
-	taskPath := filepath.Join(dir, "tasks.jsonl")
-	if err := os.WriteFile(taskPath, []byte(tasks.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	taskPath, answers := toyTasks(t, dir, 300)
 	policy := fakeserver.AnswerBySeed(answers)
 	srv := fakeserver.New(func(req *fakeserver.Request) fakeserver.Reply {
 		switch req.Model {
@@ -103,16 +92,7 @@ output: {dir: set-by-out, shard_rows: 60, row_group_rows: 16}
 			kills, sessions, resumed, interrupts := 0, 0, 0, 0
 			for {
 				sessions++
-				args, _ := json.Marshal([]string{"run", "--config", cfg, "--out", out, "--progress", "off"})
-				cmd := exec.Command(os.Args[0])
-				cmd.Env = append(os.Environ(), "REDRAFT_RESUME_CHILD="+string(args))
-				var log bytes.Buffer
-				cmd.Stdout, cmd.Stderr = &log, &log
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				done := make(chan error, 1)
-				go func() { done <- cmd.Wait() }()
+				cmd, log, done := startChild(t, "run", "--config", cfg, "--out", out, "--progress", "off")
 				if kills >= sc.kills {
 					if err := <-done; err != nil {
 						t.Fatalf("final session: %v\n%s", err, log.String())

@@ -138,16 +138,7 @@ output: {dir: %q, shard_bytes: 131072, row_group_rows: 256}
 		roundKills := 0
 		for {
 			sessions++
-			args, _ := json.Marshal([]string{"run", "--config", cfgPath, "--no-audit", "--progress", "off", "--drain", "10s"})
-			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), "REDRAFT_RESUME_CHILD="+string(args))
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			done := make(chan error, 1)
-			go func() { done <- cmd.Wait() }()
+			cmd, out, done := startChild(t, "run", "--config", cfgPath, "--no-audit", "--progress", "off", "--drain", "10s")
 			if kills >= sc.kills {
 				if err := <-done; err != nil {
 					t.Fatalf("final session: %v\n%s", err, out.String())
@@ -216,6 +207,23 @@ output: {dir: %q, shard_bytes: 131072, row_group_rows: 256}
 	if _, err := os.Stat(filepath.Join(outDir, ".redraft")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the journal of a complete run is still there: %v", err)
 	}
+}
+
+// startChild starts "redraft args..." as a child process (this test binary,
+// see TestMain) with the process's real signals; done receives its exit.
+func startChild(t *testing.T, args ...string) (cmd *exec.Cmd, out *bytes.Buffer, done chan error) {
+	t.Helper()
+	enc, _ := json.Marshal(args)
+	cmd = exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "REDRAFT_RESUME_CHILD="+string(enc))
+	out = &bytes.Buffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done = make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	return cmd, out, done
 }
 
 func compareRuns(t *testing.T, got, want runOutput) {

@@ -20,15 +20,7 @@ import (
 // would have written (issue 16 item 1).
 func TestRetryFailed(t *testing.T) {
 	dir := t.TempDir()
-	var tasks strings.Builder
-	answers := map[string]int{}
-	for i := range 80 {
-		q := fmt.Sprintf("What is %d+%d?", i, i)
-		answers[q] = 2 * i
-		fmt.Fprintf(&tasks, `{"id": "t-%d", "prompt": %q, "reference": %d, "data_source": "toy"}`+"\n", i, q, 2*i)
-	}
-	taskPath := filepath.Join(dir, "tasks.jsonl")
-	os.WriteFile(taskPath, []byte(tasks.String()), 0o644)
+	taskPath, answers := toyTasks(t, dir, 80)
 	inner := fakeserver.AnswerBySeed(answers)
 	var broken atomic.Bool
 	srv := fakeserver.New(func(req *fakeserver.Request) fakeserver.Reply {
