@@ -3,6 +3,7 @@ package pipeline
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/rewards"
@@ -129,7 +130,15 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		if len(g.Task.Metadata) > 0 {
 			r.TaskMetadata = strPtr(string(g.Task.Metadata))
 		}
-		if meta := responseMetadata(smp.Metadata, sc.Metadata); len(meta) > 0 {
+		scoring := sc.Metadata
+		if l := smp.LengthLimit(); l != "" {
+			scoring = maps.Clone(scoring)
+			if scoring == nil {
+				scoring = map[string]any{}
+			}
+			scoring["length_limit"] = l
+		}
+		if meta := responseMetadata(smp.Metadata, scoring); len(meta) > 0 {
 			r.ResponseMetadata = strPtr(string(meta))
 		}
 		rows[i] = r

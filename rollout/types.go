@@ -103,6 +103,36 @@ type Sample struct {
 	Attempts int
 }
 
+// Which limit ended a response that the server cut off (finish_reason
+// length): see Sample.LengthLimit.
+const (
+	// LimitMaxTokens: the response reached the max_tokens that was sent.
+	LimitMaxTokens = "max_tokens"
+	// LimitContext: a limit of the server's own ended it before max_tokens
+	// (or without one sent): its context window was full (llama-server:
+	// the slot's context, --ctx-size divided by --parallel; vLLM:
+	// max_model_len), or a server-side cap on generated tokens.
+	LimitContext = "context"
+)
+
+// LengthLimit says which limit ended a response the server reported as
+// cut off, from what the server reported and what was sent: LimitMaxTokens
+// when its completion tokens reached the max_tokens sent, LimitContext when
+// they stopped short of it (llama-server reports a slot whose context
+// filled up as finish_reason length, exactly as it reports max_tokens) or
+// no max_tokens was sent. "" when the response was not cut off, or when it
+// cannot be told: a recorded rollout (no settings sent) or a response
+// without token usage.
+func (s *Sample) LengthLimit() string {
+	if s.FinishReason != "length" || s.Usage == nil || s.Sampling == nil {
+		return ""
+	}
+	if m := s.Sampling.MaxTokens; m != nil && s.Usage.CompletionTokens >= *m {
+		return LimitMaxTokens
+	}
+	return LimitContext
+}
+
 // Group is every sample for one task at one turn. Seq is the task's position
 // in the input; the pipeline writes groups in Seq order so that its output does
 // not depend on scheduling.

@@ -146,6 +146,12 @@ type Server struct {
 	// with that message's content followed by the reply, as llama-server
 	// does (it continues a final assistant message, whatever the flags).
 	EchoPrefill bool
+	// ContextTokens, when not 0, is the context of the slot a request
+	// runs in, as llama-server's (--ctx-size divided by --parallel): a
+	// request whose prompt takes that many tokens or more is refused with
+	// a 400, and a generation that would fill it stops one token short,
+	// with finish_reason length, exactly as a max_tokens cut is reported.
+	ContextTokens int
 
 	respond  Responder
 	requests atomic.Int64
@@ -323,19 +329,16 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		writeError(w, rep.Status, msg)
 		return
 	}
+	prompt, limit, msg := s.budget(&req)
+	if msg != "" {
+		writeError(w, http.StatusBadRequest, msg)
+		return
+	}
 	if req.Stream {
 		s.stream(w, r, &req, rep, n)
 		return
 	}
-	limit := -1
-	if req.MaxTokens != nil {
-		limit = *req.MaxTokens
-	}
 	content, words, finish := render(rep.Text, limit)
-	prompt := 0
-	for _, m := range req.Messages {
-		prompt += len(strings.Fields(m.Content)) + 4 // role markers, as chat templates add
-	}
 	generated := completionTokens(content, rep, words, finish)
 	if n := len(req.Messages); s.EchoPrefill && n > 0 && req.Messages[n-1].Role == "assistant" {
 		content = req.Messages[n-1].Content + content
@@ -391,6 +394,30 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	w.Write(raw)
 }
 
+// budget is a request's prompt tokens and the most tokens it may generate
+// (-1: no bound), or why it is refused: the prompt does not fit the slot's
+// context (ContextTokens; llama-server's message).
+func (s *Server) budget(req *Request) (prompt, limit int, refused string) {
+	for _, m := range req.Messages {
+		prompt += len(strings.Fields(m.Content)) + 4 // role markers, as chat templates add
+	}
+	limit = -1
+	if req.MaxTokens != nil {
+		limit = *req.MaxTokens
+	}
+	if c := s.ContextTokens; c > 0 {
+		if prompt >= c {
+			return prompt, 0, fmt.Sprintf("request (%d tokens) exceeds the available context size (%d tokens), try increasing it", prompt, c)
+		}
+		// llama-server stops once the prompt and the generated tokens
+		// reach the context less one.
+		if room := c - 1 - prompt; limit < 0 || room < limit {
+			limit = room
+		}
+	}
+	return prompt, limit, ""
+}
+
 // completionTokens is the usage a reply reports: one per word, and for an
 // empty answer the end-of-sequence token it stopped on (none with
 // EmptyGeneration).
@@ -420,15 +447,8 @@ func logprobOf(word string) logprobEntry {
 // stream answers a request for a stream with server-sent events, as vLLM
 // does, misbehaving as rep.Fault says.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, rep Reply, n int64) {
-	limit := -1
-	if req.MaxTokens != nil {
-		limit = *req.MaxTokens
-	}
+	prompt, limit, _ := s.budget(req)
 	content, words, finish := render(rep.Text, limit)
-	prompt := 0
-	for _, m := range req.Messages {
-		prompt += len(strings.Fields(m.Content)) + 4
-	}
 	base := chunk{ID: "chatcmpl-" + strconv.FormatInt(n, 10), Object: "chat.completion.chunk", Created: 1700000000, Model: s.Model}
 	var events []chunk
 	add := func(d *delta, lp *logprobs, finish *string) {
