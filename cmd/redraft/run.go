@@ -22,6 +22,7 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	fs := newFlagSet("run", "--config FILE [flags]", runAbout, stdout)
 	config := fs.String("config", "", "YAML configuration `file` (required)")
 	out := fs.String("out", "", "output `directory` (overrides output.dir)")
+	endpoint := addEndpointFlags(fs)
 	overwrite := fs.Bool("overwrite", false, "replace a previous run in the output directory (start over instead of resuming)")
 	shardSpec := fs.String("shard", "", "run one shard of the tasks: i/N, auto (a Slurm job array) or auto/N (index from Slurm or a Kubernetes Indexed Job); writes under DIR/shards/, combine with redraft merge")
 	// 20s leaves 10s of Kubernetes' default 30s grace period between
@@ -49,6 +50,9 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 	}
 	if *out != "" {
 		cfg.Output.Dir = *out
+	}
+	if err := endpoint.apply(cfg); err != nil {
+		return err
 	}
 	shard, err := parseShard(*shardSpec, os.Getenv)
 	if err != nil {
