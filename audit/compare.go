@@ -43,7 +43,8 @@ type MetricDelta struct {
 // the one of its unit, neither when its rows mix the two.
 var HeadlineMetrics = []string{"rows", "reward_mean", "accuracy", "pass_at_k", "maj_at_k", "frac_zero_variance", "advantage_std",
 	"delta_t1_t2", "answer_change_rate", "consensus_label_accuracy", "judge_agreement", "judge_flagged_rate",
-	"length_mean_tokens", "length_mean_chars", "reward_length_correlation", "truncation_rate", "entropy_mean"}
+	"length_mean_tokens", "length_mean_chars", "reward_length_correlation", "truncation_rate", "entropy_mean",
+	"null_rate", "failed_rate", "distinct_correct_responses", "distinct_correct_answers", "reward_auroc", "reward_gap"}
 
 // lengthMetric maps LengthReport.Unit to its headline metric.
 var lengthMetric = map[string]string{"completion_tokens": "length_mean_tokens", "response_chars": "length_mean_chars"}
@@ -56,6 +57,9 @@ func headline(s *SliceReport) map[string]*float64 {
 		"consensus_label_accuracy": s.Consensus.LabelAccuracy, "judge_agreement": s.JudgeAgreement.Agreement,
 		"judge_flagged_rate": s.JudgeFlagged.Rate, "reward_length_correlation": s.Length.RewardCorrelation,
 		"truncation_rate": s.Length.TruncationRate, "entropy_mean": s.Entropy.Dist.Mean,
+		"null_rate": s.Reward.NullRate, "failed_rate": s.Reward.FailedRate,
+		"distinct_correct_responses": s.ExploreExploit.DistinctCorrectResponses, "distinct_correct_answers": s.ExploreExploit.DistinctCorrectAnswers,
+		"reward_auroc": s.ExploreExploit.RewardAUROC, "reward_gap": s.ExploreExploit.RewardGap,
 	}
 	if name, ok := lengthMetric[s.Length.Unit]; ok {
 		m[name] = s.Length.Mean
@@ -130,7 +134,7 @@ func (c *Comparison) WriteText(w io.Writer) {
 func isRate(name string) bool {
 	switch name {
 	case "accuracy", "pass_at_k", "maj_at_k", "frac_zero_variance", "delta_t1_t2", "answer_change_rate",
-		"consensus_label_accuracy", "judge_agreement", "judge_flagged_rate", "truncation_rate":
+		"consensus_label_accuracy", "judge_agreement", "judge_flagged_rate", "truncation_rate", "null_rate", "failed_rate":
 		return true
 	}
 	return false

@@ -39,7 +39,7 @@ var dimOrder = map[string]int{DimAll: 0, DimDataSource: 1, DimTurn: 2, DimModel:
 // MetricGroups names the metric groups every slice of the report carries
 // (the JSON keys of SliceReport).
 var MetricGroups = []string{"reward", "reward_components", "advantage", "pass_maj", "transitions", "answer_change",
-	"consensus", "judge_agreement", "length", "entropy", "judge_flagged"}
+	"consensus", "judge_agreement", "length", "entropy", "judge_flagged", "explore_exploit"}
 
 type sliceKey struct{ dim, key string }
 

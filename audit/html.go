@@ -92,7 +92,7 @@ func (a *Report) WriteHTML(w io.Writer) error {
 	h.p("<header><h1>%s</h1><p>%s &middot; %d shard(s) &middot; schema %s &middot; %s rows &middot; %s groups</p></header>\n",
 		esc(title), esc(a.Dir), a.Shards, esc(a.Schema), metricInt("/overall/rows", a.Overall.Rows), metricInt("/overall/groups", a.Overall.Groups))
 	sections := [][2]string{{"overview", "Overview"}, {"rewards", "Rewards"}, {"components", "Reward components"}, {"advantages", "Advantages"},
-		{"passk", "pass@k and maj@k"}, {"corrections", "Corrections"}, {"consensus", "Consensus"}, {"judge", "Judge"},
+		{"passk", "pass@k and maj@k"}, {"explore", "Exploration and exploitation"}, {"corrections", "Corrections"}, {"consensus", "Consensus"}, {"judge", "Judge"},
 		{"length", "Length and truncation"}, {"entropy", "Entropy"}}
 	h.p("<nav>")
 	for _, s := range sections {
@@ -184,6 +184,19 @@ func (a *Report) WriteHTML(w io.Writer) error {
 			s.PassMaj.MajFromConsensus, s.PassMaj.MajTies, s.PassMaj.MajNoAnswer)
 	}
 	h.p("</table><p class=note>k is the group size. pass@k: any sample correct. maj@k: the group's consensus_label_correct when consensus ran (whole groups), else the most frequent extracted answer is correct; a tie goes to the answer stated first, a group without any answer counts as wrong.</p></section>\n")
+
+	// Exploration and exploitation (B-STaR).
+	h.p(`<section id="explore"><h2>Exploration and exploitation</h2>`)
+	h.p("<table><tr><th>slice</th><th>groups</th><th>distinct correct responses</th><th>distinct correct answers</th><th>distinct answers</th><th>mixed groups</th><th>reward AUROC</th><th>reward gap</th></tr>")
+	for i := range a.Slices {
+		s := &a.Slices[i]
+		e := &s.ExploreExploit
+		h.p("<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>", esc(sliceLabel(s)), metricInt(ptr(i, "explore_exploit/groups"), e.Groups),
+			metric(ptr(i, "explore_exploit/distinct_correct_responses_mean"), e.DistinctCorrectResponses, "f4"), metric(ptr(i, "explore_exploit/distinct_correct_answers_mean"), e.DistinctCorrectAnswers, "f4"),
+			metric(ptr(i, "explore_exploit/distinct_answers_mean"), e.DistinctAnswers, "f4"), metricInt(ptr(i, "explore_exploit/mixed_groups"), e.MixedGroups),
+			metric(ptr(i, "explore_exploit/reward_auroc"), e.RewardAUROC, "f4"), metric(ptr(i, "explore_exploit/reward_gap"), e.RewardGap, "f4"))
+	}
+	h.p("</table><p class=note>B-STaR's balance. Exploration: per group with a graded sample, the number of distinct correct responses (texts) among its k samples, of distinct correct extracted answers and of distinct answers, averaged over groups. Exploitation: over the groups with correct and incorrect samples that have a reward, the reward AUROC (the fraction of (correct, incorrect) pairs of a group where the correct one has the higher reward, a tie counting half) and the mean within-group gap mean reward(correct) − mean reward(incorrect). A verifiable-only reward separates perfectly (AUROC 1); judges, format and shaping terms show here how much they blur it.</p></section>\n")
 
 	// Corrections.
 	h.p(`<section id="corrections"><h2>Corrections</h2>`)

@@ -227,6 +227,17 @@ type sliceAcc struct {
 	lenDist                  *dist
 	finishKnown, truncated   int64
 	entropyRows, entropyToks int64
+	failed                   int64
+
+	// Exploration and exploitation (B-STaR), per group with a graded row:
+	// sums of distinct correct responses, distinct correct answers and
+	// distinct answers; per mixed group (correct and incorrect rows with a
+	// reward): correct-over-incorrect reward pairs won (ties count half),
+	// and the within-group reward gaps.
+	explGroups                                 int64
+	distinctCorrResp, distinctCorrAns, distAns int64
+	mixedGroups, sepPairs                      int64
+	sepWins, gapSum                            float64
 }
 
 type auditRanges struct{ reward, adv, comp, entropy valueRange }
@@ -261,6 +272,9 @@ func (s *sliceAcc) addGroup(rows []auditRow, whole, zeroVar bool, r *auditRanges
 	for i := range rows {
 		row := &rows[i]
 		s.rows++
+		if row.failed {
+			s.failed++
+		}
 		if row.hasReward {
 			s.reward.add(row.reward)
 		} else {
@@ -338,6 +352,7 @@ func (s *sliceAcc) addGroup(rows []auditRow, whole, zeroVar bool, r *auditRanges
 	if graded == 0 {
 		return
 	}
+	s.exploreExploit(rows)
 	s.passGroups++
 	s.kCounts[len(rows)]++
 	if anyCorrect {
@@ -394,8 +409,71 @@ func (s *sliceAcc) addGroup(rows []auditRow, whole, zeroVar bool, r *auditRanges
 	}
 }
 
+// exploreExploit adds one group's (with a graded row) exploration and
+// exploitation numbers: how many different correct responses and answers
+// its samples found, and how well the reward orders its correct samples
+// above its incorrect ones.
+func (s *sliceAcc) exploreExploit(rows []auditRow) {
+	s.explGroups++
+	resp := map[uint64]bool{}
+	corrAns, ans := map[string]bool{}, map[string]bool{}
+	var good, bad []float64
+	for i := range rows {
+		r := &rows[i]
+		if r.answer != nil {
+			ans[*r.answer] = true
+		}
+		if r.correct == 1 {
+			resp[r.respHash] = true
+			if r.answer != nil {
+				corrAns[*r.answer] = true
+			}
+		}
+		if r.correct >= 0 && r.hasReward {
+			if r.correct == 1 {
+				good = append(good, r.reward)
+			} else {
+				bad = append(bad, r.reward)
+			}
+		}
+	}
+	s.distinctCorrResp += int64(len(resp))
+	s.distinctCorrAns += int64(len(corrAns))
+	s.distAns += int64(len(ans))
+	if len(good) == 0 || len(bad) == 0 {
+		return
+	}
+	s.mixedGroups++
+	var sg, sb float64
+	for _, g := range good {
+		sg += g
+		for _, b := range bad {
+			switch {
+			case g > b:
+				s.sepWins++
+			case g == b:
+				s.sepWins += 0.5
+			}
+		}
+	}
+	for _, b := range bad {
+		sb += b
+	}
+	s.sepPairs += int64(len(good) * len(bad))
+	s.gapSum += sg/float64(len(good)) - sb/float64(len(bad))
+}
+
 func (s *sliceAcc) merge(o *sliceAcc) {
 	s.rows += o.rows
+	s.failed += o.failed
+	s.explGroups += o.explGroups
+	s.distinctCorrResp += o.distinctCorrResp
+	s.distinctCorrAns += o.distinctCorrAns
+	s.distAns += o.distAns
+	s.mixedGroups += o.mixedGroups
+	s.sepPairs += o.sepPairs
+	s.sepWins += o.sepWins
+	s.gapSum += o.gapSum
 	s.groups += o.groups
 	s.nullReward += o.nullReward
 	addCounts(s.nullReasons, o.nullReasons)
@@ -481,6 +559,27 @@ type SliceReport struct {
 	Length         LengthReport      `json:"length"`
 	Entropy        EntropyReport     `json:"entropy"`
 	JudgeFlagged   FlagReport        `json:"judge_flagged"`
+	ExploreExploit ExploreExploit    `json:"explore_exploit"`
+}
+
+// ExploreExploit holds B-STaR's exploration and exploitation numbers. Over
+// the groups with a graded sample (Groups; a slice's group is its rows of
+// one (task, turn) group, k of them): the mean number of distinct correct
+// responses (response texts), of distinct correct answers (extracted
+// answers) and of distinct answers. Over the mixed groups (correct and
+// incorrect samples with a reward): RewardAUROC, the fraction of (correct,
+// incorrect) sample pairs of a group whose correct sample has the higher
+// reward (a tie counts half), pooled over the groups' pairs, and RewardGap,
+// the mean over groups of mean reward(correct) - mean reward(incorrect).
+type ExploreExploit struct {
+	Groups                   int64    `json:"groups"`
+	DistinctCorrectResponses *float64 `json:"distinct_correct_responses_mean"`
+	DistinctCorrectAnswers   *float64 `json:"distinct_correct_answers_mean"`
+	DistinctAnswers          *float64 `json:"distinct_answers_mean"`
+	MixedGroups              int64    `json:"mixed_groups"`
+	Pairs                    int64    `json:"pairs"`
+	RewardAUROC              *float64 `json:"reward_auroc"`
+	RewardGap                *float64 `json:"reward_gap"`
 }
 
 // RewardReport is the total reward's distribution and the verifier's
@@ -488,10 +587,14 @@ type SliceReport struct {
 type RewardReport struct {
 	Dist
 	Null        int64            `json:"null"`
+	NullRate    *float64         `json:"null_rate"`
 	NullReasons map[string]int64 `json:"null_reasons"`
-	Graded      int64            `json:"graded"`
-	Correct     int64            `json:"correct"`
-	Accuracy    *float64         `json:"accuracy"`
+	// Failed counts rows whose sample has no response (error set).
+	Failed     int64    `json:"failed"`
+	FailedRate *float64 `json:"failed_rate"`
+	Graded     int64    `json:"graded"`
+	Correct    int64    `json:"correct"`
+	Accuracy   *float64 `json:"accuracy"`
 }
 
 // ComponentReport is one reward component's distribution; null values are
@@ -611,7 +714,8 @@ type FlagReport struct {
 
 func (s *sliceAcc) report() SliceReport {
 	r := SliceReport{Dimension: s.dim, Key: s.key, Rows: s.rows, Groups: s.groups}
-	r.Reward = RewardReport{Dist: s.reward.summary(), Null: s.nullReward, NullReasons: s.nullReasons,
+	r.Reward = RewardReport{Dist: s.reward.summary(), Null: s.nullReward, NullRate: ratio(s.nullReward, s.rows), NullReasons: s.nullReasons,
+		Failed: s.failed, FailedRate: ratio(s.failed, s.rows),
 		Graded: s.graded, Correct: s.correct, Accuracy: ratio(s.correct, s.graded)}
 	names := make([]string, 0, len(s.comps))
 	for n := range s.comps {
@@ -686,5 +790,17 @@ func (s *sliceAcc) report() SliceReport {
 	r.Length = lr
 	r.Entropy = EntropyReport{Rows: s.entropyRows, Tokens: s.entropyToks, Dist: s.entropy.summary()}
 	r.JudgeFlagged = FlagReport{Known: s.flagKnown, Flagged: s.flagged, Rate: ratio(s.flagged, s.flagKnown)}
+	ee := ExploreExploit{Groups: s.explGroups, MixedGroups: s.mixedGroups, Pairs: s.sepPairs}
+	if s.explGroups > 0 {
+		n := float64(s.explGroups)
+		ee.DistinctCorrectResponses = fp(float64(s.distinctCorrResp) / n)
+		ee.DistinctCorrectAnswers = fp(float64(s.distinctCorrAns) / n)
+		ee.DistinctAnswers = fp(float64(s.distAns) / n)
+	}
+	if s.sepPairs > 0 {
+		ee.RewardAUROC = fp(s.sepWins / float64(s.sepPairs))
+		ee.RewardGap = fp(s.gapSum / float64(s.mixedGroups))
+	}
+	r.ExploreExploit = ee
 	return r
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"os"
@@ -267,7 +268,7 @@ var auditColumns = []string{
 	"task_id", "group_id", "sample_index", "turn", "data_source", "model", "response",
 	"finish_reason", "completion_tokens", "logprobs", "extracted_answer", "correct",
 	"transition", "reward", "reward_reason", "reward_components", "consensus_ratio",
-	"consensus_label_correct", "judge_scores", "judge_flagged", "advantage",
+	"consensus_label_correct", "judge_scores", "judge_flagged", "advantage", "error",
 }
 
 func auditLeaves(present map[string]bool) func(string) bool {
@@ -292,6 +293,11 @@ func auditLeaves(present map[string]bool) func(string) bool {
 	}
 }
 
+// respSeed hashes response texts for the distinct-correct-responses count
+// (only the number of distinct hashes is reported, so the seed does not
+// change the report).
+var respSeed = maphash.MakeSeed()
+
 // auditRow is one row as the audit sees it.
 type auditRow struct {
 	task, group, source, model string
@@ -302,7 +308,9 @@ type auditRow struct {
 	nlpSum                     float64
 	nlpN                       int32
 	answer                     *string
-	correct                    int8 // -1 null, 0, 1
+	correct                    int8   // -1 null, 0, 1
+	respHash                   uint64 // of the response text, for correct rows
+	failed                     bool   // the sample has no response (error set)
 	transition                 string
 	reward                     float64
 	hasReward                  bool
@@ -445,6 +453,12 @@ func (d *recordDecoder) row(i int, r *auditRow) {
 	}
 	if b := d.bl["correct"]; b != nil && b.IsValid(i) {
 		r.correct = b2i(b.Value(i))
+		if r.correct == 1 {
+			r.respHash = maphash.String(respSeed, d.str["response"].Value(i))
+		}
+	}
+	if e := d.str["error"]; e != nil && e.IsValid(i) {
+		r.failed = true
 	}
 	r.transition = optStr(d.str["transition"], i)
 	if f := d.f64["reward"]; f != nil && f.IsValid(i) {

@@ -39,6 +39,17 @@ func (a *Report) writeDetails(w io.Writer) {
 	if all.PassMaj.MajTies > 0 || all.PassMaj.MajNoAnswer > 0 {
 		fmt.Fprintf(w, "maj@k: %d tied groups (first stated answer wins), %d without an answer\n", all.PassMaj.MajTies, all.PassMaj.MajNoAnswer)
 	}
+	fmt.Fprintf(w, "\n%-24s %7s %9s %9s %9s %7s %8s\n", "explore / exploit", "groups", "corr resp", "corr ans", "answers", "auroc", "gap")
+	for _, s := range a.Slices {
+		label := s.Key
+		if s.Dimension != DimAll {
+			label = s.Dimension + "=" + s.Key
+		}
+		e := s.ExploreExploit
+		fmt.Fprintf(w, "%-24s %7d %9s %9s %9s %7s %8s\n", trunc(label, 24), e.Groups, fmtF(e.DistinctCorrectResponses, "%.3f"), fmtF(e.DistinctCorrectAnswers, "%.3f"),
+			fmtF(e.DistinctAnswers, "%.3f"), fmtF(e.RewardAUROC, "%.3f"), fmtF(e.RewardGap, "%+.3f"))
+	}
+	fmt.Fprintln(w, "(means per group: distinct correct responses, correct answers, answers; reward AUROC and gap, correct over incorrect)")
 	fmt.Fprintf(w, "\nadvantage: mean %s std %s min %s max %s\n", fmtF(all.Advantage.Mean, "%.4f"), fmtF(all.Advantage.Std, "%.4f"), fmtF(all.Advantage.Min, "%.4f"), fmtF(all.Advantage.Max, "%.4f"))
 	for _, c := range all.Components {
 		fmt.Fprintf(w, "component %-14s weight %v  mean %s  null %d%s\n", c.Name, c.Weights, fmtF(c.Dist.Mean, "%.4f"), c.Null, reasons(c.NullReasons))

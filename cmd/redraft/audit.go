@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/redraft/redraft/audit"
 )
 
-// redraft audit PATH [--html FILE] [--json FILE] [--workers N]
+// redraft audit PATH [--html FILE] [--json FILE] [--workers N] [--fail-on EXPR,...]
 // redraft audit --compare A B [--html FILE] [--json FILE]
 //
 // Flags may come before or after the paths. `--json -` writes the JSON to
@@ -22,6 +24,8 @@ func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	htmlOut := fs.String("html", "", "write a self-contained HTML report to `FILE`")
 	compare := fs.Bool("compare", false, "compare two runs: redraft audit --compare A B")
 	workers := fs.Int("workers", 0, "row groups read in parallel (default: GOMAXPROCS)")
+	var failOn boundList
+	fs.Var(&failOn, "fail-on", "exit 1 when a bound `METRIC>X[,...]` is crossed (>, >=, <, <=; metrics over all rows, see docs/audit.md); repeatable")
 	var paths []string
 	for {
 		if err := parseFlags(fs, args); err != nil {
@@ -40,6 +44,9 @@ func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 	}
 	opts := audit.Options{Workers: *workers}
+	if *compare && len(failOn) > 0 {
+		return usageError{"--fail-on checks one run, not a comparison"}
+	}
 	if *compare {
 		if len(paths) != 2 {
 			return usageError{"--compare wants exactly two runs: A B"}
@@ -71,7 +78,63 @@ func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	if *jsonOut != "-" {
 		a.WriteText(stdout)
 	}
-	return writeOutputs(stdout, *jsonOut, *htmlOut, a, a.WriteHTML)
+	if err := writeOutputs(stdout, *jsonOut, *htmlOut, a, a.WriteHTML); err != nil {
+		return err
+	}
+	return checkBounds(stdout, a, failOn, *jsonOut != "-")
+}
+
+// boundList collects --fail-on bounds, parsed (and unknown metrics
+// refused) as the flag is read.
+type boundList []audit.Bound
+
+func (b *boundList) String() string {
+	parts := make([]string, len(*b))
+	for i, x := range *b {
+		parts[i] = x.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (b *boundList) Set(v string) error {
+	bounds, err := audit.ParseBounds(v)
+	if err != nil {
+		return err
+	}
+	*b = append(*b, bounds...)
+	return nil
+}
+
+// checkBounds prints each bound's verdict (unless stdout carries the JSON)
+// and fails naming every crossed one.
+func checkBounds(stdout io.Writer, a *audit.Report, bounds []audit.Bound, print bool) error {
+	if len(bounds) == 0 {
+		return nil
+	}
+	var crossed []string
+	if print {
+		fmt.Fprintf(stdout, "\nbounds (--fail-on, all rows)\n")
+	}
+	for _, r := range a.CheckBounds(bounds) {
+		actual := "no value"
+		if r.Actual != nil {
+			actual = strconv.FormatFloat(*r.Actual, 'g', 6, 64)
+		}
+		verdict := "ok"
+		if r.Crossed {
+			verdict = "CROSSED"
+			crossed = append(crossed, fmt.Sprintf("%s (%s %s)", r.Bound, r.Metric, actual))
+		} else if r.Actual == nil {
+			verdict = "not checked: the run has no value"
+		}
+		if print {
+			fmt.Fprintf(stdout, "  %-32s %-12s %s\n", r.Bound, actual, verdict)
+		}
+	}
+	if len(crossed) > 0 {
+		return fmt.Errorf("%d bound(s) crossed: %s", len(crossed), strings.Join(crossed, ", "))
+	}
+	return nil
 }
 
 func writeOutputs(stdout io.Writer, jsonOut, htmlOut string, v any, html func(io.Writer) error) error {
