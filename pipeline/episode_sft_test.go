@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/internal/doccheck"
 	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/rollout/fakeserver"
 	"github.com/redraft/redraft/tokenizer"
@@ -156,6 +157,7 @@ func TestEpisodeSFTPAM(t *testing.T) {
 	if !splits["none"] || !splits["marker"] {
 		t.Errorf("splits seen: %v", splits)
 	}
+	checkDocRow(t, "docs/recipes/pam.md", doccheck.One(t, "..", "docs/recipes/pam.md", "TestEpisodeSFTPAM"), rows)
 }
 
 // PTR: the conversation as sampled, thoughts and the initial attempt masked,
@@ -226,6 +228,9 @@ func TestEpisodeSFTPTR(t *testing.T) {
 			}
 			if wrong == 0 {
 				t.Error("no wrong refinement kept; PTR must not filter by reward")
+			}
+			if !reasoning { // the page's row has its thoughts inline
+				checkDocRow(t, "docs/recipes/ptr.md", doccheck.One(t, "..", "docs/recipes/ptr.md", "TestEpisodeSFTPTR"), rows)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/internal/doccheck"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/rollout/fakeserver"
@@ -162,6 +163,9 @@ reward: {weights: {self_verify_gen: 1, self_verify_match: 1}, self_verify: {verd
 			t.Fatalf("verify row %s: verdict %v (answer %s), component %+v, want %v -> %v", key, sv.Verdict, *r.ExtractedAnswer, c[0], verdict, want)
 		}
 		seen[fmt.Sprint("match ", want)] = true
+	}
+	if kind == rewards.VerdictLabel {
+		checkDocRow(t, "docs/recipes/self-verify.md", doccheck.One(t, "..", "docs/recipes/self-verify.md", "TestSelfVerifyRecipe"), rows)
 	}
 	for _, k := range []string{"gen 1", "gen -0.5", "gen -1", "match 1", "match 0", "match null"} {
 		if !seen[k] {
