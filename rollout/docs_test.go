@@ -26,7 +26,7 @@ func TestInputErrorTable(t *testing.T) {
 		opts          InputOptions
 	}
 	cases := map[string]input{
-		"malformed JSON": {name: "in.jsonl", content: good + "\n" + `{"id": "b", "prompt": `},
+		"malformed JSON":                 {name: "in.jsonl", content: good + "\n" + `{"id": "b", "prompt": `},
 		"a record that is not an object": {name: "in.jsonl", content: good + "\n[1, 2]"},
 		"invalid UTF-8 in a string (JSONL or Parquet)": {name: "in.jsonl",
 			content: good + "\n" + "{\"id\": \"b\", \"messages\": [{\"role\": \"user\", \"content\": \"ok\"}, {\"role\": \"user\", \"content\": \"\xc3\x28\"}]}"},
@@ -36,10 +36,10 @@ func TestInputErrorTable(t *testing.T) {
 			opts: InputOptions{ExtraFields: ExtraFieldsError}},
 		"line over `source.max_line_bytes`": {name: "in.jsonl", content: good + "\n" + `{"id": "b", "prompt": "` + strings.Repeat("x", 200) + `"}`,
 			opts: InputOptions{MaxLineBytes: 64}},
-		"duplicate task id":                   {name: "in.jsonl", content: good + "\n" + taskLine("b") + "\n" + good},
-		"NaN or infinite number":              {name: "in.jsonl", content: rec + "\n" + rewardRec("NaN"), recorded: true},
-		"... in Parquet":                      {name: "in.parquet", content: "parquet", recorded: true},
-		"empty file (no records)":             {name: "in.jsonl", content: ""},
+		"duplicate task id":                       {name: "in.jsonl", content: good + "\n" + taskLine("b") + "\n" + good},
+		"NaN or infinite number":                  {name: "in.jsonl", content: rec + "\n" + rewardRec("NaN"), recorded: true},
+		"... in Parquet":                          {name: "in.parquet", content: "parquet", recorded: true},
+		"empty file (no records)":                 {name: "in.jsonl", content: ""},
 		"a file in a directory that is not input": {name: "data", content: "dir"},
 		"a number too large for a float64, anywhere (metadata and reference too)": {name: "in.jsonl",
 			content: good + "\n" + `{"id": "b", "prompt": "p", "metadata": {"score": 1e999}}`},
