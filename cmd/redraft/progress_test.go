@@ -5,9 +5,11 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/redraft/redraft/internal/doccheck"
 	"github.com/redraft/redraft/rollout/fakeserver"
 )
 
@@ -60,5 +62,12 @@ output: {dir: %q}
 	last := lines[len(lines)-1]
 	if last[7] == "0" {
 		t.Errorf("the last progress line shows no rows: %s", last[0])
+	}
+	// docs/long-runs.md shows a line of this run's kind (TestProgressDocLine
+	// checks its numbers): its form is among the lines.
+	doc := strings.TrimSpace(doccheck.One(t, repoRoot, "docs/long-runs.md", "TestProgressBeforeFirstGroup"))
+	form := regexp.MustCompile(`(?m)^` + regexp.MustCompile(`\\\.|\d+`).ReplaceAllString(regexp.QuoteMeta(doc), `[0-9.]+`) + `$`)
+	if !form.MatchString(stderr) {
+		t.Errorf("no progress line has the form of docs/long-runs.md's %q:\n%s", doc, stderr)
 	}
 }
