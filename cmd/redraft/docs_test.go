@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/redraft/redraft/internal/doccheck"
 	"github.com/redraft/redraft/internal/pycheck"
 	"github.com/redraft/redraft/pipeline"
 )
@@ -335,5 +336,126 @@ func TestReadmeWorkedExample(t *testing.T) {
 	}
 	if got := strings.TrimSpace(string(out)); got != strings.TrimSpace(want) {
 		t.Errorf("the README's python block prints\n%s\nthe README says\n%s", got, want)
+	}
+}
+
+// TestDocsOutputBlocksAreChecked keeps every example output of the README
+// and docs/ tied to a test (issue 16 item 6): a fenced block that shows
+// output (any block but a yaml, python or sh one without a "$ " prompt) and
+// a table of real output need a marker comment before them, "<!-- checked
+// by TestX -->" (or "<!-- recorded DATE, SETUP; checked by TestX -->" for
+// the output of a real run that a test cannot repeat, whose form TestX
+// checks), and every test a marker names must exist and read the page (its
+// file names the page). "<!-- not output: WHY -->" marks a block that only
+// looks like output; it is refused on json blocks and "$ " transcripts.
+func TestDocsOutputBlocksAreChecked(t *testing.T) {
+	pages, err := doccheck.Pages(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every test function of the repository, with its file's text.
+	testFiles := map[string]string{}
+	err = filepath.WalkDir(repoRoot, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && p != repoRoot || d.Name() == "node_modules") {
+			return filepath.SkipDir
+		}
+		if strings.HasSuffix(p, "_test.go") {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			for _, m := range regexp.MustCompile(`(?m)^func (Test\w+)\(t \*testing\.T\)`).FindAllStringSubmatch(string(b), -1) {
+				testFiles[m[1]] = string(b)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := regexp.MustCompile(`(?m)^\$ `)
+	checked := 0
+	for _, page := range pages {
+		b, err := os.ReadFile(filepath.Join(repoRoot, filepath.FromSlash(page)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, blk := range doccheck.Parse(page, string(b)) {
+			transcript := prompt.MatchString(blk.Text) && strings.Count(blk.Text, "\n") > strings.Count(prompt.ReplaceAllString(blk.Text, "\x00"), "\x00")
+			output := false
+			switch blk.Lang {
+			case "yaml", "python":
+			case "sh":
+				output = transcript
+			case "table":
+				header, _, _ := strings.Cut(blk.Text, "\n")
+				output = strings.Contains(header, "output")
+			default:
+				output = true
+			}
+			switch {
+			case blk.NotOutput():
+				if blk.Lang == "json" || transcript {
+					t.Errorf("%s: a %s block marked as not output", blk, map[bool]string{true: "transcript", false: blk.Lang}[transcript])
+				}
+				continue
+			case len(blk.Tests()) == 0:
+				if output {
+					t.Errorf("%s: an output block without <!-- checked by TestX --> before it (a test must produce or check it)", blk)
+				} else if blk.Marker != "" {
+					t.Errorf("%s: marker %q names no test", blk, blk.Marker)
+				}
+				continue
+			}
+			if blk.Recorded() && !regexp.MustCompile(`^recorded \d{4}-\d{2}-\d{2}, [^;]+; checked by `).MatchString(blk.Marker) {
+				t.Errorf("%s: %q: want <!-- recorded YYYY-MM-DD, SETUP; checked by TestX -->", blk, blk.Marker)
+			}
+			for _, name := range blk.Tests() {
+				src, ok := testFiles[name]
+				if !ok {
+					t.Errorf("%s: the marker names %s, which is no test", blk, name)
+				} else if !strings.Contains(src, `"`+page+`"`) && !strings.Contains(src, `"`+filepath.Base(page)+`"`) {
+					t.Errorf("%s: %s's file does not name %s", blk, name, page)
+				}
+			}
+			checked++
+		}
+	}
+	if checked < 20 {
+		t.Errorf("only %d blocks are checked", checked)
+	}
+}
+
+// TestDevelopmentLayout: every directory docs/development.md's layout names
+// exists, and every top-level directory with Go code is in it.
+func TestDevelopmentLayout(t *testing.T) {
+	layout := doccheck.One(t, repoRoot, "docs/development.md", "TestDevelopmentLayout")
+	named := map[string]bool{}
+	for _, l := range strings.Split(layout, "\n") {
+		if l == "" || strings.HasPrefix(l, " ") {
+			continue
+		}
+		dir := strings.TrimSuffix(strings.Fields(l)[0], "/")
+		named[dir] = true
+		if st, err := os.Stat(filepath.Join(repoRoot, dir)); err != nil || !st.IsDir() {
+			t.Errorf("docs/development.md names %s/, which is not a directory", dir)
+		}
+	}
+	entries, err := os.ReadDir(repoRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		goFiles, _ := filepath.Glob(filepath.Join(repoRoot, e.Name(), "*", "*.go"))
+		top, _ := filepath.Glob(filepath.Join(repoRoot, e.Name(), "*.go"))
+		if len(goFiles)+len(top) > 0 && !named[e.Name()] && !named[e.Name()+"/redraft"] {
+			t.Errorf("docs/development.md's layout lacks %s/", e.Name())
+		}
 	}
 }
