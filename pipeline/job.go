@@ -199,16 +199,11 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		return nil, h.abandon(err)
 	}
 	defer closeSrc()
-	parts := cfg.Reward.Parts(grader)
-	if _, ok := cfg.Reward.Weights["judge"]; ok {
-		part, closeJudges, err := buildJudges(cfg.Reward)
-		if err != nil {
-			return nil, h.abandon(err)
-		}
-		defer closeJudges()
-		parts = append(parts, part)
+	scorer, closeScorer, err := NewScorer(cfg)
+	if err != nil {
+		return nil, h.abandon(err)
 	}
-	scorer := &rewards.Composite{Grader: grader, Parts: parts, Weights: cfg.Reward.Weights}
+	defer closeScorer()
 	runOpts := Options{
 		Workers: cfg.Pipeline.Workers, Window: cfg.Pipeline.Window,
 		Advantage: cfg.Advantage, TurnsPerTask: turnsPerTask(cfg), OnGroup: opts.OnGroup,

@@ -21,6 +21,7 @@ func TestCommandHelp(t *testing.T) {
 		"run":        {"Usage: redraft run --config FILE [flags]", []string{"YAML configuration", "output directory", "resumes"}},
 		"splice":     {"Usage: redraft splice --format prm800k|mr-gsm8k --input FILE --out DIR [flags]", []string{"PRM800K", "MR-GSM8K", "--input"}},
 		"audit":      {"Usage: redraft audit [flags] PATH", []string{"rl shards", "--compare"}},
+		"probe":      {"Usage: redraft probe --config FILE [flags]", []string{"without a model", "honest", "--forbid", "--threshold"}},
 		"validate":   {"Usage: redraft validate [flags] DIR", []string{"manifest.json", "violation"}},
 		"merge":      {"Usage: redraft merge [--verify] DIR", []string{"--shard i/N", "manifest.json"}},
 		"grade":      {"Usage: redraft grade [flags] < cases.jsonl", []string{"from stdin", `{"gold": REFERENCE, "prediction": RESPONSE}`, `{"prediction", "tests", "entry_point", "prompt"}`, "to stdout"}},

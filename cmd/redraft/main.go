@@ -6,6 +6,7 @@
 //
 //	redraft run --config FILE [--out DIR] [--overwrite] [--shard i/N]
 //	redraft audit PATH [--html FILE] [--json FILE]
+//	redraft probe --config FILE [--tasks N] [--forbid LIST] [--json FILE]
 //	redraft validate [--tokenizer FILE] DIR
 //	redraft merge [--verify] DIR
 //	redraft splice --format prm800k|mr-gsm8k --input FILE --out DIR
@@ -37,6 +38,7 @@ const usage = `redraft produces self-correction RL post-training data.
 Commands:
   run --config FILE     generate or replay groups, grade, write shards and a manifest
   audit DIR             summarise the rewards of a run's shards
+  probe --config FILE   score reward-hacking responses against a configuration's reward, no model
   tokenize --tokenizer FILE
                         token ids of each text line on stdin
   validate DIR          check an output directory against its manifest and schemas
@@ -88,6 +90,8 @@ func runWithSignals(ctx context.Context, args []string, sigs <-chan os.Signal, s
 		err = cmdRun(ctx, args[1:], sigs, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args[1:], stdout)
+	case "probe":
+		err = cmdProbe(ctx, args[1:], stdout)
 	case "advantages":
 		err = cmdAdvantages(args[1:], stdin, stdout)
 	case "validate":
