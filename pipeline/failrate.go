@@ -86,17 +86,30 @@ func (b *failureBound) check(final bool) error {
 		ErrTooManyFailures, b.failed, b.rows, 100*float64(b.failed)/float64(b.rows), b.max, when, strings.Join(top, "; "))
 }
 
-// reasonKind is the start of an error message, its numbers blanked, so that
-// failures of one kind count together ("gave up after N attempts; last:
-// HTTP 503 ...").
+// reasonKind is the start of an error message with its counts and
+// durations blanked ("gave up after N attempts and Nms waiting"), so that
+// failures of one kind count together; HTTP statuses and URLs are kept
+// ("HTTP 503 ... from http://10.0.0.7:8000/v1"): they say what failed.
 func reasonKind(msg string) string {
+	words := strings.Fields(msg)
+	for i, w := range words {
+		if strings.Contains(w, "://") || i > 0 && words[i-1] == "HTTP" {
+			continue
+		}
+		words[i] = blankDigits(w)
+	}
+	out := strings.Join(words, " ")
+	if len(out) > 120 {
+		out = out[:120] + "..."
+	}
+	return out
+}
+
+// blankDigits replaces each run of digits in w with N.
+func blankDigits(w string) string {
 	var b strings.Builder
 	digits := false
-	for _, r := range msg {
-		if b.Len() >= 100 {
-			b.WriteString("...")
-			break
-		}
+	for _, r := range w {
 		if r >= '0' && r <= '9' {
 			if !digits {
 				b.WriteByte('N')

@@ -50,7 +50,7 @@ func TestFailureBound(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, ErrTooManyFailures) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "HTTP N: prompt too long") {
+			if !errors.Is(err, ErrTooManyFailures) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "HTTP 400: prompt too long from http://127.0.0.1:") {
 				t.Fatalf("err %v, want %q", err, tt.want)
 			}
 			if m.Status != export.StatusFailed || !strings.Contains(m.Error, "--retry-failed") || m.Datasets["rl"].Rows == 0 {

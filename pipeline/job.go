@@ -213,7 +213,11 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		runOpts.Stopped = opts.Stop.Stopped
 	}
 	_, runErr := Run(ctx, prod, scorer, sink, runOpts)
-	if runErr == nil {
+	switch {
+	case sink.stopped != nil:
+		// Reported as it is: no write failed (Run adds "writing group").
+		runErr = sink.stopped
+	case runErr == nil:
 		runErr = sink.bound.check(true)
 	}
 
@@ -312,8 +316,10 @@ type jobSink struct {
 	failed error
 	// progress counts tasks, groups and rl rows written (nil: not kept).
 	progress *Progress
-	// bound stops the run when too many samples fail.
-	bound *failureBound
+	// bound stops the run when too many samples fail; stopped is its
+	// error once it has.
+	bound   *failureBound
+	stopped error
 }
 
 // Write logs a flush in the journal, writes its rows and checkpoints when a
@@ -323,11 +329,13 @@ func (s *jobSink) Write(ctx context.Context, f *Flush) error {
 		return fmt.Errorf("the output failed earlier: %w", s.failed)
 	}
 	if err := s.write(ctx, f); err != nil {
-		if !errors.Is(err, ErrTooManyFailures) {
+		if errors.Is(err, ErrTooManyFailures) {
 			// The bound stops the run, but what is written is sound and
 			// is committed; any other error is the output's.
-			s.failed = err
+			s.stopped = err
+			return err
 		}
+		s.failed = err
 		return err
 	}
 	return nil
