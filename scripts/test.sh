@@ -57,7 +57,10 @@ step "go test -race"
 # The disk-full tests mount small tmpfs filesystems (CI runs as root): a
 # missing privilege is a failure here, not a skip.
 export REDRAFT_REQUIRE_TMPFS=1
-go test -race -count=1 ./...
+# cmd/redraft's end-to-end suite (kill harnesses, every job kind, the docs'
+# example outputs) takes about 10 minutes under -race on 2 cores: past go
+# test's default 10-minute limit per package.
+go test -race -count=1 -timeout 40m ./...
 scripts/llama-server.sh stop
 rm -rf "$REDRAFT_LLAMA_RUN_DIR"
 trap - EXIT
