@@ -11,6 +11,7 @@ import (
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/pipeline"
+	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/rollout/fakeserver"
 )
 
@@ -160,4 +161,74 @@ func readSFT(t *testing.T, dir string) []export.SFTRow {
 		out = append(out, rows...)
 	}
 	return out
+}
+
+// TestAgentRSharded: an Agent-R run takes a shard like any job; the two
+// shards of a 2-way split hold every row of the whole run once, and each
+// task's rows are in the shard its id hashes to (rollout.ShardOf).
+func TestAgentRSharded(t *testing.T) {
+	cfg, err := pipeline.LoadConfig("../../configs/presets/agent-r.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := map[string]int{}
+	var lines []string
+	for i := range 12 {
+		q := fmt.Sprintf("What is %d + %d?", i, i+1)
+		answers[q] = 2*i + 1
+		lines = append(lines, fmt.Sprintf(`{"id": "toy-%d", "prompt": %q, "reference": %d, "data_source": "toy"}`, i, q, 2*i+1))
+	}
+	plan := map[string]string{}
+	for q := range answers {
+		plan[q] = "bad:2"
+	}
+	p := filepath.Join(t.TempDir(), "tasks.jsonl")
+	os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644)
+	pol := fakeserver.New(wrongSolver(answers))
+	defer pol.Close()
+	js := fakeserver.New(stepJudgeServer(plan))
+	defer js.Close()
+	cfg.Source.Path, cfg.Endpoint.BaseURL, cfg.AgentR.StepJudge.BaseURL = p, pol.BaseURL(), js.BaseURL()
+	run := func(shard rollout.Shard) []export.SFTRow {
+		c := *cfg
+		c.Output.Dir = t.TempDir()
+		m, err := ExecuteAgentR(context.Background(), &c, pipeline.JobOptions{Shard: shard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if shard.Count > 1 && (m.Shard == nil || m.Shard.Index != shard.Index) {
+			t.Fatalf("shard %+v: manifest shard %+v", shard, m.Shard)
+		}
+		return readSFT(t, c.Output.Dir)
+	}
+	whole := run(rollout.Shard{})
+	var parts []export.SFTRow
+	for i := range 2 {
+		rows := run(rollout.Shard{Index: i, Count: 2})
+		for _, r := range rows {
+			if rollout.ShardOf(r.TaskID, 2) != i {
+				t.Errorf("task %s in shard %d", r.TaskID, i)
+			}
+		}
+		if len(rows) == 0 || len(rows) == len(whole) {
+			t.Errorf("shard %d: %d rows of %d", i, len(rows), len(whole))
+		}
+		parts = append(parts, rows...)
+	}
+	key := func(r export.SFTRow) string { return r.ID }
+	got, want := map[string]bool{}, map[string]bool{}
+	for _, r := range parts {
+		got[key(r)] = true
+	}
+	for _, r := range whole {
+		want[key(r)] = true
+	}
+	if len(parts) != len(whole) || len(got) != len(want) {
+		t.Fatalf("shards hold %d rows (%d distinct), the whole run %d", len(parts), len(got), len(whole))
+	}
+	for k := range want {
+		if !got[k] {
+			t.Errorf("row %s of the whole run is in no shard", k)
+		}
+	}
 }
