@@ -8,6 +8,9 @@
 #   scripts/llama-server.sh stop             stop it (idempotent)
 #   scripts/llama-server.sh status | url | paths
 #
+# For a local model to generate with, use scripts/local-model.sh (a fixed port,
+# slots sized for the presets); this script is its plumbing and the tests'.
+#
 # Only the package registries are reachable from dev and CI machines, so the
 # llama.cpp source comes from the git bundle that the npm package node-llama-cpp
 # ships (downloaded once: scripts/fetch-tokenizers.sh reads the same checkout),
@@ -378,7 +381,7 @@ cmd_paths() {
     "$LLAMA_HOME" "$BIN" "$GGUF" "$MODEL_ID" "$RUN_DIR" "$LOG_FILE"
 }
 
-usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 
 main() {
   local cmd="${1:-}"
