@@ -43,11 +43,16 @@ func llamaJSON(t *testing.T, url, path string, body, out any) {
 
 // A real llama-server ends a generation when its slot's context is full and
 // reports it as finish_reason length, as it reports a max_tokens cut. A task
-// whose prompt leaves 4 tokens of the slot (its size read from /props) is
-// cut there, and its rows record length_limit "context", with prompt and
-// completion tokens adding up to the slot's size; a short task cut at
-// max_tokens records "max_tokens". (Its 2 samples of seed 7 give one of
-// each kind on the 2048-token slots scripts/test.sh starts.)
+// whose prompt leaves 24 tokens of the slot (its size read from /props) and
+// asks for a long story is cut there, and its rows record length_limit
+// "context", with prompt and completion tokens adding up to the slot's
+// size; the same story asked for with a short prompt is cut at max_tokens
+// (48) and records "max_tokens". (The model writes its stories past 48
+// tokens; a sample that stops earlier, which the server's batching can
+// make vary, records nothing, and the test needs one of each kind.) About
+// 35 s on scripts/test.sh's 2,048-token slots; a server with larger slots
+// evaluates a longer prompt (with 1 thread on 2 busy cores, 8,192 tokens
+// took over 2 minutes), hence the long timeout.
 func TestLlamaServerContextLimit(t *testing.T) {
 	url := llamaURL(t)
 	var props struct {
@@ -61,43 +66,64 @@ func TestLlamaServerContextLimit(t *testing.T) {
 		t.Fatalf("slot context %d from /props", nctx)
 	}
 	const maxTokens = 48
+	// The full task: GSM8K problems as filler (the model rambles on after
+	// them; after a filler of one repeated word it mostly stops at once),
+	// then " ok" tokens to size the prompt exactly, then the request for a
+	// story, so that it leaves room tokens of the slot.
+	const room = 24 // under max_tokens, over nothing a story ends in
+	var filler []string
+	for _, p := range gsm8kTasks(t, 200) {
+		filler = append(filler, strings.Fields(p.Prompt)...)
+	}
+	prompt := func(words, pad int) string {
+		return "Some problems: " + strings.Join(filler[:words], " ") + strings.Repeat(" ok", pad) +
+			"\n\nNow forget the problems and write a long story about a cat who learns to count."
+	}
 	// The prompt's size in tokens, from the server itself: its chat
 	// template (/apply-template), then its tokenizer (/tokenize), which
 	// count what a chat completion's usage reports, without evaluating
-	// the prompt. " ok" is one token, so the filler is sized by count.
-	prompt := func(k int) string {
-		return "Repeat the word ok forever:" + strings.Repeat(" ok", k)
-	}
-	promptTokens := func(k int) int {
+	// the prompt.
+	promptTokens := func(text string) int {
 		var tmpl struct {
 			Prompt string `json:"prompt"`
 		}
 		var tok struct {
 			Tokens []json.RawMessage `json:"tokens"`
 		}
-		llamaJSON(t, url, "/apply-template", map[string]any{"messages": []map[string]string{{"role": "user", "content": prompt(k)}}}, &tmpl)
+		llamaJSON(t, url, "/apply-template", map[string]any{"messages": []map[string]string{{"role": "user", "content": text}}}, &tmpl)
 		llamaJSON(t, url, "/tokenize", map[string]any{"content": tmpl.Prompt, "add_special": true, "parse_special": true}, &tok)
 		return len(tok.Tokens)
 	}
-	k := nctx / 2
-	for range 3 {
-		k += nctx - 4 - promptTokens(k)
+	target := nctx - room
+	// The most filler words that fit, then one " ok" token per token short.
+	lo, hi := 0, len(filler)
+	if promptTokens(prompt(hi, 0)) <= target {
+		t.Fatalf("%d filler words do not fill a %d-token slot", hi, nctx)
 	}
-	if p := promptTokens(k); p != nctx-4 {
-		t.Fatalf("could not size a prompt of %d tokens (%d filler words give %d)", nctx-4, k, p)
+	for lo+1 < hi {
+		if mid := (lo + hi) / 2; promptTokens(prompt(mid, 0)) <= target {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	pad := target - promptTokens(prompt(lo, 0))
+	full := prompt(lo, pad)
+	if p := promptTokens(full); p != target {
+		t.Fatalf("could not size a prompt of %d tokens (%d filler words and %d pad tokens give %d)", target, lo, pad, p)
 	}
 
 	dir := t.TempDir()
 	tasks := filepath.Join(dir, "tasks.jsonl")
 	writeJSONL(t, tasks, []any{
-		gsmTask{ID: "full", Prompt: prompt(k), Reference: "ok"},
+		gsmTask{ID: "full", Prompt: full, Reference: "1"},
 		gsmTask{ID: "story", Prompt: "Write a long story about a cat who learns to count.", Reference: "1"},
 	})
 	cfg, err := ParseConfig("llama.yaml", strings.NewReader(fmt.Sprintf(`
 name: llama-limits
 seed: 7
 source: {kind: tasks, path: %s}
-endpoint: {base_url: %s, model: %s, max_in_flight: 4, timeout: 2m}
+endpoint: {base_url: %s, model: %s, max_in_flight: 4, timeout: 10m}
 sampling: {n: 2, temperature: 1.0, max_tokens: %d}
 output: {dir: %s}
 `, tasks, url, llamaModel, maxTokens, filepath.Join(dir, "out"))))
@@ -131,7 +157,7 @@ output: {dir: %s}
 			// llama-server stops the slot when its tokens reach n_ctx
 			// less one; completion_tokens also counts the token sampled
 			// last, so the two add up to n_ctx.
-			if meta.LengthLimit != rollout.LimitContext || p != nctx-4 || p+c != nctx {
+			if meta.LengthLimit != rollout.LimitContext || p != nctx-room || p+c != nctx {
 				t.Errorf("full/%d: length_limit %q with %d + %d tokens, want context at %d", r.SampleIndex, meta.LengthLimit, p, c, nctx)
 			}
 		default:
