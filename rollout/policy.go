@@ -121,8 +121,13 @@ func NewOpenAIPolicy(cfg EndpointConfig) *OpenAIPolicy {
 
 func newOpenAIPolicy(cfg attemptConfig) *OpenAIPolicy {
 	oc := openai.DefaultConfig(cfg.apiKey)
-	oc.BaseURL = cfg.baseURL
-	oc.HTTPClient = &patchingDoer{next: cfg.client}
+	// go-openai appends the path to the base URL as text, so a base URL
+	// with a query (Azure's ?api-version=..., a gateway's key) would become
+	// ".../v1?api-version=x/chat/completions". The query is taken off the
+	// base URL and put on every request instead.
+	base, query := splitQuery(cfg.baseURL)
+	oc.BaseURL = base
+	oc.HTTPClient = &patchingDoer{next: cfg.client, query: query}
 	p := &OpenAIPolicy{
 		client: openai.NewClientWithConfig(oc), model: cfg.model, url: redactURL(cfg.baseURL),
 		apiKey: cfg.apiKey, timeout: cfg.timeout,
@@ -430,9 +435,34 @@ type attemptState struct {
 //   - An idle timer cancels the attempt (cause errStalled) when the server
 //     sends nothing for st.idle: from the request on when streaming, from
 //     the response headers on otherwise.
-type patchingDoer struct{ next *http.Client }
+type patchingDoer struct {
+	next *http.Client
+	// query is the base URL's query, added to every request's.
+	query url.Values
+}
+
+// splitQuery takes the query off a base URL; a URL that does not parse is
+// returned as it is (its requests then fail with the parse error).
+func splitQuery(raw string) (string, url.Values) {
+	u, err := url.Parse(raw)
+	if err != nil || u.RawQuery == "" {
+		return raw, nil
+	}
+	q := u.Query()
+	u.RawQuery, u.ForceQuery = "", false
+	return u.String(), q
+}
 
 func (d *patchingDoer) Do(req *http.Request) (*http.Response, error) {
+	if len(d.query) > 0 {
+		q := req.URL.Query()
+		for k, vs := range d.query {
+			if !q.Has(k) {
+				q[k] = vs
+			}
+		}
+		req.URL.RawQuery = q.Encode()
+	}
 	st, _ := req.Context().Value(attemptKey{}).(*attemptState)
 	if st == nil {
 		return d.next.Do(req)
