@@ -187,7 +187,7 @@ func ReviseOne(ctx context.Context, it AgentRItem, o *AgentROptions) (*pipeline.
 		return nil, "empty solution"
 	}
 	if o.Grader != nil {
-		sm.Grade = grade(o.Grader, text, task.Reference, "task", "the task has no reference answer")
+		sm.Grade = grade(o.Grader, text, sm.FinishReason, task.Reference, "task", "the task has no reference answer")
 		if c := sm.Grade.Correct; c != nil && *c && !o.JudgeCorrect {
 			return nil, "solution is already correct: nothing to revise"
 		}
@@ -240,7 +240,7 @@ func ReviseOne(ctx context.Context, it AgentRItem, o *AgentROptions) (*pipeline.
 		}
 		var g *gradeMeta
 		if o.Grader != nil {
-			g = grade(o.Grader, bt, task.Reference, "task", "the task has no reference answer")
+			g = grade(o.Grader, bt, c.Response.FinishReason, task.Reference, "task", "the task has no reference answer")
 			bm.Correct = g.Correct
 		}
 		tried = append(tried, bm)

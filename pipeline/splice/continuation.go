@@ -74,15 +74,22 @@ type gradeMeta struct {
 	Reason  string `json:"reason,omitempty"`
 }
 
-// grade grades text against reference; an empty reference gives a null
-// verdict with noRef as the reason.
-func grade(g rewards.Grader, text, reference, source, noRef string) *gradeMeta {
+// grade grades text against reference, with the finish_reason the server
+// reported for it when the grader takes one (a "stop" response is never
+// graded as cut off, a "length" one is: rewards.FinishGrader); an empty
+// reference gives a null verdict with noRef as the reason.
+func grade(g rewards.Grader, text, finishReason, reference, source, noRef string) *gradeMeta {
 	gm := &gradeMeta{Reference: reference, ReferenceSource: source}
 	if reference == "" {
 		gm.Reason = noRef
 		return gm
 	}
-	v := g.Grade(text, reference)
+	var v rewards.Verdict
+	if fg, ok := g.(rewards.FinishGrader); ok {
+		v = fg.GradeFinished(text, reference, finishReason)
+	} else {
+		v = g.Grade(text, reference)
+	}
 	ok := v.Correct
 	gm.Correct, gm.Answer, gm.Rule, gm.Reason = &ok, v.Answer, v.Rule, v.Reason
 	return gm

@@ -254,7 +254,7 @@ func spliceMR(ctx context.Context, line int, rec *mrRecord, opts *MRGSM8KOptions
 		ref, src, why := mrReference(rec, opts.Grader)
 		// Only the continuation is graded: the erroneous step may itself
 		// state a final answer ("#### 2.8").
-		gm = grade(opts.Grader, text, ref, src, why)
+		gm = grade(opts.Grader, text, c.Response.FinishReason, ref, src, why)
 	}
 	if opts.Keep == KeepCorrect {
 		if r := gm.keepReason("continuation"); r != "" {
