@@ -57,7 +57,9 @@ configuration and intact, then writes one manifest.json and one dataset card at 
 each part's files where they are (no row is copied). Prints one line to stdout.`
 	gradeAbout = `Reads JSON lines from stdin and writes one verdict per line to stdout, in
 order. With --verifier math (the default) each line is {"gold": REFERENCE, "prediction": RESPONSE}
-(both strings), graded with the math grader (reward.grader: math); a verdict is {"correct",
+(both strings) and optionally "finish_reason" (as the server reported it: with "length" a bare
+answer counts as cut off, with "stop" never), graded with the math grader (reward.grader: math);
+a verdict is {"correct",
 "answer", "found", "extract_rule", "rule", "pred", "gold"} and "reason" when not correct. With
 --verifier python each line is {"prediction", "tests", "entry_point", "prompt"}: the code in the
 prediction runs against the tests in the bubblewrap sandbox, and a verdict has "correct", "reason",

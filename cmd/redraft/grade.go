@@ -22,8 +22,8 @@ type gradeOut struct {
 	Reason      string `json:"reason,omitempty"`
 }
 
-// cmdGrade grades JSON lines {"gold", "prediction"} from stdin, one output
-// line per input line, in order.
+// cmdGrade grades JSON lines {"gold", "prediction"} (and optionally
+// "finish_reason") from stdin, one output line per input line, in order.
 func cmdGrade(args []string, stdin io.Reader, stdout io.Writer) error {
 	fs := newFlagSet("grade", "[flags] < cases.jsonl", gradeAbout, stdout)
 	code := addCodeFlags(fs)
@@ -47,6 +47,9 @@ func cmdGrade(args []string, stdin io.Reader, stdout io.Writer) error {
 		var in struct {
 			Gold       *string `json:"gold"`
 			Prediction *string `json:"prediction"`
+			// FinishReason, when given, is how the server said the
+			// response ended: "length" makes a bare answer no answer.
+			FinishReason string `json:"finish_reason"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &in); err != nil {
 			return fmt.Errorf("stdin:%d: %w", line, err)
@@ -57,7 +60,7 @@ func cmdGrade(args []string, stdin io.Reader, stdout io.Writer) error {
 		if in.Prediction == nil {
 			return fmt.Errorf("stdin:%d: field \"prediction\": missing", line)
 		}
-		v := g.Grade(*in.Prediction, *in.Gold)
+		v := g.GradeFinished(*in.Prediction, *in.Gold, in.FinishReason)
 		if err := enc.Encode(gradeOut{Correct: v.Correct, Answer: v.Answer, Found: v.Found, ExtractRule: v.ExtractRule,
 			Rule: v.Rule, Pred: v.Pred, Gold: v.Gold, Reason: v.Reason}); err != nil {
 			return err
