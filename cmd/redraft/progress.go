@@ -36,7 +36,11 @@ func newReporter(mode string, stderr io.Writer, prog *pipeline.Progress, every t
 	r := &reporter{prog: prog, every: every, stop: make(chan struct{})}
 	if mode == "auto" {
 		mode = "log"
-		if f, ok := stderr.(*os.File); ok {
+		w := stderr
+		if lw, ok := w.(*lockedWriter); ok {
+			w = lw.w
+		}
+		if f, ok := w.(*os.File); ok {
 			if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
 				mode = "bar"
 			}

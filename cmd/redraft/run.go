@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redraft/redraft/audit"
@@ -19,6 +20,9 @@ import (
 )
 
 func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, stderr io.Writer) error {
+	// The interrupt handler and the progress display write from goroutines
+	// of their own while the run reports on this one.
+	stderr = &lockedWriter{w: stderr}
 	fs := newFlagSet("run", "--config FILE [flags]", runAbout, stdout)
 	config := fs.String("config", "", "YAML configuration `file` (required)")
 	out := fs.String("out", "", "output `directory` (overrides output.dir)")
@@ -211,4 +215,16 @@ func jobOf(cfg *pipeline.Config) (func(context.Context, *pipeline.Config, pipeli
 		return splice.ExecuteAgentR, "sft"
 	}
 	return pipeline.Execute, "rl"
+}
+
+// lockedWriter serialises writes to w from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
