@@ -174,14 +174,22 @@ type replay struct {
 	done    chan struct{}
 	mu      sync.Mutex
 	pending map[replayKey]export.RLRow
-	seen    map[string]bool // tasks whose rows have all been read
-	current string          // the task of the last row read
-	ended   bool
-	scanErr error
+	// seen holds the most recent tasks whose rows have all been read
+	// (at most replaySeenMax, oldest first in seenOrder): lookups come
+	// within the generator's window of the task being read, so older ones
+	// are never asked about and the state stays bounded on long runs.
+	seen      map[string]bool
+	seenOrder []string
+	current   string // the task of the last row read
+	ended     bool
+	scanErr   error
 	// hits and misses count the samples replayed and requested again.
 	hits, misses atomic.Int64
 	closeOne     sync.Once
 }
+
+// replaySeenMax bounds replay.seen: far more tasks than a window holds.
+const replaySeenMax = 1 << 16
 
 type replayKey struct {
 	task  string
@@ -244,6 +252,11 @@ func (r *replay) lookup(task string, index int, seed int64) (rollout.Sample, boo
 		if row.TaskID != r.current {
 			if r.current != "" {
 				r.seen[r.current] = true
+				r.seenOrder = append(r.seenOrder, r.current)
+				if len(r.seenOrder) > replaySeenMax {
+					delete(r.seen, r.seenOrder[0])
+					r.seenOrder = r.seenOrder[1:]
+				}
 			}
 			r.current = row.TaskID
 		}
