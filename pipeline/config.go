@@ -93,8 +93,13 @@ type SamplingConfig struct {
 // components, their settings' keys, defaults and checks are declared in
 // rewards.Components; their settings' types are the components' own.
 type RewardConfig struct {
-	// Grader is "math", redraft's math answer engine (rewards/mathgrade).
+	// Grader decides the verifiable reward: "math", redraft's math answer
+	// engine (rewards/mathgrade), or "python": code tasks (tasks with
+	// tests) run in the sandbox (rewards/execute, rewards/codegrade) and
+	// the others are graded by the math engine.
 	Grader string `yaml:"grader" json:"grader"`
+	// Execution configures the sandbox code tasks run in (grader python).
+	Execution ExecutionConfig `yaml:"execution" json:"execution,omitzero"`
 	// Weights maps component names (rewards.Components) to weights; the
 	// total is the weighted sum.
 	Weights map[string]float64 `yaml:"weights" json:"weights"`
@@ -128,6 +133,24 @@ type RewardConfig struct {
 	Overlong rewards.Overlong `yaml:"overlong" json:"overlong"`
 }
 
+// ExecutionConfig configures the sandbox of reward.grader python. Its
+// settings are not part of the run's identity when they only bound
+// resources the host spends (jobs); the limits are, since they decide
+// verdicts.
+type ExecutionConfig struct {
+	// Timeout is each program's wall-clock limit (default 10s); CPU time is
+	// limited to the same.
+	Timeout rollout.Duration `yaml:"timeout" json:"timeout,omitzero"`
+	// MemoryMB is each process's address-space limit in MiB (default
+	// 1024).
+	MemoryMB int `yaml:"memory_mb" json:"memory_mb,omitzero"`
+	// Jobs is how many programs run at once (default: the CPUs).
+	Jobs int `yaml:"jobs" json:"-"`
+	// UnsafeNoSandbox runs model code WITHOUT isolation when bubblewrap is
+	// unavailable (host files and network reachable): trusted code only.
+	UnsafeNoSandbox bool `yaml:"unsafe_no_sandbox" json:"unsafe_no_sandbox,omitempty"`
+}
+
 // JudgeConfig is one judge model: a name, its endpoint (with
 // rollout.HelperDefaults) and its rubric.
 type JudgeConfig struct {
@@ -143,11 +166,14 @@ type JudgeConfig struct {
 type EpisodeConfig struct {
 	// Turns is the number of attempts per episode (1: plain sampling).
 	Turns int `yaml:"turns" json:"turns"`
-	// Feedback is "fixed" (the same instruction after every attempt, SCoRe)
-	// or "retry_if_wrong" (only after a wrong attempt, RISE).
+	// Feedback is "fixed" (the same instruction after every attempt, SCoRe),
+	// "retry_if_wrong" (only after a wrong attempt, RISE) or "execution"
+	// (after a wrong attempt, what its verifier found, then the
+	// instruction: self-debugging on code tasks).
 	Feedback string `yaml:"feedback" json:"feedback,omitempty"`
 	// Instruction is the feedback text; default SCoRe's instruction for
-	// fixed, RISE's "Your answer is incorrect. Try again." for retry_if_wrong.
+	// fixed, RISE's "Your answer is incorrect. Try again." for
+	// retry_if_wrong, rollout.ExecutionInstruction for execution.
 	Instruction string `yaml:"instruction" json:"instruction,omitempty"`
 	// Pairs writes the pairs dataset (SCL/ReVISE): for every revision that
 	// flipped correctness, the correct response is chosen over the wrong one,
@@ -352,6 +378,8 @@ func (c *Config) applyDefaults(set keyLines) {
 			}
 		case "retry_if_wrong":
 			c.Episode.Instruction = rollout.RISEFeedback
+		case "execution":
+			c.Episode.Instruction = rollout.ExecutionInstruction
 		}
 	}
 	c.Reward.defaults(set)
@@ -455,8 +483,12 @@ func (c *Config) validate(set keyLines) error {
 	}
 	switch c.Source.Layout {
 	case rollout.LayoutRedraft, rollout.LayoutGSM8KSolutions:
+	case rollout.LayoutHumanEval:
+		if c.Source.Kind != "tasks" {
+			return keyErr("source.layout", "humaneval holds problems, not responses: it needs source.kind tasks")
+		}
 	default:
-		return keyErr("source.layout", "unknown layout %q (want redraft or gsm8k-example-solutions)", c.Source.Layout)
+		return keyErr("source.layout", "unknown layout %q (want redraft, gsm8k-example-solutions or humaneval)", c.Source.Layout)
 	}
 	switch c.Source.OnError {
 	case "", rollout.OnErrorFail, rollout.OnErrorSkip:
@@ -524,8 +556,8 @@ func (c *Config) validate(set keyLines) error {
 		if c.Source.Kind != "tasks" {
 			return atKey("episode.turns", errors.New("episode.turns > 1 needs source.kind tasks: episodes are generated"))
 		}
-		if c.Episode.Feedback != "fixed" && c.Episode.Feedback != "retry_if_wrong" {
-			return keyErr("episode.feedback", "%q is neither fixed nor retry_if_wrong", c.Episode.Feedback)
+		if f := c.Episode.Feedback; f != "fixed" && f != "retry_if_wrong" && f != "execution" {
+			return keyErr("episode.feedback", "%q is not fixed, retry_if_wrong or execution", f)
 		}
 		if strings.TrimSpace(c.Episode.Instruction) == "" {
 			return keyErr("episode.instruction", "empty (leave the key out for the recipe's instruction)")
@@ -536,8 +568,17 @@ func (c *Config) validate(set keyLines) error {
 	if err := c.validateRecipes(); err != nil {
 		return err
 	}
-	if c.Reward.Grader != "math" {
-		return keyErr("reward.grader", "unknown grader %q (want math)", c.Reward.Grader)
+	switch c.Reward.Grader {
+	case "math":
+	case "python":
+		if e := c.Reward.Execution; e.Timeout < 0 || e.MemoryMB < 0 || e.Jobs < 0 {
+			return keyErr("reward.execution", "timeout, memory_mb and jobs must not be negative")
+		}
+	default:
+		return keyErr("reward.grader", "unknown grader %q (want math or python)", c.Reward.Grader)
+	}
+	if c.Reward.Grader != "python" && c.Reward.Execution != (ExecutionConfig{}) {
+		return keyErr("reward.execution", "configures the sandbox of reward.grader python")
 	}
 	if err := c.Reward.validateWeights(); err != nil {
 		return err

@@ -196,7 +196,7 @@ func TestArrowRoundTrip(t *testing.T) {
 		t.Run(src, func(t *testing.T) {
 			var prod rollout.Producer
 			if src == "tasks" {
-				p, closeSrc, err := buildProducer(cfg, defaultGrader(), nil)
+				p, closeSrc, err := buildProducer(cfg, mathGrading(), nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -204,7 +204,7 @@ func TestArrowRoundTrip(t *testing.T) {
 				prod = p
 			} else {
 				q := quickstartConfig(t)
-				p, closeSrc, err := buildProducer(q, defaultGrader(), nil)
+				p, closeSrc, err := buildProducer(q, mathGrading(), nil)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -12,7 +12,6 @@ import (
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rewards/judge"
-	"github.com/redraft/redraft/rewards/mathgrade"
 	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/tokenizer"
 )
@@ -189,17 +188,20 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		}
 	}
 
-	grader := defaultGrader()
+	gr, err := newGrading(cfg)
+	if err != nil {
+		return nil, h.abandon(err)
+	}
 	so := &sourceOptions{Stop: opts.Stop, Shard: opts.Shard, SpillDir: journalPath(dir), Progress: opts.Progress, Replay: opts.retry}
 	if resume != nil && resume.Tasks > 0 {
 		so.Skip = resume
 	}
-	prod, closeSrc, err := buildProducer(cfg, grader, so)
+	prod, closeSrc, err := buildProducer(cfg, gr, so)
 	if err != nil {
 		return nil, h.abandon(err)
 	}
 	defer closeSrc()
-	scorer, closeScorer, err := NewScorer(cfg)
+	scorer, closeScorer, err := newScorer(cfg, gr)
 	if err != nil {
 		return nil, h.abandon(err)
 	}
@@ -276,9 +278,6 @@ func turnsPerTask(cfg *Config) int {
 	}
 	return max(cfg.Episode.Turns, 1)
 }
-
-// defaultGrader is the grader runs use.
-func defaultGrader() rewards.Grader { return rewards.NewMathGrader(mathgrade.Options{}) }
 
 // jobSink writes a run's datasets from the pipeline's flushes, logging each
 // flush in the journal first and checkpointing when the rl shard is full.
@@ -626,17 +625,6 @@ func buildJudges(rc RewardConfig) (rewards.Part, func(), error) {
 	return judge.Part{Panel: panel}, closeFn, nil
 }
 
-// verifier adapts a grader to the episode generator's feedback decisions.
-type verifier struct{ g rewards.Grader }
-
-func (v verifier) Verify(task rollout.Task, response string) *bool {
-	if task.Reference == "" {
-		return nil
-	}
-	ok := v.g.Grade(response, task.Reference).Correct
-	return &ok
-}
-
 // openRun opens the journal of the run in dir: a new one, or the one a
 // previous session of the same configuration left (prev is then its
 // journal.json as found). It refuses to mix two runs in one directory.
@@ -716,7 +704,7 @@ type sourceOptions struct {
 }
 
 // buildProducer opens the source and the generator that cfg describes.
-func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollout.Producer, func(), error) {
+func buildProducer(cfg *Config, gr grading, so *sourceOptions) (rollout.Producer, func(), error) {
 	if so == nil {
 		so = &sourceOptions{}
 	}
@@ -758,7 +746,7 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 		gen := &rollout.CritiqueGenerator{
 			Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Sampling: cfg.Sampling.Sampling,
 			RunSeed: cfg.Seed, MaxInFlight: cfg.Endpoint.MaxInFlight, Model: cfg.Endpoint.Model,
-			Mode: cr.Mode, Verifier: verifier{grader},
+			Mode: cr.Mode, Verifier: gr,
 		}
 		if c := cr.Critic; c != nil {
 			gen.Critic, gen.CriticModel = c.Policy(), c.Model
@@ -773,13 +761,16 @@ func buildProducer(cfg *Config, grader rewards.Grader, so *sourceOptions) (rollo
 	}
 	if episode := cfg.Episode; episode.Turns > 1 {
 		var fb rollout.Feedback = rollout.FixedInstruction{Text: episode.Instruction}
-		if episode.Feedback == "retry_if_wrong" {
+		switch episode.Feedback {
+		case "retry_if_wrong":
 			fb = rollout.RetryIfWrong{Text: episode.Instruction}
+		case "execution":
+			fb = rollout.ExecutionFeedback{Text: episode.Instruction}
 		}
 		return &rollout.EpisodeGenerator{
 			Tasks: tasks, Policy: policy, Samples: cfg.Sampling.N, Turns: episode.Turns, Sampling: cfg.Sampling.Sampling,
 			RunSeed: cfg.Seed, MaxInFlight: cfg.Endpoint.MaxInFlight, Model: cfg.Endpoint.Model,
-			Feedback: fb, Verifier: verifier{grader},
+			Feedback: fb, Verifier: gr,
 		}, closeAll, nil
 	}
 	gen := &rollout.Generator{

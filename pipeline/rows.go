@@ -127,8 +127,8 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		for j, c := range sc.Reward.Components {
 			r.RewardComponents[j] = export.RewardComponent{Name: c.Name, Value: c.Value, Weight: c.Weight, Reason: strPtr(c.Reason)}
 		}
-		if len(g.Task.Metadata) > 0 {
-			r.TaskMetadata = strPtr(string(g.Task.Metadata))
+		if meta := taskMetadata(g.Task); len(meta) > 0 {
+			r.TaskMetadata = strPtr(string(meta))
 		}
 		scoring := sc.Metadata
 		if l := smp.LengthLimit(); l != "" {
@@ -165,6 +165,16 @@ func tokenize(track *export.TokenTrackConfig, g *rollout.Group) ([]export.RLToke
 		}
 	}
 	return out, nil
+}
+
+// taskMetadata is the task's metadata, with a code task's tests under
+// "code" (rollout.CodeSpec's fields), so that a row says what its program
+// was run against.
+func taskMetadata(t rollout.Task) json.RawMessage {
+	if t.Code == nil {
+		return t.Metadata
+	}
+	return responseMetadata(t.Metadata, map[string]any{"code": t.Code})
 }
 
 // responseMetadata is the response's metadata with the scoring details

@@ -45,6 +45,7 @@ type Settings struct {
 // their components appear on a row).
 var Components = []ComponentSpec{
 	{Name: "verifiable", New: func(Settings, Grader) Part { return Verifiable{} }},
+	{Name: "pass_rate", New: func(Settings, Grader) Part { return PassRate{} }},
 	{Name: "consensus", New: func(_ Settings, g Grader) Part { return Consensus{Grader: g} }},
 	{Name: "format", Settings: "format", New: func(s Settings, _ Grader) Part { return s.Format }},
 	{Name: "recorded", New: func(Settings, Grader) Part { return Recorded{} }},

@@ -1,6 +1,11 @@
 package rewards
 
-import "github.com/redraft/redraft/rewards/mathgrade"
+import (
+	"context"
+
+	"github.com/redraft/redraft/rewards/mathgrade"
+	"github.com/redraft/redraft/rollout"
+)
 
 // Verdict explains one grading decision.
 type Verdict struct {
@@ -17,6 +22,28 @@ type Verdict struct {
 	Pred, Gold string
 	// Reason says, in one sentence, why a response is not correct.
 	Reason string
+
+	// The fields below are a Verifier's; a Grader leaves them zero.
+
+	// Unverified is set when the verifier could not decide (a sandbox or
+	// plug-in failure, not the response's fault): the verifiable component
+	// is then null with Reason, never 0.
+	Unverified bool
+	// Value is the verifier's own reward when it grades on a scale (a
+	// plug-in's score); nil means 1 when Correct, else 0.
+	Value *float64
+	// PassRate is the fraction of the task's tests passed (code); nil when
+	// the verifier runs no tests.
+	PassRate *float64
+	// Detail is the verifier's account of its decision (per-test verdicts,
+	// the program's output, a plug-in's answer), stored on the row's
+	// response_metadata under DetailKey.
+	DetailKey string
+	Detail    any
+	// Feedback is what the verifier would tell the model about a wrong
+	// response (the first failing test and its error, trimmed): the
+	// feedback of execution-feedback episodes. "" when it has none.
+	Feedback string
 }
 
 // Grader decides whether a response states the reference answer. It must be
@@ -30,6 +57,20 @@ type Grader interface {
 	Extract(response string) (answer, rule string, ok bool)
 	// Equivalent says whether two extracted answers are equal by value.
 	Equivalent(a, b string) bool
+}
+
+// Verifier decides responses by doing something rather than comparing
+// answers: running a program against the task's tests, asking a plug-in.
+// It must be safe for concurrent use. A failure to verify is a Verdict with
+// Unverified set and a Reason, never an error: an environment or verifier
+// that fails ends one sample, not the run.
+type Verifier interface {
+	// Verifies reports whether the verifier decides this task's responses;
+	// the Grader decides the others.
+	Verifies(task rollout.Task) bool
+	// Verify decides each response, returning one Verdict per sample in
+	// order. Samples are responses (no failed or verification samples).
+	Verify(ctx context.Context, task rollout.Task, samples []rollout.Sample) []Verdict
 }
 
 // FinishGrader is a Grader that takes into account how the server said a

@@ -109,7 +109,10 @@ type Part interface {
 // and totals them. It is the Scorer the pipeline uses.
 type Composite struct {
 	Grader Grader
-	Parts  []Part
+	// Verifier, when set, decides the responses of the tasks it verifies
+	// (Verifies) in place of the Grader.
+	Verifier Verifier
+	Parts    []Part
 	// Weights maps component names to weights; a component without a
 	// weight is stored with weight 0 and does not count.
 	Weights map[string]float64
@@ -118,10 +121,14 @@ type Composite struct {
 // Score implements Scorer.
 func (c *Composite) Score(ctx context.Context, g *rollout.Group) ([]Score, error) {
 	out := make([]Score, len(g.Samples))
+	verified := c.Verifier != nil && c.Verifier.Verifies(g.Task)
+	if verified {
+		c.verify(ctx, g, out)
+	}
 	for i, smp := range g.Samples {
 		// A verification's text is a verdict on another response, not an
 		// answer to the task: its part reads it.
-		if smp.Err != "" || smp.Verifies != nil {
+		if smp.Err != "" || smp.Verifies != nil || verified {
 			continue
 		}
 		if g.Task.Reference != "" {
@@ -145,6 +152,37 @@ func (c *Composite) Score(ctx context.Context, g *rollout.Group) ([]Score, error
 		out[i].Reward.Total, out[i].Reward.Reason = total(cs)
 	}
 	return out, ctx.Err()
+}
+
+// verify has the Verifier decide the group's responses, filling their
+// verdicts, answers and details.
+func (c *Composite) verify(ctx context.Context, g *rollout.Group, out []Score) {
+	var idx []int
+	var samples []rollout.Sample
+	for i, smp := range g.Samples {
+		if smp.Err == "" && smp.Verifies == nil {
+			idx = append(idx, i)
+			samples = append(samples, smp)
+		}
+	}
+	if len(samples) == 0 {
+		return
+	}
+	vs := c.Verifier.Verify(ctx, g.Task, samples)
+	for k, i := range idx {
+		if k >= len(vs) {
+			break
+		}
+		v := vs[k]
+		out[i].Verdict = &v
+		out[i].Answer, out[i].ExtractRule = v.Answer, v.ExtractRule
+		if v.DetailKey != "" && v.Detail != nil {
+			if out[i].Metadata == nil {
+				out[i].Metadata = map[string]any{}
+			}
+			out[i].Metadata[v.DetailKey] = v.Detail
+		}
+	}
 }
 
 // ExtractBare is the extraction rule of a short response that is its own
@@ -195,14 +233,44 @@ func (Verifiable) Score(_ context.Context, g *rollout.Group, scores []Score) err
 		switch {
 		case smp.Err != "":
 			appendComponent(&scores[i], "verifiable", nil, noResponse(smp))
-		case g.Task.Reference == "":
+		case scores[i].Verdict == nil && g.Task.Reference == "":
 			appendComponent(&scores[i], "verifiable", nil, "the task has no reference answer")
 		case scores[i].Verdict == nil:
 			appendComponent(&scores[i], "verifiable", nil, "the response is not an answer to the task (a verification)")
+		case scores[i].Verdict.Unverified:
+			appendComponent(&scores[i], "verifiable", nil, "not verified: "+scores[i].Verdict.Reason)
+		case scores[i].Verdict.Value != nil:
+			appendComponent(&scores[i], "verifiable", f64(*scores[i].Verdict.Value), "")
 		case scores[i].Verdict.Correct:
 			appendComponent(&scores[i], "verifiable", f64(1), "")
 		default:
 			appendComponent(&scores[i], "verifiable", f64(0), "")
+		}
+	}
+	return nil
+}
+
+// PassRate rewards the fraction of a code task's tests that the response's
+// program passed (component "pass_rate"); null for tasks whose verifier
+// runs no tests.
+type PassRate struct{}
+
+// Name implements Part.
+func (PassRate) Name() string { return "pass_rate" }
+
+// Score implements Part.
+func (PassRate) Score(_ context.Context, g *rollout.Group, scores []Score) error {
+	for i, smp := range g.Samples {
+		v := scores[i].Verdict
+		switch {
+		case smp.Err != "":
+			appendComponent(&scores[i], "pass_rate", nil, noResponse(smp))
+		case v != nil && v.Unverified:
+			appendComponent(&scores[i], "pass_rate", nil, "not verified: "+v.Reason)
+		case v == nil || v.PassRate == nil:
+			appendComponent(&scores[i], "pass_rate", nil, "no tests were run for this response")
+		default:
+			appendComponent(&scores[i], "pass_rate", f64(*v.PassRate), "")
 		}
 	}
 	return nil

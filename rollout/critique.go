@@ -124,7 +124,7 @@ func (c *CritiqueGenerator) group(ctx context.Context, sem chan struct{}, task T
 			r.record(resp, lat, err)
 			ref := &refinement{sample: r, from: i, critique: crit, prompt: prompt}
 			if r.Err == "" && c.Verifier != nil {
-				ref.correct = c.Verifier.Verify(task, r.Text)
+				ref.correct = c.Verifier.Verify(ctx, task, r).Correct
 			}
 			refs[i] = ref
 		}()
@@ -165,7 +165,7 @@ func (c *CritiqueGenerator) group(ctx context.Context, sem chan struct{}, task T
 func (c *CritiqueGenerator) critique(ctx context.Context, sem chan struct{}, task Task, s Sample) (string, error) {
 	var correct *bool
 	if c.Verifier != nil {
-		correct = c.Verifier.Verify(task, s.Text)
+		correct = c.Verifier.Verify(ctx, task, s).Correct
 	}
 	switch c.Mode {
 	case CritiqueVerdictGT, CritiqueVerdict:

@@ -8,16 +8,26 @@ import (
 )
 
 // Verifier says whether a response to a task is correct, for feedback that
-// depends on it; nil means it cannot tell (no reference, no answer stated
-// counts as wrong). It must be safe for concurrent use.
+// depends on it. It must be safe for concurrent use.
 type Verifier interface {
-	Verify(task Task, response string) *bool
+	Verify(ctx context.Context, task Task, attempt Sample) Check
+}
+
+// Check is a Verifier's decision on one attempt.
+type Check struct {
+	// Correct is nil when the verifier cannot tell (no reference; a
+	// verifier that failed); an attempt stating no answer is wrong.
+	Correct *bool
+	// Feedback is what the verifier would tell the model about a wrong
+	// attempt (a code task's first failing test and its error); "" when it
+	// has nothing to say.
+	Feedback string
 }
 
 // Feedback decides what the user says after an attempt. Next returns the
 // feedback message, or ok=false to end the episode there.
 type Feedback interface {
-	Next(ctx context.Context, task Task, attempt Sample, correct *bool, turn int) (msg string, ok bool, err error)
+	Next(ctx context.Context, task Task, attempt Sample, check Check, turn int) (msg string, ok bool, err error)
 }
 
 // SCoReInstruction is the fixed second-turn instruction of SCoRe (Kumar et
@@ -47,7 +57,7 @@ const PTRInstruction = "Think about how your previous answer could be improved, 
 type FixedInstruction struct{ Text string }
 
 // Next implements Feedback.
-func (f FixedInstruction) Next(_ context.Context, _ Task, _ Sample, _ *bool, _ int) (string, bool, error) {
+func (f FixedInstruction) Next(_ context.Context, _ Task, _ Sample, _ Check, _ int) (string, bool, error) {
 	return f.Text, true, nil
 }
 
@@ -56,11 +66,33 @@ func (f FixedInstruction) Next(_ context.Context, _ Task, _ Sample, _ *bool, _ i
 type RetryIfWrong struct{ Text string }
 
 // Next implements Feedback.
-func (f RetryIfWrong) Next(_ context.Context, _ Task, _ Sample, correct *bool, _ int) (string, bool, error) {
-	if correct == nil || *correct {
+func (f RetryIfWrong) Next(_ context.Context, _ Task, _ Sample, check Check, _ int) (string, bool, error) {
+	if correct := check.Correct; correct == nil || *correct {
 		return "", false, nil
 	}
 	return f.Text, true, nil
+}
+
+// ExecutionInstruction follows the execution result in the feedback of
+// execution-feedback episodes (self-debugging).
+const ExecutionInstruction = "Fix the program and reply with the complete corrected function in a ```python code block."
+
+// ExecutionFeedback answers a wrong attempt with what its verifier found
+// (a code task's first failing test and its error, trimmed) followed by
+// Text, and ends the episode when the attempt is right or could not be
+// checked (self-debugging, Chen et al., 2023; Re-ReST). A wrong attempt on
+// which the verifier has nothing to say gets Text alone.
+type ExecutionFeedback struct{ Text string }
+
+// Next implements Feedback.
+func (f ExecutionFeedback) Next(_ context.Context, _ Task, _ Sample, check Check, _ int) (string, bool, error) {
+	if correct := check.Correct; correct == nil || *correct {
+		return "", false, nil
+	}
+	if check.Feedback == "" {
+		return f.Text, true, nil
+	}
+	return check.Feedback + "\n\n" + f.Text, true, nil
 }
 
 // EpisodeGenerator is a Producer of multi-turn correction episodes: for each
@@ -160,11 +192,11 @@ func (e *EpisodeGenerator) episode(ctx context.Context, sem chan struct{}, task 
 		if t == e.Turns-1 {
 			return nil
 		}
-		var correct *bool
+		var check Check
 		if e.Verifier != nil {
-			correct = e.Verifier.Verify(task, s.Text)
+			check = e.Verifier.Verify(ctx, task, *s)
 		}
-		msg, ok, err := e.Feedback.Next(ctx, task, *s, correct, t)
+		msg, ok, err := e.Feedback.Next(ctx, task, *s, check, t)
 		if err != nil {
 			return fmt.Errorf("feedback for task %q turn %d: %w", task.ID, t, err)
 		}
@@ -172,7 +204,7 @@ func (e *EpisodeGenerator) episode(ctx context.Context, sem chan struct{}, task 
 			return nil
 		}
 		history = append(history, Message{Role: "assistant", Content: s.Text}, Message{Role: "user", Content: msg})
-		prev = correct
+		prev = check.Correct
 	}
 	return nil
 }

@@ -49,7 +49,21 @@ const (
 	// example_model_solutions.jsonl: {question, ground_truth, <model>: {is_correct, solution}}
 	// with four models per line.
 	LayoutGSM8KSolutions Layout = "gsm8k-example-solutions"
+	// LayoutHumanEval is OpenAI HumanEval's HumanEval.jsonl: {task_id,
+	// prompt, canonical_solution, test, entry_point}. A task asks for the
+	// function in a Python code block (HumanEvalInstruction), and its tests
+	// are the problem's check function.
+	LayoutHumanEval Layout = "humaneval"
 )
+
+// HumanEvalInstruction introduces a HumanEval problem's prompt (the
+// function's signature and docstring, shown in a code block) in the user
+// message of a LayoutHumanEval task.
+const HumanEvalInstruction = "Complete the following Python function. Reply with the complete function, including the imports it needs, in a ```python code block."
+
+// codeKeys are the record keys of a code task (see CodeSpec), fixed names
+// in redraft's layout.
+var codeKeys = []string{"tests", "entry_point", "code_prefix", "language"}
 
 // Fields maps redraft's record keys to the keys a user's files use.
 type Fields struct {
@@ -292,8 +306,11 @@ func scalarString(raw json.RawMessage) (string, bool) {
 }
 
 func (d *decoder) task(line int, obj map[string]json.RawMessage) (Task, error) {
-	if d.opts.Layout == LayoutGSM8KSolutions {
+	switch d.opts.Layout {
+	case LayoutGSM8KSolutions:
 		return d.gsm8kTask(line, obj)
+	case LayoutHumanEval:
+		return d.humanEvalTask(line, obj)
 	}
 	f := d.fields
 	t := Task{Origin: Origin{File: d.file, Line: line}, DataSource: d.opts.DataSource}
@@ -351,6 +368,58 @@ func (d *decoder) task(line int, obj map[string]json.RawMessage) (Task, error) {
 			return t, d.errf(line, f.Metadata, "%v", err)
 		}
 		t.Metadata = buf.Bytes()
+	}
+	code, err := d.codeSpec(line, obj)
+	t.Code = code
+	return t, err
+}
+
+// codeSpec reads a code task's keys; nil when the record has no tests.
+func (d *decoder) codeSpec(line int, obj map[string]json.RawMessage) (*CodeSpec, error) {
+	var vals [4]string
+	for i, k := range codeKeys {
+		raw, ok := obj[k]
+		if !ok || isNull(raw) {
+			continue
+		}
+		if err := json.Unmarshal(raw, &vals[i]); err != nil {
+			return nil, d.errf(line, k, "want a string, got %s", abbrev(raw))
+		}
+	}
+	c := &CodeSpec{Tests: vals[0], EntryPoint: vals[1], Prefix: vals[2], Language: vals[3]}
+	if strings.TrimSpace(c.Tests) == "" {
+		if *c != (CodeSpec{Tests: c.Tests}) {
+			return nil, d.errf(line, "tests", "missing: entry_point, code_prefix and language describe a code task's tests")
+		}
+		return nil, nil
+	}
+	return c, nil
+}
+
+// humanEvalTask reads one HumanEval problem.
+func (d *decoder) humanEvalTask(line int, obj map[string]json.RawMessage) (Task, error) {
+	t := Task{Origin: Origin{File: d.file, Line: line}, DataSource: d.opts.DataSource}
+	if t.DataSource == "" {
+		t.DataSource = "openai/openai_humaneval"
+	}
+	var p struct{ TaskID, Prompt, CanonicalSolution, Test, EntryPoint string }
+	for _, f := range []struct {
+		key string
+		dst *string
+	}{{"task_id", &p.TaskID}, {"prompt", &p.Prompt}, {"canonical_solution", &p.CanonicalSolution}, {"test", &p.Test}, {"entry_point", &p.EntryPoint}} {
+		raw := obj[f.key]
+		if err := json.Unmarshal(raw, f.dst); err != nil || (*f.dst == "" && f.key != "canonical_solution") {
+			return t, d.errf(line, f.key, "want a non-empty string, got %s", abbrev(raw))
+		}
+	}
+	t.ID = p.TaskID
+	t.Messages = []Message{{Role: "user", Content: HumanEvalInstruction + "\n\n```python\n" + p.Prompt + "```"}}
+	if d.opts.SystemPrompt != "" {
+		t.Messages = append([]Message{{Role: "system", Content: d.opts.SystemPrompt}}, t.Messages...)
+	}
+	t.Code = &CodeSpec{Tests: p.Test, EntryPoint: p.EntryPoint, Prefix: p.Prompt, Language: "python"}
+	if p.CanonicalSolution != "" {
+		t.Metadata = marshalPlain(map[string]string{"canonical_solution": p.CanonicalSolution})
 	}
 	return t, nil
 }
@@ -491,9 +560,11 @@ func (d *decoder) extraFields(line int, obj map[string]json.RawMessage, recorded
 		// The models' solutions are part of the layout even when it is read
 		// as tasks.
 		known = append([]string{"question", "ground_truth"}, gsm8kModels...)
+	} else if d.opts.Layout == LayoutHumanEval {
+		known = []string{"task_id", "prompt", "canonical_solution", "test", "entry_point"}
 	} else {
 		f := d.fields
-		known = []string{f.ID, f.Prompt, f.Messages, f.Reference, f.DataSource, f.Metadata}
+		known = append([]string{f.ID, f.Prompt, f.Messages, f.Reference, f.DataSource, f.Metadata}, codeKeys...)
 		if recorded {
 			known = append(known, f.Responses)
 		}

@@ -372,8 +372,11 @@ func (s *stream) duplicate(id string, rec rawRecord) error {
 		where = fmt.Sprintf("%s:%d", s.files[file].path, line)
 	}
 	f := s.dec.fields.ID
-	if s.opts.Layout == LayoutGSM8KSolutions {
+	switch s.opts.Layout {
+	case LayoutGSM8KSolutions:
 		f = "" // the id is made from the line, not read from a field
+	case LayoutHumanEval:
+		f = "task_id"
 	}
 	return &InputError{File: s.files[rec.file].path, Line: rec.line, Field: f,
 		Err: fmt.Errorf("duplicate task id %q (first on %s)", id, where)}

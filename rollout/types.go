@@ -27,7 +27,25 @@ type Task struct {
 	Reference string
 	// Metadata is the task's free-form metadata as JSON (nil when absent).
 	Metadata json.RawMessage
-	Origin   Origin
+	// Code holds the tests of a code task (nil for other tasks): a response
+	// to it is graded by running its program against them.
+	Code   *CodeSpec `json:",omitempty"`
+	Origin Origin
+}
+
+// CodeSpec is what a code task's program is tested against.
+type CodeSpec struct {
+	// Tests is test code: a check(candidate) function called with
+	// EntryPoint (HumanEval's form) or plain assert statements.
+	Tests string `json:"tests"`
+	// EntryPoint names the function under test (needed by check).
+	EntryPoint string `json:"entry_point,omitempty"`
+	// Prefix is code placed before the response's program (HumanEval's
+	// prompt: imports, the signature and the docstring); may be empty.
+	Prefix string `json:"prefix,omitempty"`
+	// Language is the program's language; "" means python, the only one
+	// that runs today.
+	Language string `json:"language,omitempty"`
 }
 
 // Usage is the token accounting an endpoint reported for one sample.

@@ -565,8 +565,9 @@ func (s *Server) checkPrefill(req *Request) string {
 }
 
 // render cuts text to at most limit words (limit < 0: none), keeping its line
-// breaks and joining the words of a line with single spaces. It returns the
-// content, its words and the finish reason.
+// breaks and every whole line as written (code stays code); the line cut at
+// the limit has its words joined with single spaces. It returns the content,
+// its words and the finish reason.
 func render(text string, limit int) (string, []string, string) {
 	var words []string
 	var b strings.Builder
@@ -579,7 +580,11 @@ func render(text string, limit int) (string, []string, string) {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		b.WriteString(strings.Join(lw, " "))
+		if finish == "length" {
+			b.WriteString(strings.Join(lw, " "))
+		} else {
+			b.WriteString(strings.TrimRight(line, " \t\r"))
+		}
 		words = append(words, lw...)
 		if finish == "length" {
 			break

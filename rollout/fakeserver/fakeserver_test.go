@@ -10,8 +10,9 @@ func TestRender(t *testing.T) {
 		text, want, finish string
 		limit, words       int
 	}{
-		{"one  two\tthree", "one two three", "stop", -1, 3},
-		{"  Step 1: a\nStep 2:  b \n\n", "Step 1: a\nStep 2: b", "stop", -1, 6},
+		{"one  two\tthree", "one  two\tthree", "stop", -1, 3},
+		{"  Step 1: a\nStep 2:  b \n\n", "Step 1: a\nStep 2:  b", "stop", -1, 6},
+		{"def f():\n    return  1\n", "def f():\n    return  1", "stop", -1, 4},
 		{"a b\n\nc d", "a b\n\nc d", "stop", 4, 4},
 		{"a b\nc d\ne", "a b\nc", "length", 3, 3},
 		{"a b\nc d", "a b", "length", 2, 2},
