@@ -2,7 +2,9 @@ package rollout
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"os"
 
@@ -48,6 +50,15 @@ func countLines(ctx context.Context, path string) (int64, error) {
 		return 0, &InputError{File: path, Err: err}
 	}
 	defer fh.Close()
+	var rd io.Reader = fh
+	if gzipped(path) {
+		z, err := gzip.NewReader(fh)
+		if err != nil {
+			return 0, &InputError{File: path, Err: fmt.Errorf("gzip: %w", err)}
+		}
+		defer z.Close()
+		rd = z
+	}
 	buf := make([]byte, 1<<20)
 	var n int64
 	blank := true // the current line holds only white space so far
@@ -55,7 +66,7 @@ func countLines(ctx context.Context, path string) (int64, error) {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		k, err := fh.Read(buf)
+		k, err := rd.Read(buf)
 		chunk := buf[:k]
 		for len(chunk) > 0 {
 			i := bytes.IndexByte(chunk, '\n')

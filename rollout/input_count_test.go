@@ -1,9 +1,12 @@
 package rollout
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -37,5 +40,41 @@ func TestCountRecords(t *testing.T) {
 	}
 	if _, err := CountRecords(context.Background(), InputOptions{Path: filepath.Join(dir, "none.jsonl")}); err == nil {
 		t.Error("a missing file counted")
+	}
+}
+
+// A *.jsonl.gz file is read and counted as the JSONL it holds, alone and in
+// a directory.
+func TestGzipJSONL(t *testing.T) {
+	dir := t.TempDir()
+	var buf bytes.Buffer
+	z := gzip.NewWriter(&buf)
+	z.Write([]byte("{\"id\": \"a\", \"prompt\": \"1+1?\"}\n\n{\"id\": \"b\", \"prompt\": \"2+2?\"}\n"))
+	z.Close()
+	path := filepath.Join(dir, "tasks.jsonl.gz")
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, dir} {
+		n, err := CountRecords(context.Background(), InputOptions{Path: p})
+		if err != nil || n != 2 {
+			t.Fatalf("CountRecords(%s) = %d, %v", p, n, err)
+		}
+		src, err := OpenTasks(InputOptions{Path: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for {
+			task, err := src.Next(context.Background())
+			if err != nil {
+				break
+			}
+			ids = append(ids, task.ID+":"+strconv.Itoa(task.Origin.Line))
+		}
+		src.Close()
+		if strings.Join(ids, ",") != "a:1,b:3" {
+			t.Errorf("%s: tasks %v", p, ids)
+		}
 	}
 }

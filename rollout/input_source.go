@@ -3,6 +3,7 @@ package rollout
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -49,11 +50,28 @@ func formatOf(configured, path string) string {
 	if configured != "" {
 		return configured
 	}
-	if f, ok := inputExt[strings.ToLower(filepath.Ext(path))]; ok {
+	if f, ok := extFormat(path); ok {
 		return f
 	}
 	return "jsonl"
 }
+
+// extFormat is the format a file's extension names; a gzip-compressed JSONL
+// file (*.jsonl.gz) is JSONL.
+func extFormat(path string) (string, bool) {
+	name := strings.ToLower(filepath.Base(path))
+	if base, ok := strings.CutSuffix(name, ".gz"); ok {
+		if filepath.Ext(base) == ".jsonl" {
+			return "jsonl", true
+		}
+		return "", false
+	}
+	f, ok := inputExt[filepath.Ext(name)]
+	return f, ok
+}
+
+// gzipped reports whether a file is read through gzip (by its name).
+func gzipped(path string) bool { return strings.HasSuffix(strings.ToLower(path), ".gz") }
 
 // listInput returns the files that opts.Path names: itself, or the entries
 // of a directory in name order, hidden ones and subdirectories left out.
@@ -84,10 +102,10 @@ func listInput(opts InputOptions) ([]inputFile, error) {
 			continue
 		}
 		f := inputFile{path: path}
-		format, ok := inputExt[strings.ToLower(filepath.Ext(name))]
+		format, ok := extFormat(name)
 		switch {
 		case !ok:
-			f.notInput = "not an input file (want *.jsonl, *.parquet or *.pq)"
+			f.notInput = "not an input file (want *.jsonl, *.jsonl.gz, *.parquet or *.pq)"
 		case opts.Format != "" && format != opts.Format:
 			f.notInput = fmt.Sprintf("not an input file (source.format is %s)", opts.Format)
 		default:
@@ -127,7 +145,17 @@ func openFile(f inputFile, opts InputOptions) (recordReader, error) {
 		if max <= 0 {
 			max = 64 << 20
 		}
-		return &jsonlReader{path: f.path, f: fh, br: bufio.NewReaderSize(fh, min(64<<10, max+1)), max: max}, nil
+		var r io.Reader = fh
+		var closer io.Closer = fh
+		if gzipped(f.path) {
+			z, err := gzip.NewReader(fh)
+			if err != nil {
+				fh.Close()
+				return nil, &InputError{File: f.path, Err: fmt.Errorf("gzip: %w", err)}
+			}
+			r, closer = z, multiCloser{z, fh}
+		}
+		return &jsonlReader{path: f.path, f: closer, br: bufio.NewReaderSize(r, min(64<<10, max+1)), max: max}, nil
 	case "parquet":
 		fh.Close()
 		return openParquetRecords(f.path)
@@ -142,7 +170,7 @@ func openFile(f inputFile, opts InputOptions) (recordReader, error) {
 // without ever being held whole.
 type jsonlReader struct {
 	path string
-	f    *os.File
+	f    io.Closer
 	br   *bufio.Reader
 	buf  []byte
 	line int
@@ -197,6 +225,19 @@ func (r *jsonlReader) next() (int, []byte, *InputError, error) {
 }
 
 func (r *jsonlReader) close() error { return r.f.Close() }
+
+// multiCloser closes each in order and returns the first error.
+type multiCloser []io.Closer
+
+func (m multiCloser) Close() error {
+	var first error
+	for _, c := range m {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
 
 // stream reads the records of every input file in order and applies what
 // InputOptions asks on top of decoding: the bad-input policy, duplicate
