@@ -19,6 +19,7 @@ import (
 	"github.com/redraft/redraft/internal/redact"
 	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rewards/judge"
+	"github.com/redraft/redraft/rewards/plugin"
 	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/tokenizer"
 )
@@ -94,10 +95,13 @@ type SamplingConfig struct {
 // rewards.Components; their settings' types are the components' own.
 type RewardConfig struct {
 	// Grader decides the verifiable reward: "math", redraft's math answer
-	// engine (rewards/mathgrade), or "python": code tasks (tasks with
-	// tests) run in the sandbox (rewards/execute, rewards/codegrade) and
-	// the others are graded by the math engine.
+	// engine (rewards/mathgrade); "python": code tasks (tasks with tests)
+	// run in the sandbox (rewards/execute, rewards/codegrade) and the
+	// others are graded by the math engine; or "plugin": an external
+	// verifier (Plugin) scores every response.
 	Grader string `yaml:"grader" json:"grader"`
+	// Plugin is the external verifier of reward.grader plugin.
+	Plugin *PluginConfig `yaml:"plugin" json:"plugin,omitempty"`
 	// Execution configures the sandbox code tasks run in (grader python).
 	Execution ExecutionConfig `yaml:"execution" json:"execution,omitzero"`
 	// Weights maps component names (rewards.Components) to weights; the
@@ -131,6 +135,24 @@ type RewardConfig struct {
 	SelfVerify rewards.SelfVerify `yaml:"self_verify" json:"self_verify,omitzero"`
 	// Overlong configures DAPO's overlong penalty.
 	Overlong rewards.Overlong `yaml:"overlong" json:"overlong"`
+}
+
+// PluginConfig is the external verifier's section (package
+// rewards/plugin). In the run's identity the values of its env entries are
+// left out (NAME=VALUE may hold a secret): their names stay.
+type PluginConfig struct {
+	plugin.Config `yaml:",inline"`
+}
+
+// MarshalJSON implements json.Marshaler: the identity's form.
+func (p PluginConfig) MarshalJSON() ([]byte, error) {
+	c := p.Config
+	c.Env = make([]string, len(p.Env))
+	for i, e := range p.Env {
+		name, _, _ := strings.Cut(e, "=")
+		c.Env[i] = name
+	}
+	return json.Marshal(c)
 }
 
 // ExecutionConfig configures the sandbox of reward.grader python. Its
@@ -332,6 +354,9 @@ func (c *Config) applyDefaults(set keyLines) {
 	}
 	if absent("reward.grader") {
 		c.Reward.Grader = "math"
+	}
+	if c.Reward.Plugin != nil {
+		c.Reward.Plugin.ApplyDefaults()
 	}
 	if absent("reward.weights") {
 		c.Reward.Weights = map[string]float64{"verifiable": 1}
@@ -574,8 +599,18 @@ func (c *Config) validate(set keyLines) error {
 		if e := c.Reward.Execution; e.Timeout < 0 || e.MemoryMB < 0 || e.Jobs < 0 {
 			return keyErr("reward.execution", "timeout, memory_mb and jobs must not be negative")
 		}
+	case "plugin":
+		if c.Reward.Plugin == nil {
+			return keyErr("reward.plugin", "missing: reward.grader plugin needs the verifier's command or url")
+		}
+		if err := c.Reward.Plugin.Validate("reward.plugin"); err != nil {
+			return keyed(err)
+		}
 	default:
-		return keyErr("reward.grader", "unknown grader %q (want math or python)", c.Reward.Grader)
+		return keyErr("reward.grader", "unknown grader %q (want math, python or plugin)", c.Reward.Grader)
+	}
+	if c.Reward.Grader != "plugin" && c.Reward.Plugin != nil {
+		return keyErr("reward.plugin", "configures the verifier of reward.grader plugin")
 	}
 	if c.Reward.Grader != "python" && c.Reward.Execution != (ExecutionConfig{}) {
 		return keyErr("reward.execution", "configures the sandbox of reward.grader python")

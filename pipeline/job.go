@@ -192,6 +192,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if err != nil {
 		return nil, h.abandon(err)
 	}
+	defer gr.close()
 	so := &sourceOptions{Stop: opts.Stop, Shard: opts.Shard, SpillDir: journalPath(dir), Progress: opts.Progress, Replay: opts.retry}
 	if resume != nil && resume.Tasks > 0 {
 		so.Skip = resume

@@ -9,6 +9,7 @@ import (
 	"github.com/redraft/redraft/rewards/codegrade"
 	"github.com/redraft/redraft/rewards/execute"
 	"github.com/redraft/redraft/rewards/mathgrade"
+	"github.com/redraft/redraft/rewards/plugin"
 	"github.com/redraft/redraft/rollout"
 )
 
@@ -24,7 +25,12 @@ func NewScorer(cfg *Config) (scorer *rewards.Composite, closeFn func(), err erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return newScorer(cfg, gr)
+	scorer, closeScorer, err := newScorer(cfg, gr)
+	if err != nil {
+		gr.close()
+		return nil, nil, err
+	}
+	return scorer, func() { closeScorer(); gr.close() }, nil
 }
 
 func newScorer(cfg *Config, gr grading) (*rewards.Composite, func(), error) {
@@ -48,10 +54,11 @@ func newScorer(cfg *Config, gr grading) (*rewards.Composite, func(), error) {
 type grading struct {
 	grader   rewards.Grader
 	verifier rewards.Verifier // nil: the grader decides every task
+	close    func()           // stops the verifier (a plug-in's processes)
 }
 
 // mathGrading is the grading of reward.grader math.
-func mathGrading() grading { return grading{grader: defaultGrader()} }
+func mathGrading() grading { return grading{grader: defaultGrader(), close: func() {}} }
 
 // defaultGrader is the grader runs use.
 func defaultGrader() rewards.Grader { return rewards.NewMathGrader(mathgrade.Options{}) }
@@ -61,7 +68,18 @@ func defaultGrader() rewards.Grader { return rewards.NewMathGrader(mathgrade.Opt
 // unavailable on this machine.
 func newGrading(cfg *Config) (grading, error) {
 	gr := mathGrading()
-	if cfg.Reward.Grader != "python" {
+	switch cfg.Reward.Grader {
+	case "plugin":
+		// The handshake is bounded by the plug-in's start_timeout.
+		client, err := plugin.Open(context.Background(), cfg.Reward.Plugin.Config)
+		if err != nil {
+			return gr, fmt.Errorf("reward.plugin: %w", err)
+		}
+		gr.verifier = rewards.PluginVerifier{Client: client}
+		gr.close = func() { client.Close() }
+		return gr, nil
+	case "python":
+	default:
 		return gr, nil
 	}
 	e := cfg.Reward.Execution
