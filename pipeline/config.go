@@ -203,15 +203,19 @@ type EpisodeConfig struct {
 	Pairs bool `yaml:"pairs" json:"pairs,omitempty"`
 	// SFT writes the sft dataset built from the episodes: "pam" (ISC with
 	// Partial Answer Masking: 2 turns, first answer masked, correct finals
-	// only) or "ptr" (Progressive Thought Refinement: thoughts masked).
-	// "none" or empty: no sft dataset.
+	// only), "ptr" (Progressive Thought Refinement: thoughts masked) or
+	// "repair" (episodes whose first pass follows a failing attempt: the
+	// conversation up to it, failed attempts and feedback masked, the
+	// passing revision trained; self-debugging, Re-ReST). "none" or empty:
+	// no sft dataset.
 	SFT string `yaml:"sft" json:"sft,omitempty"`
 }
 
 // SFT modes of EpisodeConfig.SFT.
 const (
-	SFTPAM = "pam"
-	SFTPTR = "ptr"
+	SFTPAM    = "pam"
+	SFTPTR    = "ptr"
+	SFTRepair = "repair"
 )
 
 // SelfVerifyConfig configures Trust-but-Verify self-verification: each
@@ -831,8 +835,18 @@ func (c *Config) validateRecipes() error {
 			// groups are never written.
 			return atKey("episode.sft", fmt.Errorf("episode.sft %s cannot be combined with advantage.drop_zero_variance", c.Episode.SFT))
 		}
+	case SFTRepair:
+		// Any feedback: execution and retry_if_wrong end an episode at its
+		// first pass, fixed runs every turn and the row stops at the first
+		// pass.
+		switch {
+		case c.Episode.Turns < 2:
+			return atKey("episode.sft", errors.New("episode.sft repair needs episode.turns >= 2 (an attempt and at least one revision)"))
+		case c.Advantage.DropZeroVariance:
+			return atKey("episode.sft", errors.New("episode.sft repair cannot be combined with advantage.drop_zero_variance"))
+		}
 	default:
-		return atKey("episode.sft", fmt.Errorf("episode.sft: %q is not pam, ptr or none", c.Episode.SFT))
+		return atKey("episode.sft", fmt.Errorf("episode.sft: %q is not pam, ptr, repair or none", c.Episode.SFT))
 	}
 	if o := c.Output; o.Tokenizer != "" {
 		switch tokenizer.Format(o.ChatFormat) {

@@ -9,6 +9,7 @@ import (
 	"unicode"
 
 	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rewards"
 	"github.com/redraft/redraft/rollout"
 )
 
@@ -26,6 +27,11 @@ const (
 	FilterUngraded = "ungraded"
 	// FilterIncorrect: PAM's final answer is wrong.
 	FilterIncorrect = "incorrect"
+	// FilterFirstTry: the repair recipe's episode passed at its first
+	// attempt, so there is nothing repaired to learn from.
+	FilterFirstTry = "passed_first"
+	// FilterUnrepaired: no attempt of the repair recipe's episode passed.
+	FilterUnrepaired = "unrepaired"
 )
 
 // PAMSeparator joins the first answer and the self-verification in PAM's
@@ -129,6 +135,148 @@ func PTRTrajectory(ep []export.RLRow, turns int) (*Trajectory, string) {
 		ID: fmt.Sprintf("%s#s%d#ptr", last.TaskID, last.SampleIndex), TaskID: last.TaskID, Recipe: SFTPTR,
 		DataSource: last.DataSource, Messages: msgs, Metadata: mustJSON(meta),
 	}, ""
+}
+
+// RepairTrajectory builds the repair trajectory of one episode (its rl rows
+// in turn order; with feedback execution or retry_if_wrong an episode ends
+// at its first passing attempt, so episodes differ in length): when the
+// episode's first passing attempt comes after at least one failing one,
+// the conversation as it was sampled up to that attempt. The question
+// (masked, "prompt"), every failed attempt (masked, "attempt"), the
+// feedback after each (masked, "feedback": with feedback execution the
+// first failing test and its error, then the instruction) and the passing
+// revision (trained, "correction"). Rows after the first pass (feedback
+// fixed runs every turn) are not part of it. The metadata names the tests
+// the failed attempts did not pass and the revision does ("fixed_tests",
+// code tasks only) and each failed attempt's grade reason and failing
+// tests. Episodes left out get one of the Filter constants: a failed
+// request (incomplete), an attempt that could not be graded (ungraded), no
+// passing attempt (unrepaired), a pass at the first attempt (passed_first)
+// or a passing revision cut off (truncated).
+func RepairTrajectory(ep []export.RLRow) (*Trajectory, string) {
+	end := -1
+	for t, r := range ep {
+		switch {
+		case r.Error != nil || int(r.Turn) != t:
+			return nil, FilterIncomplete
+		case !graded(r):
+			return nil, FilterUngraded
+		}
+		if *r.Correct {
+			end = t
+			break
+		}
+	}
+	switch {
+	case end < 0:
+		return nil, FilterUnrepaired
+	case end == 0:
+		return nil, FilterFirstTry
+	case truncated(ep[end]):
+		return nil, FilterTruncated
+	}
+	ep = ep[:end+1]
+	fix := ep[end]
+	fixEx := rowExecution(fix)
+	msgs := promptMessages(ep[0].Prompt)
+	failures := make([]map[string]any, 0, end)
+	fixed := []string{} // the revision's tests that some failed attempt did not pass
+	for t, r := range ep {
+		if t > 0 {
+			msgs = append(msgs, Text("user", SegFeedback, lastContent(r.Prompt), false))
+		}
+		if t == end {
+			msgs = append(msgs, Text("assistant", SegCorrection, r.Response, true))
+			break
+		}
+		msgs = append(msgs, Text("assistant", SegAttempt, r.Response, false))
+		f := map[string]any{"turn": t, "reason": ptrString(r.GradeReason)}
+		if ex := rowExecution(r); ex != nil {
+			passed := map[string]bool{}
+			failing := []string{}
+			for _, tr := range ex.Tests {
+				passed[tr.Test] = passed[tr.Test] || tr.Passed
+				if !tr.Passed {
+					failing = append(failing, tr.Test)
+				}
+			}
+			f["failed_tests"], f["passed"], f["total"] = failing, ex.Passed, ex.Total
+			// A test missing from an attempt's verdicts (its program did
+			// not load, or timed out before it) was not passed either.
+			if fixEx != nil {
+				for _, tr := range fixEx.Tests {
+					if !passed[tr.Test] && !slices.Contains(fixed, tr.Test) {
+						fixed = append(fixed, tr.Test)
+					}
+				}
+			}
+		}
+		failures = append(failures, f)
+	}
+	meta := map[string]any{
+		"sample_index": fix.SampleIndex, "model": fix.Model, "attempts": len(ep), "repaired_at_turn": end,
+		"transition": fix.Transition, "failures": failures, "seeds": seeds(ep),
+	}
+	if fixEx != nil {
+		// In the revision's test order.
+		slices.SortStableFunc(fixed, func(a, b string) int { return testIndex(fixEx, a) - testIndex(fixEx, b) })
+		meta["fixed_tests"] = fixed
+	}
+	return &Trajectory{
+		ID: fmt.Sprintf("%s#s%d#repair", fix.TaskID, fix.SampleIndex), TaskID: fix.TaskID, Recipe: SFTRepair,
+		DataSource: fix.DataSource, Messages: msgs, Reward: fix.Reward, Metadata: mustJSON(meta),
+	}, ""
+}
+
+// graded says whether a row's response was decided: it has a verdict and,
+// when the row has a verifiable component, a value (a code task whose
+// sandbox failed is unverified: null, not wrong).
+func graded(r export.RLRow) bool {
+	if r.Correct == nil {
+		return false
+	}
+	for _, c := range r.RewardComponents {
+		if c.Name == "verifiable" && c.Value == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// rowExecution is the execution report a code task's row carries in its
+// response_metadata (rewards.ExecutionDetail), nil when it has none.
+func rowExecution(r export.RLRow) *rowExec {
+	if r.ResponseMetadata == nil {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(*r.ResponseMetadata), &m) != nil || m[rewards.ExecutionDetail] == nil {
+		return nil
+	}
+	var ex rowExec
+	if json.Unmarshal(m[rewards.ExecutionDetail], &ex) != nil {
+		return nil
+	}
+	return &ex
+}
+
+func testIndex(ex *rowExec, test string) int {
+	for i, tr := range ex.Tests {
+		if tr.Test == test {
+			return i
+		}
+	}
+	return len(ex.Tests)
+}
+
+// rowExec is the part of a codegrade.Verdict the repair recipe reads.
+type rowExec struct {
+	Passed int `json:"passed"`
+	Total  int `json:"total"`
+	Tests  []struct {
+		Test   string `json:"test"`
+		Passed bool   `json:"passed"`
+	} `json:"tests"`
 }
 
 // SplitThought separates a response's thought from its answer and says
@@ -238,9 +386,12 @@ func (b *episodeSFT) flush(ctx context.Context) error {
 	for _, i := range idx {
 		var t *Trajectory
 		var why string
-		if b.mode == SFTPAM {
+		switch b.mode {
+		case SFTPAM:
 			t, why = PAMTrajectory(b.episodes[i])
-		} else {
+		case SFTRepair:
+			t, why = RepairTrajectory(b.episodes[i])
+		default:
 			t, why = PTRTrajectory(b.episodes[i], b.turns)
 		}
 		if t == nil {

@@ -48,6 +48,12 @@ func TestPresetsFitLocalModel(t *testing.T) {
 			carried++
 		}
 		need := task + (carried+1)*(*mt)
+		if cfg.Episode.Feedback == "execution" {
+			// Each revision also carries the execution feedback: the
+			// failure, capped at 1,500 bytes (rewards' codeFeedback; a
+			// byte is at most a token), and the instruction.
+			need += (max(cfg.Episode.Turns, 1) - 1) * (1500 + 64)
+		}
 		t.Logf("%s: %d tokens at most (%d answers of %d carried)", filepath.Base(p), need, carried, *mt)
 		if need > slot {
 			t.Errorf("%s: its longest request may take %d tokens, over the local model's %d-token slots", filepath.Base(p), need, slot)

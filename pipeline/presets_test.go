@@ -8,6 +8,7 @@ import (
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/rewards"
+	"github.com/redraft/redraft/rollout"
 	"github.com/redraft/redraft/rollout/fakeserver"
 )
 
@@ -38,6 +39,12 @@ func TestPresetsRun(t *testing.T) {
 				respond = fakeserver.Verdicts(`\boxed{correct}`, respond)
 			case cfg.Episode.SFT == SFTPTR:
 				respond = fakeserver.Thoughts(respond, false)
+			case cfg.Source.Layout == rollout.LayoutHumanEval:
+				// Code presets (score-code, self-debug): HumanEval
+				// problems, every program run in the sandbox.
+				requireSandbox(t)
+				path, probs := humanEvalFile(t, 3)
+				tasks, respond = path, codeBySeed(probs)
 			}
 			srv := fakeserver.New(respond)
 			defer srv.Close()
