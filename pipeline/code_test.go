@@ -108,7 +108,7 @@ seed: 3
 source: {kind: tasks, path: %q, layout: humaneval}
 endpoint: {base_url: %s, model: policy, max_in_flight: 8}
 sampling: {n: 4, max_tokens: 512}
-reward: {grader: python, weights: {verifiable: 1}, execution: {timeout: 20s}}
+reward: {grader: python, weights: {verifiable: 1, pass_rate: 0}, execution: {timeout: 20s}}
 output: {dir: %q}
 `, path, srv.BaseURL(), t.TempDir())))
 	if err != nil {
@@ -138,6 +138,11 @@ output: {dir: %q}
 		}
 		if canonical {
 			passed++
+		}
+		// The pass rate: 1 for the canonical solution, 0 for no program or
+		// a syntax error, never null.
+		if pr := comp["pass_rate"]; pr == nil || (canonical && *pr != 1) || (r.SampleIndex >= 2 && *pr != 0) {
+			t.Errorf("%s sample %d: pass_rate %v", r.TaskID, r.SampleIndex, pr)
 		}
 		if want := []string{"", "tests_failed", "no_code", "syntax_error"}[r.SampleIndex]; !strings.HasPrefix(deref(r.GradeReason), want) || (want == "") != (r.GradeReason == nil) {
 			t.Errorf("%s sample %d: grade reason %q, want %q...", r.TaskID, r.SampleIndex, deref(r.GradeReason), want)

@@ -31,6 +31,9 @@ func TestPresetsRun(t *testing.T) {
 			if cfg.AgentR != nil {
 				t.Skip("agent_r writes sft through splice.ExecuteAgentR; TestAgentRPreset in pipeline/splice runs it")
 			}
+			if cfg.Reward.Grader == "plugin" {
+				t.Skip("its verifier plug-in scores reasoning-gym tasks; TestReasoningGymPreset runs it with them")
+			}
 			tasks, answers := writeTasks(t, 6)
 			respond := fakeserver.AnswerBySeed(answers)
 			switch {

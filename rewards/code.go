@@ -61,10 +61,11 @@ const feedbackMax = 1500
 func codeVerdict(v codegrade.Verdict, finishReason string) Verdict {
 	out := Verdict{Correct: v.Correct, Found: v.Found, ExtractRule: v.ExtractRule, Rule: "tests",
 		DetailKey: ExecutionDetail, Detail: v}
-	if v.Total > 0 || v.Found {
-		pr := v.PassRate
-		out.PassRate = &pr
-	}
+	// Every verdict has a pass rate (0 for no program, a syntax error, a
+	// timeout: the response's fault), except one the sandbox could not
+	// reach (below).
+	pr := v.PassRate
+	out.PassRate = &pr
 	if v.Correct {
 		return out
 	}

@@ -63,7 +63,11 @@ a verdict is {"correct",
 "answer", "found", "extract_rule", "rule", "pred", "gold"} and "reason" when not correct. With
 --verifier python each line is {"prediction", "tests", "entry_point", "prompt"}: the code in the
 prediction runs against the tests in the bubblewrap sandbox, and a verdict has "correct", "reason",
-"passed", "total", "pass_rate" and each test's result.`
+"passed", "total", "pass_rate" and each test's result. With --verifier plugin each line is
+{"prediction", "reference", "task_id", "data_source", "metadata"} (all but prediction optional),
+sent to the verifier plug-in given by --plugin-command or --plugin-url (docs/plugins.md), and a
+verdict is the plug-in's {"correct", "score", "answer", "reason", "detail"}, "score" null with the
+reason when it could not score.`
 	advantagesAbout = `Reads one group per JSON line from stdin, {"rewards": [r1, r2, ...]} (null for
 a missing reward; with --whiten token also "tokens": [n1, n2, ...], each sample's completion
 tokens), computes the group advantages under --estimator and writes {"advantages": [...]} per line
