@@ -73,13 +73,13 @@ step "fuzz (short, bounded)"
 # model servers' answers (JSON strings, completion bodies, event streams),
 # answer extraction and grading, code extraction, judge scores, step-judge and self-verification
 # verdicts, judge prompt rendering, injection detection, MR-GSM8K labels,
-# tokenizer input.
+# tokenizer input, verifier plug-ins' answer lines.
 for target in "./rollout FuzzDecodeRecord" "./rollout FuzzLocateProblem" \
   "./rollout FuzzUnquoteJSON" "./rollout FuzzDecodeCompletion" "./rollout FuzzSSE" \
   "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" "./rewards FuzzParseSelfVerdict" \
   "./rewards/judge FuzzParseScore" "./rewards/judge FuzzParseStepVerdict" "./rewards/judge FuzzRender" \
   "./rewards/judge FuzzDetectInjection" "./pipeline/splice FuzzMRFields" "./tokenizer FuzzEncode" \
-  "./pipeline FuzzParseConfig" "./rewards/codegrade FuzzExtractCode"; do
+  "./pipeline FuzzParseConfig" "./rewards/codegrade FuzzExtractCode" "./rewards/plugin FuzzDecodeAnswer"; do
   set -- $target
   # A count, not a duration: with a duration, an input still running at the
   # deadline makes go test report "context deadline exceeded" as a failure.
