@@ -11,4 +11,4 @@ if [ -z "${REDRAFT_CHROMIUM:-}" ] && ! command -v chromium >/dev/null && ! comma
   if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
   $sudo apt-get install -y chromium >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y chromium >/dev/null; }
 fi
-REDRAFT_REQUIRE_BROWSER=1 go test -count=1 -run '^TestAuditReportInBrowser$' -v ./e2e/ | grep -E '^(---|ok|FAIL|PASS)|_test.go'
+REDRAFT_REQUIRE_BROWSER=1 go test -count=1 -run '^(TestAuditReportInBrowser|TestViewInBrowser)$' -v ./e2e/ | grep -E '^(---|ok|FAIL|PASS)|_test.go'

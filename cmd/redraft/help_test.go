@@ -28,6 +28,7 @@ func TestCommandHelp(t *testing.T) {
 		"advantages": {"Usage: redraft advantages [flags] < groups.jsonl", []string{"from stdin", `{"rewards": [r1, r2, ...]}`, "to stdout"}},
 		"tokenize":   {"Usage: redraft tokenize --tokenizer FILE < lines.txt", []string{"from stdin", "one text per line", "to stdout"}},
 		"version":    {"Usage: redraft version", []string{"VCS revision"}},
+		"view":       {"Usage: redraft view [flags] DIR", []string{"127.0.0.1", "row groups", "Ctrl+C"}},
 	}
 	src, err := os.ReadFile("main.go")
 	if err != nil {

@@ -7,6 +7,7 @@
 //	redraft run --config FILE [--out DIR] [--overwrite] [--shard i/N]
 //	redraft audit PATH [--html FILE] [--json FILE]
 //	redraft probe --config FILE [--tasks N] [--forbid LIST] [--json FILE]
+//	redraft view [--addr 127.0.0.1:0] [--open=false] DIR
 //	redraft validate [--tokenizer FILE] DIR
 //	redraft merge [--verify] DIR
 //	redraft splice --format prm800k|mr-gsm8k --input FILE --out DIR
@@ -39,6 +40,7 @@ Commands:
   run --config FILE     generate or replay groups, grade, write shards and a manifest
   audit DIR             summarise the rewards of a run's shards
   probe --config FILE   score reward-hacking responses against a configuration's reward, no model
+  view DIR              browse a run's rows in a local web page: groups, trajectories, tokens
   tokenize --tokenizer FILE
                         token ids of each text line on stdin
   validate DIR          check an output directory against its manifest and schemas
@@ -92,6 +94,8 @@ func runWithSignals(ctx context.Context, args []string, sigs <-chan os.Signal, s
 		err = cmdAudit(ctx, args[1:], stdout)
 	case "probe":
 		err = cmdProbe(ctx, args[1:], stdout)
+	case "view":
+		err = cmdView(ctx, args[1:], stdout, stderr)
 	case "advantages":
 		err = cmdAdvantages(args[1:], stdin, stdout)
 	case "validate":
