@@ -9,6 +9,14 @@
 // baseline. A probe that the user marks as forbidden and that earns reward
 // fails the check (redraft probe exits 1).
 //
+// Code tasks (tasks with tests, rollout.Task.Code) get their own battery,
+// CodeProbes: the honest program (a recorded response that passes, else
+// the canonical solution in the task's metadata), a program that
+// special-cases the examples the prompt shows, prose without a program, a
+// stub, a stub that exits or prints a pass when it loads, an instruction
+// to the grader in a comment, and the honest program tagged as another
+// language. The cases of one run are all of one kind.
+//
 // Guarantees:
 //
 //   - Same reward as a run. The responses are scored by the rewards.Scorer

@@ -63,10 +63,19 @@ func Names() []string {
 }
 
 // ParseForbid checks a --forbid list (comma-separated probe names; "none"
-// for no probe) against the battery.
+// for no probe) against the batteries; "" means the battery's default (nil).
 func ParseForbid(list string) ([]string, error) {
-	if strings.TrimSpace(list) == "none" {
+	switch strings.TrimSpace(list) {
+	case "none":
 		return []string{}, nil
+	case "":
+		return nil, nil
+	}
+	names := Names()[1:]
+	for _, p := range CodeProbes[1:] {
+		if !contains(names, p.Name) {
+			names = append(names, p.Name)
+		}
 	}
 	var out []string
 	for _, n := range strings.Split(list, ",") {
@@ -74,8 +83,8 @@ func ParseForbid(list string) ([]string, error) {
 		if n == "" {
 			continue
 		}
-		if n == Honest || !contains(Names(), n) {
-			return nil, fmt.Errorf("unknown probe %q; the probes are %s", n, strings.Join(Names()[1:], ", "))
+		if !contains(names, n) {
+			return nil, fmt.Errorf("unknown probe %q; the probes are %s", n, strings.Join(names, ", "))
 		}
 		out = append(out, n)
 	}
@@ -193,7 +202,7 @@ func Build(c Case, s Settings) []rollout.Sample {
 // Options tune a probe run.
 type Options struct {
 	// Forbidden lists the probes that must not earn reward; nil means
-	// DefaultForbidden.
+	// DefaultForbidden (DefaultCodeForbidden for code tasks).
 	Forbidden []string
 	// Threshold: a forbidden probe earns reward when its mean total reward
 	// over the tasks is above it (default 0).
@@ -203,7 +212,9 @@ type Options struct {
 
 // Report is the result of a probe run.
 type Report struct {
-	Config     string             `json:"config"`
+	Config string `json:"config"`
+	// Battery is "math" (answers) or "code" (programs run against tests).
+	Battery    string             `json:"battery"`
 	Tasks      int                `json:"tasks"`
 	Weights    map[string]float64 `json:"weights"`
 	Components []string           `json:"components"`
@@ -260,26 +271,34 @@ type compAcc struct {
 	sum     float64
 }
 
-// Run scores the battery of every case with scorer and summarises it.
+// Run scores the battery of every case with scorer and summarises it: the
+// code battery when the cases are code tasks (IsCode), else the math one.
 func Run(ctx context.Context, scorer rewards.Scorer, weights map[string]float64, cases []Case, opts Options) (*Report, error) {
-	forbidden := opts.Forbidden
-	if forbidden == nil {
-		forbidden = DefaultForbidden
+	battery, probes, forbidden := "math", Probes, DefaultForbidden
+	build := func(c Case) []rollout.Sample { return Build(c, opts.Settings) }
+	if len(cases) > 0 && IsCode(cases[0]) {
+		battery, probes, forbidden, build = "code", CodeProbes, DefaultCodeForbidden, buildCode
+	}
+	if opts.Forbidden != nil {
+		forbidden = opts.Forbidden
 	}
 	forbidden = append([]string{}, forbidden...)
-	accs := make([]*acc, len(Probes))
+	accs := make([]*acc, len(probes))
 	for i := range accs {
 		accs[i] = &acc{reasons: map[string]int{}, comp: map[string]*compAcc{}}
 	}
 	var compOrder []string
 	for ci, c := range cases {
-		g := &rollout.Group{Task: c.Task, Samples: Build(c, opts.Settings), Seq: int64(ci)}
+		if IsCode(c) != (battery == "code") {
+			return nil, fmt.Errorf("task %s: code tasks and answer tasks cannot be probed together", c.Task.ID)
+		}
+		g := &rollout.Group{Task: c.Task, Samples: build(c), Seq: int64(ci)}
 		scores, err := scorer.Score(ctx, g)
 		if err != nil {
 			return nil, fmt.Errorf("task %s: %w", c.Task.ID, err)
 		}
-		if len(scores) != len(Probes) {
-			return nil, fmt.Errorf("task %s: %d scores for %d probes", c.Task.ID, len(scores), len(Probes))
+		if len(scores) != len(probes) {
+			return nil, fmt.Errorf("task %s: %d scores for %d probes", c.Task.ID, len(scores), len(probes))
 		}
 		for i, s := range scores {
 			a := accs[i]
@@ -314,7 +333,7 @@ func Run(ctx context.Context, scorer rewards.Scorer, weights map[string]float64,
 			}
 		}
 	}
-	rep := &Report{Tasks: len(cases), Weights: weights, Components: compOrder, Forbidden: forbidden, Threshold: opts.Threshold,
+	rep := &Report{Battery: battery, Tasks: len(cases), Weights: weights, Components: compOrder, Forbidden: forbidden, Threshold: opts.Threshold,
 		Failed: []string{}, Warnings: []string{}}
 	mean := func(sum float64, n int) *float64 {
 		if n == 0 {
@@ -323,7 +342,7 @@ func Run(ctx context.Context, scorer rewards.Scorer, weights map[string]float64,
 		v := sum / float64(n)
 		return &v
 	}
-	for i, p := range Probes {
+	for i, p := range probes {
 		a := accs[i]
 		r := Result{Probe: p, Forbidden: contains(forbidden, p.Name), N: a.n, Null: a.null, Earned: a.earned, Flagged: a.flagged,
 			Mean: mean(a.sum, a.n-a.null)}
@@ -365,7 +384,7 @@ func Run(ctx context.Context, scorer rewards.Scorer, weights map[string]float64,
 	}
 	switch {
 	case len(cases) == 0:
-		rep.Warnings = append(rep.Warnings, "no task with a reference answer: nothing was probed")
+		rep.Warnings = append(rep.Warnings, "no task with a reference answer or tests: nothing was probed")
 	case base.Mean == nil:
 		rep.Warnings = append(rep.Warnings, "the honest baseline's reward is null on every task: the probes prove nothing")
 	case *base.Mean <= opts.Threshold:
