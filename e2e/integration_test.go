@@ -81,7 +81,7 @@ func spliceOutput(t *testing.T, tokPath string) output {
 	if err := export.WriteCard(dir, m); err != nil {
 		t.Fatal(err)
 	}
-	if ds.Rows != 796 || ds.Schema != export.SFTTokensSchema {
+	if ds.Rows != 781 || ds.Schema != export.SFTTokensSchema {
 		t.Fatalf("splice: %d rows, schema %s", ds.Rows, ds.Schema)
 	}
 	return output{name: "splice " + filepath.Base(filepath.Dir(tokPath)), dir: dir, tok: tokPath}

@@ -339,6 +339,16 @@ func ParseConfig(name string, r io.Reader) (*Config, error) {
 	return &c, nil
 }
 
+// defaults fills a splicing job's settings the file leaves out.
+func (sp *SpliceConfig) defaults(set keyLines) {
+	if !set.has("splice.keep") {
+		sp.Keep = "correct"
+		if sp.Grade != nil && !*sp.Grade {
+			sp.Keep = "all"
+		}
+	}
+}
+
 // applyDefaults fills the settings the file leaves out; set holds the keys
 // it sets. A default applies only to an absent key: a key set to 0, "" or
 // false keeps that value, and Validate uses it or refuses it with its key
@@ -349,6 +359,9 @@ func (c *Config) applyDefaults(set keyLines) {
 	absent := func(key string) bool { return !set.has(key) }
 	if absent("name") {
 		c.Name = "redraft"
+	}
+	if c.Splice != nil {
+		c.Splice.defaults(set)
 	}
 	if absent("source.layout") {
 		c.Source.Layout = rollout.LayoutRedraft
@@ -444,7 +457,10 @@ type SpliceConfig struct {
 	Input  string `yaml:"input" json:"input"`
 	// Reflection is pool (default) or label-reason (mr-gsm8k).
 	Reflection string `yaml:"reflection" json:"reflection,omitempty"`
-	// Keep is all (default) or correct (mr-gsm8k).
+	// Keep is correct (default: only trajectories whose corrected solution
+	// is graded correct against the reference, where one exists; STeP's
+	// success filter) or all. With grade false (mr-gsm8k) the default is
+	// all.
 	Keep string `yaml:"keep" json:"keep,omitempty"`
 	// Tokenizer, when set, adds the token track (sft/2).
 	Tokenizer  string `yaml:"tokenizer" json:"tokenizer,omitempty"`
@@ -757,7 +773,7 @@ func (c *Config) validateSplice(set keyLines) error {
 var (
 	spliceKeys  = []string{"name", "seed", "splice", "splice.", "output", "output.dir", "output.shard_bytes", "output.shard_rows", "output.row_group_rows"}
 	mrGSM8KKeys = []string{"endpoint", "endpoint.", "sampling", "sampling.temperature", "sampling.top_p", "sampling.max_tokens"}
-	mrGSM8KOnly = []string{"splice.continuation", "splice.continue_instruction", "splice.mask_prefix", "splice.grade", "splice.keep", "splice.reflection"}
+	mrGSM8KOnly = []string{"splice.continuation", "splice.continue_instruction", "splice.mask_prefix", "splice.grade", "splice.reflection"}
 )
 
 // agentRKeys are the keys an Agent-R job reads: it samples solutions and

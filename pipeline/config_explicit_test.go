@@ -159,7 +159,7 @@ func TestSpliceRefusesUnreadKeys(t *testing.T) {
 		{"source", base + "source: {kind: tasks, path: t.jsonl}\n", "c.yaml:8: source: a prm800k splice job does not read this section"},
 		{"output.tokenizer", base + "  tokenizer: t.json\n", "c.yaml:8: output.tokenizer: a prm800k splice job does not read this key"},
 		{"endpoint", base + ep + "  timeout: 5m\n", "c.yaml:8: endpoint: a prm800k splice job does not read this section"},
-		{"splice.keep", strings.Replace(base, "  input:", "  keep: correct\n  input:", 1), "c.yaml:5: splice.keep: only an mr-gsm8k splice reads it"},
+		{"splice.grade", strings.Replace(base, "  input:", "  grade: true\n  input:", 1), "c.yaml:5: splice.grade: only an mr-gsm8k splice reads it"},
 		{"first in the file", base + "reward: {grader: math}\nsampling: {n: 2}\n", "c.yaml:8: reward:"},
 		// An mr-gsm8k splice reads the endpoint and what it sends.
 		{"mr sampling.n", mr(base) + ep + "sampling: {n: 2}\n", "c.yaml:11: sampling.n: an mr-gsm8k splice job does not read this key"},

@@ -541,7 +541,7 @@ func TestRecordedRowsMatchTheProgram(t *testing.T) {
 		defer srv.Close()
 		out := filepath.Join(t.TempDir(), "mr")
 		code, _, stderr := redraft(t, "splice", "--format", "mr-gsm8k", "--input", in, "--out", out,
-			"--endpoint", srv.BaseURL(), "--model", "SmolLM2-135M-Instruct", "--seed", "1", "--temperature", "0", "--max-tokens", "96")
+			"--endpoint", srv.BaseURL(), "--model", "SmolLM2-135M-Instruct", "--seed", "1", "--temperature", "0", "--max-tokens", "96", "--keep", "all")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}

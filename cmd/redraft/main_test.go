@@ -164,14 +164,14 @@ func TestAdvantagesCommand(t *testing.T) {
 func TestSpliceCommand(t *testing.T) {
 	out := t.TempDir()
 	code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", out)
-	if code != 0 || !strings.Contains(stderr, "spliced 796 trajectories") || !strings.Contains(stderr, "252 records skipped") {
+	if code != 0 || !strings.Contains(stderr, "spliced 781 trajectories") || !strings.Contains(stderr, "267 records skipped") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	m, err := export.ReadManifest(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Status != export.StatusComplete || m.Datasets["sft"].Rows != 796 || len(m.Skipped) != 252 || m.Skipped[0].Reason == "" {
+	if m.Status != export.StatusComplete || m.Datasets["sft"].Rows != 781 || len(m.Skipped) != 267 || m.Skipped[0].Reason == "" {
 		t.Errorf("manifest: %+v", m)
 	}
 	if code, _, stderr := redraft(t, "splice", "--format", "mr-gsm8k", "--input", "x", "--out", out); code != 2 || !strings.Contains(stderr, "mr-gsm8k") {
@@ -187,8 +187,13 @@ func TestSpliceCommand(t *testing.T) {
 	}
 	// A model's flag given to a splice without a model is refused by its
 	// key, not ignored.
-	if code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", t.TempDir(), "--keep", "correct"); code != 2 || !strings.Contains(stderr, "splice.keep: only an mr-gsm8k splice reads it") {
-		t.Errorf("--keep on prm800k: exit %d: %s", code, stderr)
+	if code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", t.TempDir(), "--mask-prefix"); code != 2 || !strings.Contains(stderr, "splice.mask_prefix: only an mr-gsm8k splice reads it") {
+		t.Errorf("--mask-prefix on prm800k: exit %d: %s", code, stderr)
+	}
+	// --keep all turns the success filter off: every trajectory that can
+	// be spliced is written.
+	if code, _, stderr := redraft(t, "splice", "--format", "prm800k", "--input", "../../testdata/prm800k/phase1_reconstructed.jsonl.gz", "--out", t.TempDir(), "--keep", "all"); code != 0 || !strings.Contains(stderr, "spliced 796 trajectories") || !strings.Contains(stderr, "252 records skipped") {
+		t.Errorf("--keep all: exit %d: %s", code, stderr)
 	}
 	pycheck.Check(t, "../..", out)
 }

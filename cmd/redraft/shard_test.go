@@ -148,18 +148,18 @@ func fmtRow(r export.RLRow) string {
 	return string(b)
 }
 
-// The step-splice preset is a splice job run through redraft run: 796
+// The step-splice preset is a splice job run through redraft run: 781
 // PRM800K trajectories, valid sft rows (masks against spans); sharded, its
 // two shards hold every row and every skip once.
 func TestStepSplicePreset(t *testing.T) {
 	cfg := writeConfig(t, strings.ReplaceAll(mustRead(t, "../../configs/presets/step-splice.yaml"), "testdata/", "../../testdata/"))
 	out := t.TempDir()
 	code, _, stderr := redraft(t, "run", "--config", cfg, "--out", out)
-	if code != 0 || !strings.Contains(stderr, "wrote 796 sft rows") {
+	if code != 0 || !strings.Contains(stderr, "wrote 781 sft rows") {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	m, err := export.ReadManifest(out)
-	if err != nil || m.Datasets["sft"].Rows != 796 {
+	if err != nil || m.Datasets["sft"].Rows != 781 {
 		t.Fatalf("manifest: %v %+v", err, m)
 	}
 	if code, stdout, _ := redraft(t, "validate", out); code != 0 {
@@ -182,13 +182,13 @@ func TestStepSplicePreset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ds := part.Datasets["sft"]; ds.Rows == 0 || ds.Rows == 796 {
+		if ds := part.Datasets["sft"]; ds.Rows == 0 || ds.Rows == 781 {
 			t.Errorf("shard %s: %d rows", spec, ds.Rows)
 		}
 		rows += part.Datasets["sft"].Rows
 		skipped += part.SkippedTotal
 	}
-	if rows != 796 || skipped != m.SkippedTotal {
-		t.Errorf("shards: %d rows, %d skipped; whole: 796, %d", rows, skipped, m.SkippedTotal)
+	if rows != 781 || skipped != m.SkippedTotal {
+		t.Errorf("shards: %d rows, %d skipped; whole: 781, %d", rows, skipped, m.SkippedTotal)
 	}
 }

@@ -41,7 +41,7 @@ func cmdSplice(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	reflFile := fs.String("reflections", "", "`file` of reflection texts, one per line (default: the built-in pool)")
 	fs.BoolVar(&sp.MaskPrefix, "mask-prefix", false, "mr-gsm8k: mask the correct steps before the error too (default: trained, as in STeP)")
 	grade := fs.Bool("grade", true, "mr-gsm8k: grade the continuation against the reference answer (metadata grade, reward 1/0)")
-	fs.StringVar(&sp.Keep, "keep", splice.KeepAll, "mr-gsm8k: all, or correct (only continuations graded correct)")
+	fs.StringVar(&sp.Keep, "keep", splice.KeepCorrect, "correct (only trajectories whose corrected solution is graded correct against the reference, where one exists) or all")
 	seed := fs.Int64("seed", 0, "mr-gsm8k: run seed; request seeds and reflection picks derive from it")
 	temp := float64NoDefault(fs, "temperature", "mr-gsm8k: sampling temperature (default: the server's)")
 	maxTok := fs.Int("max-tokens", 0, "mr-gsm8k: most tokens per continuation (default: the server's)")

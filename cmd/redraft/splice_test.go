@@ -39,9 +39,10 @@ func TestSpliceMRGSM8KCommand(t *testing.T) {
 		{"missing model", []string{"--endpoint", srv.BaseURL()}, 2, 0, "needs --endpoint URL and --model NAME", false, ""},
 		{"bad continuation", []string{"--endpoint", srv.BaseURL(), "--model", "m", "--continuation", "magic"}, 2, 0, `splice.continuation: "magic" is not prefill, user-turn or auto`, false, ""},
 		{"keep correct without grading", []string{"--endpoint", srv.BaseURL(), "--model", "m", "--keep", "correct", "--grade=false"}, 2, 0, "splice.keep: correct needs splice.grade", false, ""},
-		{"auto falls back to a user turn", []string{"--endpoint", srv.BaseURL(), "--model", "m", "--api-key-env", "REDRAFT_TEST_KEY", "--seed", "7"}, 0, 590, "spliced 590 trajectories", false, `"mode":"user-turn"`},
-		{"token track", []string{"--endpoint", srv.BaseURL(), "--model", "m", "--tokenizer", "../../tokenizer/testdata/synthetic.json", "--continuation", "user-turn", "--mask-prefix"}, 0, 590, "spliced 590 trajectories", true, `"train_prefix":false`},
+		{"auto falls back to a user turn", []string{"--endpoint", srv.BaseURL(), "--model", "m", "--api-key-env", "REDRAFT_TEST_KEY", "--seed", "7", "--keep", "all"}, 0, 590, "spliced 590 trajectories", false, `"mode":"user-turn"`},
+		{"token track", []string{"--endpoint", srv.BaseURL(), "--model", "m", "--tokenizer", "../../tokenizer/testdata/synthetic.json", "--continuation", "user-turn", "--mask-prefix", "--keep", "all"}, 0, 590, "spliced 590 trajectories", true, `"train_prefix":false`},
 		{"keep correct", []string{"--endpoint", srv.BaseURL(), "--model", "m", "--keep", "correct"}, 0, -1, "records skipped", false, ""},
+		{"keep correct by default", []string{"--endpoint", srv.BaseURL(), "--model", "m"}, 0, -1, "spliced 20 trajectories", false, ""},
 		{"prefill refused", []string{"--endpoint", srv.BaseURL(), "--model", "m", "--continuation", "prefill"}, 0, 0, "spliced 0 trajectories", false, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

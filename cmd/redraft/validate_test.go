@@ -25,7 +25,7 @@ func TestValidateCommand(t *testing.T) {
 	if code := runValidate(t, &out, dir); code != nil {
 		t.Fatalf("valid output rejected: %v\n%s", code, out.String())
 	}
-	if !strings.Contains(out.String(), "valid; sft (sft/1): 1 shard(s), 796 rows") {
+	if !strings.Contains(out.String(), "valid; sft (sft/1): 1 shard(s), 781 rows") {
 		t.Errorf("report: %s", out.String())
 	}
 	shard := filepath.Join(dir, "data", "sft", "train-00000.parquet")

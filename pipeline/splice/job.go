@@ -42,6 +42,9 @@ func Execute(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobOptions
 		if len(sp.Reflections) > 0 {
 			o.Reflections = sp.Reflections
 		}
+		if sp.Keep != "" {
+			o.Keep = sp.Keep
+		}
 		produce = func(ctx context.Context, cur Cursor, emit func(Record) error) error {
 			return PRM800K(ctx, sp.Input, cur, o, emit)
 		}

@@ -16,8 +16,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strings"
 
 	"github.com/redraft/redraft/pipeline"
+	"github.com/redraft/redraft/rewards"
+	"github.com/redraft/redraft/rewards/mathgrade"
 	"github.com/redraft/redraft/rollout"
 )
 
@@ -42,11 +45,22 @@ type Options struct {
 	TrainPrefix, TrainContinuation bool
 	// DataSource labels the rows.
 	DataSource string
+	// Keep is KeepCorrect (default: a trajectory whose corrected solution
+	// does not end in the ground-truth answer is not written, as STeP keeps
+	// successful trajectories) or KeepAll. A record without a ground-truth
+	// answer is kept either way.
+	Keep string
+	// Grader grades the corrected solution (the correction and the steps
+	// after it) against the ground-truth answer; the verdict is on the row.
+	// Nil: not graded (then Keep must be KeepAll).
+	Grader rewards.Grader
 }
 
-// DefaultOptions returns the STeP masking: only the erroneous step masked.
+// DefaultOptions returns the STeP masking (only the erroneous step
+// masked) and its success filter (KeepCorrect with the math grader).
 func DefaultOptions() Options {
-	return Options{Reflections: DefaultReflections, TrainPrefix: true, TrainContinuation: true, DataSource: "openai/prm800k"}
+	return Options{Reflections: DefaultReflections, TrainPrefix: true, TrainContinuation: true, DataSource: "openai/prm800k",
+		Keep: KeepCorrect, Grader: rewards.NewMathGrader(mathgrade.Options{})}
 }
 
 // prmRecord is the part of a PRM800K record that splicing reads.
@@ -80,6 +94,15 @@ type prmRecord struct {
 func PRM800K(ctx context.Context, path string, cur Cursor, opts Options, emit func(Record) error) error {
 	if len(opts.Reflections) == 0 {
 		opts.Reflections = DefaultReflections
+	}
+	switch {
+	case opts.Keep == "":
+		opts.Keep = KeepCorrect
+	case opts.Keep != KeepCorrect && opts.Keep != KeepAll:
+		return fmt.Errorf("keep %q: want all or correct", opts.Keep)
+	}
+	if opts.Keep == KeepCorrect && opts.Grader == nil {
+		return errors.New("keep correct needs a grader")
 	}
 	lf, err := openLines(path)
 	if err != nil {
@@ -193,11 +216,28 @@ func splicePRM(path string, line int, rec *prmRecord, opts Options) (*pipeline.T
 	for _, c := range rest {
 		add(c, pipeline.SegContinuation, opts.TrainContinuation)
 	}
-	meta, _ := json.Marshal(map[string]any{
+	m := map[string]any{
 		"source_line": line, "erroneous_step_index": bad, "erroneous_completion_index": badAt,
 		"correction_source": source, "finish_reason": rec.Label.FinishReason,
 		"ground_truth_answer": rec.Question.GroundTruthAnswer,
-	})
+	}
+	if opts.Grader != nil {
+		// The corrected solution is what the filter verifies (S3c-Math):
+		// the correction and the labelled steps after it, where the final
+		// answer is stated.
+		ref := ""
+		if gt := rec.Question.GroundTruthAnswer; gt != nil {
+			ref = *gt
+		}
+		gm := grade(opts.Grader, strings.Join(append([]string{correction}, rest...), "\n"), "stop", ref, "ground_truth_answer", "the record has no ground_truth_answer")
+		m["grade"] = gm
+		if opts.Keep == KeepCorrect && ref != "" {
+			if r := gm.keepReason("corrected solution"); r != "" {
+				return nil, r + " (splice.keep correct; all keeps it)", nil
+			}
+		}
+	}
+	meta, _ := json.Marshal(m)
 	t := &pipeline.Trajectory{
 		ID: id, TaskID: id, Recipe: "step-splice", DataSource: opts.DataSource,
 		Messages: []pipeline.TMessage{

@@ -23,31 +23,65 @@ const prmPath = "../../testdata/prm800k/phase1_reconstructed.jsonl.gz"
 // so the path leading to the error is unknown.
 func TestPRM800KSplice(t *testing.T) {
 	records := readRecords(t)
-	var rows []export.SFTRow
-	sources := map[string]int{}
-	skips, err := prm800k(context.Background(), prmPath, DefaultOptions(), func(tr *pipeline.Trajectory) error {
-		row := tr.SFTRow()
-		rows = append(rows, row)
-		var meta struct {
-			CorrectionSource string `json:"correction_source"`
-		}
-		json.Unmarshal([]byte(*row.Metadata), &meta)
-		sources[meta.CorrectionSource]++
-		checkSplice(t, tr, row, records)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rows) != 796 || sources["sibling_rated_+1"] != 584 || sources["human_step"] != 212 {
-		t.Errorf("%d rows, sources %v", len(rows), sources)
-	}
-	reasons := map[string]int{}
-	for _, s := range skips {
-		reasons[s.Reason]++
-	}
-	if len(skips) != 252 || reasons["no step rated -1"] != 251 || reasons["step 1 before the error has no chosen completion"] != 1 || skips[len(skips)-1].Line != 939 && !hasLine(skips, 939) {
-		t.Errorf("skips: %v", reasons)
+	for _, tc := range []struct {
+		keep                  string
+		rows, sibling, human  int
+		noAnswer, wrongAnswer int
+	}{
+		// keep all: every trajectory that can be spliced.
+		{KeepAll, 796, 584, 212, 0, 0},
+		// keep correct (the default): 14 corrected solutions state no final
+		// answer, and line 53's says 585000 where the reference is 58,500.
+		{KeepCorrect, 781, 573, 208, 14, 1},
+	} {
+		t.Run(tc.keep, func(t *testing.T) {
+			o := DefaultOptions()
+			o.Keep = tc.keep
+			var rows []export.SFTRow
+			sources := map[string]int{}
+			skips, err := prm800k(context.Background(), prmPath, o, func(tr *pipeline.Trajectory) error {
+				row := tr.SFTRow()
+				rows = append(rows, row)
+				var meta struct {
+					CorrectionSource string `json:"correction_source"`
+					Grade            *struct {
+						Correct *bool
+						Reason  string
+					}
+				}
+				json.Unmarshal([]byte(*row.Metadata), &meta)
+				sources[meta.CorrectionSource]++
+				if meta.Grade == nil || (tc.keep == KeepCorrect && meta.Grade.Correct != nil && !*meta.Grade.Correct) {
+					t.Fatalf("%s: grade %+v", row.ID, meta.Grade)
+				}
+				checkSplice(t, tr, row, records)
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(rows) != tc.rows || sources["sibling_rated_+1"] != tc.sibling || sources["human_step"] != tc.human {
+				t.Errorf("%d rows, sources %v", len(rows), sources)
+			}
+			reasons := map[string]int{}
+			noAnswer, wrong := 0, 0
+			for _, s := range skips {
+				reasons[s.Reason]++
+				switch {
+				case strings.Contains(s.Reason, "never states a final answer"):
+					noAnswer++
+				case strings.Contains(s.Reason, "graded incorrect (answer"):
+					wrong++
+					if s.Line != 53 || !strings.Contains(s.Reason, "answer 585000, reference 58,500") {
+						t.Errorf("line %d: %s", s.Line, s.Reason)
+					}
+				}
+			}
+			if len(skips) != 252+tc.noAnswer+tc.wrongAnswer || reasons["no step rated -1"] != 251 || reasons["step 1 before the error has no chosen completion"] != 1 ||
+				noAnswer != tc.noAnswer || wrong != tc.wrongAnswer || !hasLine(skips, 939) {
+				t.Errorf("skips: %v", reasons)
+			}
+		})
 	}
 }
 

@@ -19,7 +19,10 @@
 //     "hash": "#### X" (GSM8K reference format);
 //     "answer_colon": "Answer: X" starting a line or sentence (not "we
 //     check our answer: ...") or a line starting "A: X" (the GSM8K
-//     example-solution format).
+//     example-solution format);
+//     "answer_heading": a markdown heading line "# Answer" (one to six
+//     '#', any case, an optional colon) and the answer on the next
+//     non-blank line (the PRM800K solution format).
 //     An empty box after all of them states nothing (no_answer:empty_boxed).
 //  3. "the_answer_is": the last "answer is X" ("The answer is X", "the
 //     correct answer is X"), only when there is no statement of tier 2, so

@@ -84,6 +84,8 @@ func extract(text string, b *budget) extraction {
 	consider(a, "hash", pos, ok)
 	a, pos, ok = answerColon(t, lower, b)
 	consider(a, "answer_colon", pos, ok)
+	a, pos, ok = answerHeading(t, lower, b)
+	consider(a, "answer_heading", pos, ok)
 	if why == "empty_boxed" && boxPos > bestPos {
 		return extraction{why: why}
 	}
@@ -289,6 +291,37 @@ func answerColon(t, lower string, b *budget) (string, int, bool) {
 	b.tick(1)
 	a, ok := refine(t[best:], 0, b)
 	return a, at, ok
+}
+
+// answerHeading finds the last markdown heading "# Answer" (one to six
+// '#', any case, an optional colon, nothing else on its line) and returns
+// the answer on the next non-blank line, and the heading's position: the
+// PRM800K solution format ("...\n\n# Answer\n\n585000").
+func answerHeading(t, lower string, b *budget) (string, int, bool) {
+	for _, i := range lastOccurrences(lower, "answer", maxMarkerScan) {
+		j := strings.LastIndexByte(lower[:i], '\n') + 1
+		head := strings.TrimRight(strings.TrimLeft(lower[j:i], " \t"), " \t")
+		if n := len(head); n < 1 || n > 6 || strings.Trim(head, "#") != "" {
+			continue
+		}
+		k := i + len("answer")
+		for k < len(lower) && (lower[k] == ' ' || lower[k] == '\t' || lower[k] == ':' || lower[k] == '\r') {
+			k++
+		}
+		if k < len(lower) && lower[k] != '\n' {
+			continue // "# Answer the question" is not the heading
+		}
+		for k < len(t) && (t[k] == '\n' || t[k] == ' ' || t[k] == '\t' || t[k] == '\r') {
+			k++
+		}
+		if k >= len(t) {
+			return "", -1, false // a heading with nothing under it
+		}
+		b.tick(1)
+		a, ok := refine(t[k:], 0, b)
+		return a, j, ok
+	}
+	return "", -1, false
 }
 
 // startsLine reports whether the word at i begins its line or a sentence,

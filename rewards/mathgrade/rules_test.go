@@ -15,15 +15,16 @@ import (
 // were never emitted).
 func TestExtractRulesAreDocumented(t *testing.T) {
 	inputs := map[string]string{
-		"answer_tag":    "work <answer>4</answer>",
-		"final_answer":  "So the final answer is 4.",
-		"boxed":         `Thus \boxed{4}.`,
-		"fbox":          `Thus \fbox{4}.`,
-		"hash":          "2+2=4\n#### 4",
-		"the_answer_is": "I computed it. The answer is 4.",
-		"answer_colon":  "We add.\nAnswer: 4",
-		"choice":        "the correct option is (B)",
-		"bare":          "4",
+		"answer_tag":     "work <answer>4</answer>",
+		"final_answer":   "So the final answer is 4.",
+		"boxed":          `Thus \boxed{4}.`,
+		"fbox":           `Thus \fbox{4}.`,
+		"hash":           "2+2=4\n#### 4",
+		"the_answer_is":  "I computed it. The answer is 4.",
+		"answer_colon":   "We add.\nAnswer: 4",
+		"answer_heading": "We add.\n\n# Answer\n\n4",
+		"choice":         "the correct option is (B)",
+		"bare":           "4",
 	}
 	var emitted []string
 	for want, text := range inputs {
