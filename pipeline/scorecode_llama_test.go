@@ -14,18 +14,7 @@ import (
 // the attempt and SCoRe's instruction, and the transitions and the SCoRe
 // bonus follow from the executed verdicts.
 func TestScoreCodeLlama(t *testing.T) {
-	url := llamaURL(t)
-	requireSandbox(t)
-	path, _ := humanEvalFile(t, 2)
-	cfg, err := LoadConfig("../configs/presets/score-code.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt := 192
-	cfg.Source.Path, cfg.Output.Dir = path, t.TempDir()
-	cfg.Endpoint.BaseURL, cfg.Endpoint.Model, cfg.Endpoint.MaxInFlight = url, llamaModel, 4
-	cfg.Endpoint.Timeout = rollout.Duration(3 * time.Minute)
-	cfg.Sampling.N, cfg.Sampling.MaxTokens = 2, &mt
+	cfg := codePresetOnLlama(t, "score-code", 192)
 	m, err := Execute(context.Background(), cfg, JobOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -65,4 +54,23 @@ func TestScoreCodeLlama(t *testing.T) {
 			t.Errorf("%s: score_bonus %v, want %v", where, bonus, 10*(r2-r1))
 		}
 	}
+}
+
+// codePresetOnLlama loads a code preset pointed at the real llama-server
+// (skipping, or failing under REDRAFT_REQUIRE_LLAMA, without one) and the
+// sandbox, on 2 HumanEval problems with 2 samples of at most maxTokens.
+func codePresetOnLlama(t *testing.T, preset string, maxTokens int) *Config {
+	t.Helper()
+	url := llamaURL(t)
+	requireSandbox(t)
+	path, _ := humanEvalFile(t, 2)
+	cfg, err := LoadConfig("../configs/presets/" + preset + ".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Source.Path, cfg.Output.Dir = path, t.TempDir()
+	cfg.Endpoint.BaseURL, cfg.Endpoint.Model, cfg.Endpoint.MaxInFlight = url, llamaModel, 4
+	cfg.Endpoint.Timeout = rollout.Duration(3 * time.Minute)
+	cfg.Sampling.N, cfg.Sampling.MaxTokens = 2, &maxTokens
+	return cfg
 }

@@ -456,18 +456,8 @@ func TestScoreCodePreset(t *testing.T) {
 // recorded) and run; every revision's prompt carries the real failure of
 // the attempt before it; transitions are recorded.
 func TestSelfDebugLlama(t *testing.T) {
-	url := llamaURL(t)
-	requireSandbox(t)
-	path, _ := humanEvalFile(t, 2)
-	cfg, err := LoadConfig("../configs/presets/self-debug.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mt := 256
-	cfg.Source.Path, cfg.Output.Dir = path, t.TempDir()
-	cfg.Endpoint.BaseURL, cfg.Endpoint.Model, cfg.Endpoint.MaxInFlight = url, llamaModel, 4
-	cfg.Endpoint.Timeout = rollout.Duration(3 * time.Minute)
-	cfg.Sampling.N, cfg.Sampling.MaxTokens, cfg.Episode.Turns = 2, &mt, 2
+	cfg := codePresetOnLlama(t, "self-debug", 256)
+	cfg.Episode.Turns = 2
 	start := time.Now()
 	m, err := Execute(context.Background(), cfg, JobOptions{})
 	if err != nil {
