@@ -52,6 +52,7 @@ if ! command -v bwrap >/dev/null; then
 fi
 bwrap --version
 export REDRAFT_REQUIRE_SANDBOX=1
+scripts/env-server.sh venv >/dev/null; export REDRAFT_REQUIRE_ENVS=1 # rollout/env's real ScienceWorld and TextWorldExpress servers (Java 17; docs/environments.md)
 
 step "go test -race"
 # The disk-full tests mount small tmpfs filesystems (CI runs as root): a
