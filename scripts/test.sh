@@ -52,7 +52,17 @@ if ! command -v bwrap >/dev/null; then
 fi
 bwrap --version
 export REDRAFT_REQUIRE_SANDBOX=1
-scripts/env-server.sh venv >/dev/null; export REDRAFT_REQUIRE_ENVS=1 # rollout/env's real ScienceWorld and TextWorldExpress servers (Java 17; docs/environments.md)
+
+step "interactive environments (ScienceWorld, TextWorldExpress)"
+# rollout/env's tests run the real servers (docs/environments.md); the
+# simulators need a Java runtime (Debian's default-jre-headless when missing).
+if ! command -v java >/dev/null; then
+  echo "installing a Java runtime (apt-get)"
+  if [ "$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi
+  $sudo apt-get install -y default-jre-headless >/dev/null 2>&1 || { $sudo apt-get update >/dev/null && $sudo apt-get install -y default-jre-headless >/dev/null; }
+fi
+scripts/env-server.sh venv >/dev/null
+export REDRAFT_REQUIRE_ENVS=1
 
 step "go test -race"
 # The disk-full tests mount small tmpfs filesystems (CI runs as root): a
@@ -74,13 +84,14 @@ step "fuzz (short, bounded)"
 # model servers' answers (JSON strings, completion bodies, event streams),
 # answer extraction and grading, code extraction, judge scores, step-judge and self-verification
 # verdicts, judge prompt rendering, injection detection, MR-GSM8K labels,
-# tokenizer input, verifier plug-ins' answer lines.
+# tokenizer input, verifier plug-ins' answer lines, environments' answers.
 for target in "./rollout FuzzDecodeRecord" "./rollout FuzzLocateProblem" \
   "./rollout FuzzUnquoteJSON" "./rollout FuzzDecodeCompletion" "./rollout FuzzSSE" \
   "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" "./rewards FuzzParseSelfVerdict" \
   "./rewards/judge FuzzParseScore" "./rewards/judge FuzzParseStepVerdict" "./rewards/judge FuzzRender" \
   "./rewards/judge FuzzDetectInjection" "./pipeline/splice FuzzMRFields" "./tokenizer FuzzEncode" \
-  "./pipeline FuzzParseConfig" "./rewards/codegrade FuzzExtractCode" "./rewards/plugin FuzzDecodeAnswer"; do
+  "./pipeline FuzzParseConfig" "./rewards/codegrade FuzzExtractCode" "./rewards/plugin FuzzDecodeAnswer" \
+  "./rollout/env FuzzDecodeResponse"; do
   set -- $target
   # A count, not a duration: with a duration, an input still running at the
   # deadline makes go test report "context deadline exceeded" as a failure.
