@@ -64,6 +64,12 @@ fi
 scripts/env-server.sh venv >/dev/null
 export REDRAFT_REQUIRE_ENVS=1
 
+step "verl and TRL for the Python package's tests (own environment, cached)"
+# bindings/cgrade's TestTrainers runs redraft_grade inside verl's reward managers and TRL's
+# GRPOTrainer (CPU). About 6.3 GB and 3.5-4 minutes the first time; a cache hit afterwards.
+REDRAFT_TRAINERS_PYTHON=$(scripts/trainers-env.sh)
+export REDRAFT_TRAINERS_PYTHON REDRAFT_REQUIRE_TRAINERS=1
+
 step "go test -race"
 # The disk-full tests mount small tmpfs filesystems (CI runs as root): a
 # missing privilege is a failure here, not a skip.

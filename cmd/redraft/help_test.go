@@ -29,6 +29,7 @@ func TestCommandHelp(t *testing.T) {
 		"tokenize":   {"Usage: redraft tokenize --tokenizer FILE < lines.txt", []string{"from stdin", "one text per line", "to stdout"}},
 		"version":    {"Usage: redraft version", []string{"VCS revision"}},
 		"view":       {"Usage: redraft view [flags] DIR", []string{"127.0.0.1", "row groups", "Ctrl+C"}},
+		"serve":      {"Usage: redraft serve [flags]", []string{"127.0.0.1", "OpenRLHF", "verl", "413", "400", "503", "/health"}},
 	}
 	src, err := os.ReadFile("main.go")
 	if err != nil {

@@ -8,6 +8,7 @@
 //	redraft audit PATH [--html FILE] [--json FILE]
 //	redraft probe --config FILE [--tasks N] [--forbid LIST] [--json FILE]
 //	redraft view [--addr 127.0.0.1:0] [--open=false] DIR
+//	redraft serve [--addr 127.0.0.1:5050] [--verifier math|python|plugin]
 //	redraft validate [--tokenizer FILE] DIR
 //	redraft merge [--verify] DIR
 //	redraft splice --format prm800k|mr-gsm8k --input FILE --out DIR
@@ -41,6 +42,7 @@ Commands:
   audit DIR             summarise the rewards of a run's shards
   probe --config FILE   score reward-hacking responses against a configuration's reward, no model
   view DIR              browse a run's rows in a local web page: groups, trajectories, tokens
+  serve                 grade over HTTP for trainers (OpenRLHF's and verl's reward requests)
   tokenize --tokenizer FILE
                         token ids of each text line on stdin
   validate DIR          check an output directory against its manifest and schemas
@@ -96,6 +98,8 @@ func runWithSignals(ctx context.Context, args []string, sigs <-chan os.Signal, s
 		err = cmdProbe(ctx, args[1:], stdout)
 	case "view":
 		err = cmdView(ctx, args[1:], stdout, stderr)
+	case "serve":
+		err = cmdServe(ctx, args[1:], stdout, stderr)
 	case "advantages":
 		err = cmdAdvantages(args[1:], stdin, stdout)
 	case "validate":
