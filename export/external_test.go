@@ -203,7 +203,7 @@ func TestCard(t *testing.T) {
 	if f := feat(3, "prompt"); f.List.Kind != yaml.SequenceNode || len(f.List.Content) != 2 {
 		t.Errorf("prompt: %+v", f)
 	}
-	for _, want := range []string{"# fixture", "| recipe (config name) | fixture |", "| `sft` | `sft/2` | 2 | 2 | 1 |", "Reward mean 0.5500, std 0.4000. Accuracy 50.0% of 10 graded rows.", `load_dataset("path/to/this/directory", "verl", split="train")`, "| `input_ids` | `list<int32>` |"} {
+	for _, want := range []string{"# fixture", "| recipe (config name) | fixture |", "| `sft` | `sft/4` | 2 | 2 | 1 |", "Reward mean 0.5500, std 0.4000. Accuracy 50.0% of 10 graded rows.", `load_dataset("path/to/this/directory", "verl", split="train")`, "| `input_ids` | `list<int32>` |"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("card lacks %q:\n%s", want, body)
 		}

@@ -17,13 +17,45 @@ import (
 // RLSchema is the schema version of the rl dataset, written into every shard's
 // metadata and the manifest. Bump it whenever RLRow changes; the schema test
 // in this package fails until schemas/rl.v<N>.json is added to match. rl/3
-// adds the token track (see RLTokens).
-const RLSchema = "rl/3"
+// adds the token track (see RLTokens); rl/4 the messages and tools of rows
+// that involve tool calls.
+const RLSchema = "rl/4"
 
-// Message is one chat message.
+// Message is one chat message: the prompt of an rl row, a pair or a verl
+// prompt, whose messages are plain text.
 type Message struct {
 	Role    string `parquet:"role" json:"role"`
 	Content string `parquet:"content" json:"content"`
+}
+
+// ToolCall is one function call of an assistant message, in OpenAI's chat
+// form: {id, type "function", function {name, arguments}}, arguments being
+// JSON text. It is nested as OpenAI nests it so that pyarrow and Hugging
+// Face datasets read a message back as the dict chat templates take
+// (Qwen3's reads tool_call.function.name and .arguments).
+type ToolCall struct {
+	ID       string       `parquet:"id" json:"id"`
+	Type     string       `parquet:"type" json:"type"`
+	Function ToolFunction `parquet:"function" json:"function"`
+}
+
+// ToolFunction is the function a ToolCall calls.
+type ToolFunction struct {
+	Name      string `parquet:"name" json:"name"`
+	Arguments string `parquet:"arguments" json:"arguments"`
+}
+
+// ChatMessage is one message of a conversation in OpenAI's chat form: an
+// assistant message's tool calls (null when it calls none), a tool result's
+// tool_call_id and name (null on other messages). Content is a string, ""
+// for an assistant message that only calls tools (Qwen3's template needs a
+// string there).
+type ChatMessage struct {
+	Role       string     `parquet:"role" json:"role"`
+	Content    string     `parquet:"content" json:"content"`
+	ToolCalls  []ToolCall `parquet:"tool_calls,list,optional" json:"tool_calls"`
+	ToolCallID *string    `parquet:"tool_call_id,optional" json:"tool_call_id"`
+	Name       *string    `parquet:"name,optional" json:"name"`
 }
 
 // RewardComponent is one stored reward component: value is null when it could
@@ -133,6 +165,17 @@ type RLRow struct {
 	Ability     *string          `parquet:"ability,optional,dict" json:"ability"`
 	RewardModel *VerlRewardModel `parquet:"reward_model,optional" json:"reward_model"`
 	ExtraInfo   *VerlExtraInfo   `parquet:"extra_info,optional" json:"extra_info"`
+
+	// Messages is the row's whole conversation in OpenAI's chat form, on
+	// rows that involve tools (a task that declares tools, a prompt with
+	// tool calls or results, a response that calls tools, a recorded
+	// trajectory): the prompt's messages, then the response's (one
+	// assistant message with its tool calls; a trajectory's every message
+	// after its prompt). Null on other rows, where prompt and response say
+	// it all. Tools is the task's tools (OpenAI function schemas) as JSON
+	// text, null when it declared none.
+	Messages []ChatMessage `parquet:"messages,list,optional" json:"messages"`
+	Tools    *string       `parquet:"tools,optional" json:"tools"`
 }
 
 // SetVerl fills a row's verl columns from its task's verl prompt.

@@ -10,7 +10,7 @@ import (
 // trainer cannot mistake "not tokenized" for "tokenized to nothing".
 const NoTokenizer = "no tokenizer configured (output.tokenizer)"
 
-// RLTokens is the token track of one rl row (schema rl/3).
+// RLTokens is the token track of one rl row (schemas rl/3 and rl/4).
 //
 // The row is rendered exactly as the sft track renders a conversation: the
 // prompt messages untrained, then one assistant message whose whole content
@@ -32,6 +32,12 @@ const NoTokenizer = "no tokenizer configured (output.tokenizer)"
 // not in the track.
 type RLTokens struct {
 	PromptIDs, ResponseIDs []int32
+	// ResponseLabels, when set, are the labels over ResponseIDs of a
+	// response of several messages (a recorded trajectory): -100 on the
+	// tokens that are not trained (tool results, user turns, the template's
+	// text between messages), the id elsewhere. Nil: every response token
+	// is trained.
+	ResponseLabels []int32
 	// Reason says why the row has no track; empty when it has one.
 	Reason string
 }
@@ -42,20 +48,52 @@ type RLTokens struct {
 // chat format cannot render at all (qwen3 with a role it does not know),
 // which is a configuration mistake rather than a property of one sample.
 func (c *TokenTrackConfig) RLTrack(prompt []Message, response string, failed bool) (RLTokens, error) {
+	conv := make([]ChatMessage, 0, len(prompt)+1)
+	for _, m := range prompt {
+		conv = append(conv, ChatMessage{Role: m.Role, Content: m.Content})
+	}
+	conv = append(conv, ChatMessage{Role: "assistant", Content: response})
+	return c.RLTrackMessages(conv, len(prompt), nil, failed)
+}
+
+// RLTrackMessages is RLTrack for a conversation in OpenAI's chat form (an
+// rl row's messages column): conv[:promptLen] is the prompt, untrained, and
+// conv[promptLen:] the response, whose assistant messages are trained
+// (content and tool calls, and their end-of-turn token) and whose other
+// messages (tool results, user turns) are not; tools is the row's tools
+// column. prompt_ids are the tokens before the first trained one,
+// response_ids run to the last trained one; a response of several messages
+// carries its labels (ResponseLabels).
+func (c *TokenTrackConfig) RLTrackMessages(conv []ChatMessage, promptLen int, tools *string, failed bool) (RLTokens, error) {
+	empty := true
+	for _, m := range conv[promptLen:] {
+		if m.Role == "assistant" && (m.Content != "" || len(m.ToolCalls) > 0) {
+			empty = false
+		}
+	}
 	switch {
 	case failed:
 		return RLTokens{Reason: "no response: the request failed"}, nil
-	case response == "":
+	case empty:
 		return RLTokens{Reason: "empty response: no text to train on"}, nil
 	}
-	row := SFTRow{ID: "rl"}
-	for _, m := range prompt {
-		row.Messages = append(row.Messages, SFTMessage{Role: m.Role, Content: m.Content,
-			Segments: []SFTSpan{{Role: "prompt", End: int32(len([]rune(m.Content)))}}})
+	row := SFTRow{ID: "rl", Tools: tools}
+	for i, m := range conv {
+		n := int32(len([]rune(m.Content)))
+		sm := SFTMessage{Role: m.Role, Content: m.Content, ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID, Name: m.Name}
+		trained := i >= promptLen && m.Role == "assistant"
+		role := "prompt"
+		if i >= promptLen {
+			role = "response"
+		}
+		if trained {
+			sm.LossMask = 1
+		}
+		if n > 0 || !trained {
+			sm.Segments = []SFTSpan{{Role: role, End: n, Trainable: trained}}
+		}
+		row.Messages = append(row.Messages, sm)
 	}
-	n := int32(len([]rune(response)))
-	row.Messages = append(row.Messages, SFTMessage{Role: "assistant", Content: response, LossMask: 1,
-		Segments: []SFTSpan{{Role: "response", End: n, Trainable: true}}})
 	ids, labels, _, err := TokenTrack(c.Tok, c.Format, row)
 	if err != nil {
 		return RLTokens{}, fmt.Errorf("rendering the prompt with %s: %w", c.Format, err)
@@ -68,7 +106,9 @@ func (c *TokenTrackConfig) RLTrack(prompt []Message, response string, failed boo
 	if first < 0 {
 		return RLTokens{Reason: fmt.Sprintf("the %s format renders no trained token of the response (whitespace only)", c.Format)}, nil
 	}
-	if slices.ContainsFunc(labels[first:last+1], func(l int32) bool { return !trained(l) }) {
+	gaps := slices.ContainsFunc(labels[first:last+1], func(l int32) bool { return !trained(l) })
+	single := len(conv)-promptLen == 1
+	if gaps && single {
 		// Qwen3's template moves text before "</think>" into the think
 		// block, with template text between: the response is no longer one
 		// run of tokens after the prompt.
@@ -82,20 +122,28 @@ func (c *TokenTrackConfig) RLTrack(prompt []Message, response string, failed boo
 	if err != nil {
 		return RLTokens{}, err
 	}
-	text, spans, err := c.Tok.RenderText(c.Format, msgs)
+	toolList, err := ParseTools(tools)
+	if err != nil {
+		return RLTokens{}, err
+	}
+	text, spans, err := c.Tok.RenderTextTools(c.Format, toolList, msgs)
 	if err != nil {
 		return RLTokens{}, fmt.Errorf("rendering the prompt with %s: %w", c.Format, err)
 	}
 	if len(spans) == 0 || !slices.Equal(to32(c.Tok.Encode(text[:spans[0][0]])), ids[:first]) {
 		return RLTokens{Reason: "a token spans the end of the prompt and the start of the response: the prompt's own tokens are not a prefix"}, nil
 	}
-	return RLTokens{PromptIDs: ids[:first:first], ResponseIDs: ids[first : last+1]}, nil
+	out := RLTokens{PromptIDs: ids[:first:first], ResponseIDs: ids[first : last+1]}
+	if gaps {
+		out.ResponseLabels = labels[first : last+1]
+	}
+	return out, nil
 }
 
 // Apply writes the track into a row: prompt_ids, response_ids, input_ids as
 // their concatenation, labels -100 over the prompt and the response's ids
-// over the response, attention_mask all ones; or null columns and the
-// reason.
+// over the response (or ResponseLabels), attention_mask all ones; or null
+// columns and the reason.
 func (t RLTokens) Apply(r *RLRow) {
 	r.PromptIDs, r.ResponseIDs, r.InputIDs, r.Labels, r.AttentionMask = nil, nil, nil, nil, nil
 	if t.Reason != "" {
@@ -111,7 +159,11 @@ func (t RLTokens) Apply(r *RLRow) {
 	r.AttentionMask = make([]int32, len(r.InputIDs))
 	for i := range r.InputIDs {
 		r.Labels[i], r.AttentionMask[i] = -100, 1
-		if i >= np {
+		switch {
+		case i < np:
+		case t.ResponseLabels != nil:
+			r.Labels[i] = t.ResponseLabels[i-np]
+		default:
 			r.Labels[i] = r.InputIDs[i]
 		}
 	}

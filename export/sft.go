@@ -1,7 +1,8 @@
 package export
 
-// SFTSchema is the schema version of the sft dataset.
-const SFTSchema = "sft/1"
+// SFTSchema is the schema version of the sft dataset. sft/3 is sft/1 with
+// the messages' tool calls, tool_call_id and name, and the row's tools.
+const SFTSchema = "sft/3"
 
 // SFTSpan locates one segment in its message's content, in Unicode code
 // points: content[start:end] in Python is the segment's text.
@@ -13,13 +14,18 @@ type SFTSpan struct {
 }
 
 // SFTMessage is one chat message with its masks: loss_mask is 1 when any of
-// its text is trained (the per-message mask verl reads), and segments give
-// the exact trained and masked spans.
+// it is trained (the per-message mask verl reads), and segments give the
+// exact trained and masked spans of its content. An assistant message's
+// tool calls (OpenAI's form, as in ChatMessage) are trained when its
+// loss_mask is 1; tool_call_id and name are a tool result's.
 type SFTMessage struct {
-	Role     string    `parquet:"role" json:"role"`
-	Content  string    `parquet:"content" json:"content"`
-	LossMask int32     `parquet:"loss_mask" json:"loss_mask"`
-	Segments []SFTSpan `parquet:"segments,list" json:"segments"`
+	Role       string     `parquet:"role" json:"role"`
+	Content    string     `parquet:"content" json:"content"`
+	LossMask   int32      `parquet:"loss_mask" json:"loss_mask"`
+	Segments   []SFTSpan  `parquet:"segments,list" json:"segments"`
+	ToolCalls  []ToolCall `parquet:"tool_calls,list,optional" json:"tool_calls"`
+	ToolCallID *string    `parquet:"tool_call_id,optional" json:"tool_call_id"`
+	Name       *string    `parquet:"name,optional" json:"name"`
 }
 
 // SFTRow is one trajectory of a recipe.
@@ -31,4 +37,7 @@ type SFTRow struct {
 	Messages   []SFTMessage `parquet:"messages,list" json:"messages"`
 	Reward     *float64     `parquet:"reward,optional" json:"reward"`
 	Metadata   *string      `parquet:"metadata,optional" json:"metadata"`
+	// Tools is the tools the conversation declared (OpenAI function
+	// schemas) as JSON text, null when none.
+	Tools *string `parquet:"tools,optional" json:"tools"`
 }

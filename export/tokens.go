@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 
@@ -11,9 +12,10 @@ import (
 )
 
 // SFTTokensSchema is the schema version of sft rows with a token track:
-// sft/1's columns plus input_ids, labels and attention_mask. It is written
-// instead of sft/1 when a tokenizer is configured.
-const SFTTokensSchema = "sft/2"
+// sft/3's columns plus input_ids, labels and attention_mask (sft/2 was
+// sft/1's plus the same three). It is written instead of sft/3 when a
+// tokenizer is configured.
+const SFTTokensSchema = "sft/4"
 
 // SFTTokensRow is an sft row with its token track: the chat template of the
 // shard's format (metadata redraft.chat_format) applied to the messages and
@@ -32,22 +34,27 @@ type SFTTokensRow struct {
 	InputIDs      []int32      `parquet:"input_ids,list" json:"input_ids"`
 	Labels        []int32      `parquet:"labels,list" json:"labels"`
 	AttentionMask []int32      `parquet:"attention_mask,list" json:"attention_mask"`
+	Tools         *string      `parquet:"tools,optional" json:"tools"`
 }
 
 // SFT returns the row without its token track.
 func (r SFTTokensRow) SFT() SFTRow {
-	return SFTRow{ID: r.ID, TaskID: r.TaskID, Recipe: r.Recipe, DataSource: r.DataSource, Messages: r.Messages, Reward: r.Reward, Metadata: r.Metadata}
+	return SFTRow{ID: r.ID, TaskID: r.TaskID, Recipe: r.Recipe, DataSource: r.DataSource, Messages: r.Messages, Reward: r.Reward, Metadata: r.Metadata, Tools: r.Tools}
 }
 
 // SFTTokenMessages turns an sft row's messages into the tokenizer's messages:
 // each segment's [start, end) code points of the content become one piece
-// of text with its trainable flag. It fails when the segments do not tile the
+// of text with its trainable flag, and an assistant message's tool calls are
+// trained when its loss_mask is 1. It fails when the segments do not tile the
 // content.
 func SFTTokenMessages(row SFTRow) ([]tokenizer.Message, error) {
 	out := make([]tokenizer.Message, len(row.Messages))
 	for i, m := range row.Messages {
 		runes := []rune(m.Content)
-		msg := tokenizer.Message{Role: m.Role}
+		msg := tokenizer.Message{Role: m.Role, ToolCallsTrainable: m.LossMask == 1}
+		for _, tc := range m.ToolCalls {
+			msg.ToolCalls = append(msg.ToolCalls, tokenizer.ToolCall{Name: tc.Function.Name, Arguments: tc.Function.Arguments})
+		}
 		pos := int32(0)
 		for j, s := range m.Segments {
 			if s.Start != pos || s.End < s.Start || int(s.End) > len(runes) {
@@ -78,11 +85,33 @@ func TokenTrack(tok *tokenizer.Tokenizer, format tokenizer.Format, row SFTRow) (
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	i, l, a, err := tok.Render(format, msgs)
+	tools, err := ParseTools(row.Tools)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("row %s: tools: %w", row.ID, err)
+	}
+	i, l, a, err := tok.RenderTools(format, tools, msgs)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("row %s: %w", row.ID, err)
 	}
 	return to32(i), to32(l), to32(a), nil
+}
+
+// ParseTools splits a tools column (a JSON array of tool schemas) into its
+// elements; nil or "null" is no tools.
+func ParseTools(tools *string) ([]json.RawMessage, error) {
+	if tools == nil || *tools == "null" {
+		return nil, nil
+	}
+	var out []json.RawMessage
+	if err := json.Unmarshal([]byte(*tools), &out); err != nil {
+		return nil, fmt.Errorf("want a JSON array of tool schemas: %w", err)
+	}
+	for i, t := range out {
+		if len(t) == 0 || t[0] != '{' {
+			return nil, fmt.Errorf("tool %d is not a JSON object", i)
+		}
+	}
+	return out, nil
 }
 
 func to32(xs []int) []int32 {
@@ -142,7 +171,7 @@ func (c *TokenTrackConfig) Row(row SFTRow) (SFTTokensRow, error) {
 		return SFTTokensRow{}, err
 	}
 	return SFTTokensRow{ID: row.ID, TaskID: row.TaskID, Recipe: row.Recipe, DataSource: row.DataSource, Messages: row.Messages,
-		Reward: row.Reward, Metadata: row.Metadata, InputIDs: ids, Labels: labels, AttentionMask: attn}, nil
+		Reward: row.Reward, Metadata: row.Metadata, InputIDs: ids, Labels: labels, AttentionMask: attn, Tools: row.Tools}, nil
 }
 
 // SFTWriter writes the sft dataset: sft/1 rows, or sft/2 rows with the token

@@ -236,7 +236,7 @@ func TestEpisodeSFTPTR(t *testing.T) {
 	}
 }
 
-// With output.tokenizer the sft rows carry the token track (sft/2), which
+// With output.tokenizer the sft rows carry the token track (sft/4), which
 // validates by re-rendering; trained tokens come from the trained text only.
 func TestEpisodeSFTTokens(t *testing.T) {
 	tasks, answers := writeTasks(t, 6)

@@ -288,6 +288,12 @@ func sampleOf(row export.RLRow) rollout.Sample {
 	for _, lp := range row.Logprobs {
 		s.Logprobs = append(s.Logprobs, rollout.TokenLogprob{Token: lp.Token, Logprob: lp.Logprob})
 	}
+	if n := len(row.Messages); n > 0 {
+		// The response's tool calls, on the last message (rl/4).
+		for _, tc := range row.Messages[n-1].ToolCalls {
+			s.ToolCalls = append(s.ToolCalls, rollout.ToolCall{ID: tc.ID, Type: tc.Type, Function: rollout.ToolFunction{Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
+		}
+	}
 	return s
 }
 

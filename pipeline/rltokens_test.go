@@ -60,7 +60,7 @@ output: {dir: %q, %s}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if s := m.Datasets["rl"].Schema; s != "rl/3" {
+			if s := m.Datasets["rl"].Schema; s != export.RLSchema {
 				t.Fatalf("rl schema %s", s)
 			}
 			rows := readAll(t, dir)

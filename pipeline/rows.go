@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/rewards"
@@ -73,6 +74,7 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 		if smp.Prompt != nil {
 			r.Prompt = exportMessages(smp.Prompt)
 		}
+		r.Messages, r.Tools = toolMessages(g.Task, smp)
 		if s.Tokens != nil {
 			s.Tokens[i].Apply(&r)
 		} else {
@@ -160,11 +162,59 @@ func tokenize(track *export.TokenTrackConfig, g *rollout.Group) ([]export.RLToke
 			p = exportMessages(smp.Prompt)
 		}
 		var err error
-		if out[i], err = track.RLTrack(p, smp.Text, smp.Err != ""); err != nil {
+		if msgs, tools := toolMessages(g.Task, smp); msgs != nil {
+			out[i], err = track.RLTrackMessages(msgs, len(p), tools, smp.Err != "")
+		} else {
+			out[i], err = track.RLTrack(p, smp.Text, smp.Err != "")
+		}
+		if err != nil {
 			return nil, fmt.Errorf("token track of group %q sample %d: %w", g.Task.ID, smp.Index, err)
 		}
 	}
 	return out, nil
+}
+
+// toolMessages is an rl row's messages and tools columns: for a sample that
+// involves tools (its task declares them, its prompt holds tool calls or
+// results, or its response calls tools), the prompt and the response as
+// one assistant message in OpenAI's chat form, and the task's tools as JSON
+// text; nil for other samples.
+func toolMessages(task rollout.Task, smp rollout.Sample) ([]export.ChatMessage, *string) {
+	prompt := task.Messages
+	if smp.Prompt != nil {
+		prompt = smp.Prompt
+	}
+	involved := len(task.Tools) > 0 || len(smp.ToolCalls) > 0 || slices.ContainsFunc(prompt, func(m rollout.Message) bool {
+		return len(m.ToolCalls) > 0 || m.ToolCallID != "" || m.Role == "tool"
+	})
+	if !involved {
+		return nil, nil
+	}
+	msgs := chatMessages(prompt)
+	msgs = append(msgs, chatMessage(rollout.Message{Role: "assistant", Content: smp.Text, ToolCalls: smp.ToolCalls}))
+	var tools *string
+	if len(task.Tools) > 0 {
+		s := string(task.Tools)
+		tools = &s
+	}
+	return msgs, tools
+}
+
+// chatMessages are messages in the export's OpenAI form.
+func chatMessages(ms []rollout.Message) []export.ChatMessage {
+	out := make([]export.ChatMessage, len(ms))
+	for i, m := range ms {
+		out[i] = chatMessage(m)
+	}
+	return out
+}
+
+func chatMessage(m rollout.Message) export.ChatMessage {
+	c := export.ChatMessage{Role: m.Role, Content: m.Content, ToolCallID: strPtr(m.ToolCallID), Name: strPtr(m.Name)}
+	for _, tc := range m.ToolCalls {
+		c.ToolCalls = append(c.ToolCalls, export.ToolCall{ID: tc.ID, Type: tc.Type, Function: export.ToolFunction{Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
+	}
+	return c
 }
 
 // taskMetadata is the task's metadata, with a code task's tests under

@@ -3,7 +3,7 @@
 Only pyarrow and numpy are needed; torch and Hugging Face `datasets` are used when installed.
 
     import redraft_loader as rl
-    for batch in rl.sft_batches("out/splice", batch_size=8):      # sft/2 (token track)
+    for batch in rl.sft_batches("out/splice", batch_size=8):      # sft/2 or sft/4 (token track)
         batch = rl.to_torch(batch)  # input_ids, labels (-100 masked), attention_mask: int64 tensors
     for batch in rl.rl_batches("out/quickstart", batch_size=64, encode=my_encode):
         ...                         # + advantages, advantage_mask, rewards (float32)
@@ -97,11 +97,34 @@ def _rebatch(out, dataset, columns, batch_size):
         yield pa.Table.from_batches(pending)
 
 
+def openai_messages(messages):
+    """A row's messages (sft, or rl/4's messages column) as plain OpenAI chat messages, for a chat
+    template: role and content, an assistant message's tool_calls, a tool result's tool_call_id
+    and name; the masks (loss_mask, segments) and the null fields that Parquet gives every
+    message are left out (some templates test `'tool_calls' in message`)."""
+    out = []
+    for m in messages or []:
+        msg = {"role": m["role"], "content": m["content"]}
+        for key in ("tool_calls", "tool_call_id", "name"):
+            if m.get(key) is not None:
+                msg[key] = m[key]
+        out.append(msg)
+    return out
+
+
+def row_tools(row):
+    """A row's tools column (JSON text) as the list of tool schemas a chat template takes; None
+    when the row declares none."""
+    t = row.get("tools")
+    return None if t is None else json.loads(t)
+
+
 def sft_batches(out, batch_size, pad_id=0):
-    """Padded batches of the sft token track (schema sft/2): input_ids, labels, attention_mask (int64)."""
+    """Padded batches of the sft token track (schemas sft/2 and sft/4): input_ids, labels,
+    attention_mask (int64)."""
     schema = manifest(out)["datasets"]["sft"]["schema"]
-    if schema != "sft/2":
-        raise ValueError("%s: sft schema %s has no token track; run with a tokenizer (sft/2)" % (out, schema))
+    if schema not in ("sft/2", "sft/4"):
+        raise ValueError("%s: sft schema %s has no token track; run with a tokenizer (sft/4)" % (out, schema))
     for t in _rebatch(out, "sft", ["id", "input_ids", "labels", "attention_mask"], batch_size):
         ids = [np.asarray(x, dtype=np.int64) for x in t.column("input_ids").to_pylist()]
         labels = [np.asarray(x, dtype=np.int64) for x in t.column("labels").to_pylist()]
@@ -115,7 +138,7 @@ def rl_batches(out, batch_size, encode=None, pad_id=0):
 
     A null advantage (a failed sample) is 0 in `advantages` and 0 in `advantage_mask`. With
     `encode(prompt_messages, response) -> (ids, labels)` (your tokenizer and chat template), the
-    batch also has input_ids, labels and attention_mask, padded. Without it, an rl/3 output
+    batch also has input_ids, labels and attention_mask, padded. Without it, an rl/3 or rl/4 output
     written with a tokenizer gives its stored token track (input_ids, labels; a row without one,
     see token_reason, is all padding and 0 in `token_mask`).
     """

@@ -103,7 +103,7 @@ func TestContinuerModes(t *testing.T) {
 						t.Fatalf("prefill request: %+v", last)
 					}
 				case rollout.ContinueUserTurn:
-					if len(out.Messages) != 3 || out.Messages[1] != (rollout.Message{Role: "assistant", Content: sent}) || out.Messages[2].Content != rollout.DefaultContinueInstruction {
+					if len(out.Messages) != 3 || (out.Messages[1].Role != "assistant" || out.Messages[1].Content != sent) || out.Messages[2].Content != rollout.DefaultContinueInstruction {
 						t.Fatalf("user-turn request: %+v", out.Messages)
 					}
 				case rollout.ContinueFresh:

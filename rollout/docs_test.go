@@ -41,6 +41,9 @@ func TestInputErrorTable(t *testing.T) {
 		"... in Parquet":                          {name: "in.parquet", content: "parquet", recorded: true},
 		"empty file (no records)":                 {name: "in.jsonl", content: ""},
 		"a file in a directory that is not input": {name: "data", content: "dir"},
+		"a tool result that answers no earlier call": {name: "in.jsonl", content: good + "\n" + `{"id": "b", "messages": [{"role": "user", "content": "q"}, ` +
+			`{"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, ` +
+			`{"role": "tool", "tool_call_id": "call_9", "content": "r"}]}`},
 		"a number too large for a float64, anywhere (metadata and reference too)": {name: "in.jsonl",
 			content: good + "\n" + `{"id": "b", "prompt": "p", "metadata": {"score": 1e999}}`},
 	}
@@ -96,7 +99,7 @@ func TestInputErrorTable(t *testing.T) {
 func TestInputDocRecords(t *testing.T) {
 	block := doccheck.One(t, "..", "docs/inputs.md", "TestInputDocRecords")
 	ids, _, err := readAll(t, InputOptions{Path: writeFile(t, "tasks.jsonl", block), ExtraFields: ExtraFieldsError}, false)
-	if err != nil || strings.Join(ids, " ") != "q-17 q-18" {
+	if err != nil || strings.Join(ids, " ") != "q-17 q-18 q-19" {
 		t.Fatalf("docs/inputs.md's task records: read %v, %v", ids, err)
 	}
 }

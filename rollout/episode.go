@@ -182,7 +182,7 @@ func (e *EpisodeGenerator) episode(ctx context.Context, sem chan struct{}, task 
 			return ctx.Err()
 		}
 		start := time.Now()
-		resp, err := e.Policy.Sample(ctx, Request{Messages: history, Sampling: e.Sampling, Seed: seed})
+		resp, err := e.Policy.Sample(ctx, Request{Messages: history, Tools: task.Tools, Sampling: e.Sampling, Seed: seed})
 		<-sem
 		s.record(resp, time.Since(start), err)
 		turns[t][i] = s
@@ -203,7 +203,7 @@ func (e *EpisodeGenerator) episode(ctx context.Context, sem chan struct{}, task 
 		if !ok {
 			return nil
 		}
-		history = append(history, Message{Role: "assistant", Content: s.Text}, Message{Role: "user", Content: msg})
+		history = append(history, Message{Role: "assistant", Content: s.Text, ToolCalls: s.ToolCalls}, Message{Role: "user", Content: msg})
 		prev = check.Correct
 	}
 	return nil

@@ -273,7 +273,7 @@ func (g *Generator) sample(ctx context.Context, task Task, i int) Sample {
 	s := Sample{Index: i, Model: g.Model, Seed: &seed, Sampling: &settings}
 	if g.Replay != nil {
 		if r, ok := g.Replay(task.ID, i, seed); ok {
-			s.Text, s.Reasoning, s.FinishReason, s.Usage, s.Logprobs = r.Text, r.Reasoning, r.FinishReason, r.Usage, r.Logprobs
+			s.Text, s.Reasoning, s.ToolCalls, s.FinishReason, s.Usage, s.Logprobs = r.Text, r.Reasoning, r.ToolCalls, r.FinishReason, r.Usage, r.Logprobs
 			s.Endpoint, s.Attempts, s.Latency = r.Endpoint, r.Attempts, r.Latency
 			if r.Model != "" {
 				s.Model = r.Model
@@ -282,7 +282,7 @@ func (g *Generator) sample(ctx context.Context, task Task, i int) Sample {
 		}
 	}
 	start := time.Now()
-	resp, err := g.Policy.Sample(ctx, Request{Messages: task.Messages, Sampling: g.Sampling, Seed: seed})
+	resp, err := g.Policy.Sample(ctx, Request{Messages: task.Messages, Tools: task.Tools, Sampling: g.Sampling, Seed: seed})
 	s.record(resp, time.Since(start), err)
 	return s
 }
@@ -299,7 +299,7 @@ func (s *Sample) record(resp Response, latency time.Duration, err error) {
 		}
 		return
 	}
-	s.Text, s.Reasoning, s.FinishReason = resp.Text, resp.Reasoning, resp.FinishReason
+	s.Text, s.Reasoning, s.ToolCalls, s.FinishReason = resp.Text, resp.Reasoning, resp.ToolCalls, resp.FinishReason
 	s.Usage, s.Logprobs, s.Endpoint, s.Attempts = resp.Usage, resp.Logprobs, resp.Endpoint, resp.Attempts
 	if resp.Model != "" {
 		s.Model = resp.Model

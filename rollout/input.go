@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // InputError is bad input, located precisely enough to fix it: file, line (or
@@ -74,6 +76,7 @@ type Fields struct {
 	DataSource string `yaml:"data_source" json:"data_source"`
 	Metadata   string `yaml:"metadata" json:"metadata"`
 	Responses  string `yaml:"responses" json:"responses"`
+	Tools      string `yaml:"tools" json:"tools"`
 }
 
 // withDefaults fills unset keys with redraft's names.
@@ -90,6 +93,7 @@ func (f Fields) withDefaults() Fields {
 	set(&f.DataSource, "data_source")
 	set(&f.Metadata, "metadata")
 	set(&f.Responses, "responses")
+	set(&f.Tools, "tools")
 	return f
 }
 
@@ -369,6 +373,13 @@ func (d *decoder) task(line int, obj map[string]json.RawMessage) (Task, error) {
 		}
 		t.Metadata = buf.Bytes()
 	}
+	if raw, ok := obj[f.Tools]; ok && !isNull(raw) {
+		tools, err := d.tools(line, f.Tools, raw)
+		if err != nil {
+			return t, err
+		}
+		t.Tools = tools
+	}
 	code, err := d.codeSpec(line, obj)
 	t.Code = code
 	return t, err
@@ -426,6 +437,10 @@ func (d *decoder) humanEvalTask(line int, obj map[string]json.RawMessage) (Task,
 
 var validRoles = map[string]bool{"system": true, "user": true, "assistant": true, "tool": true, "developer": true}
 
+// messages decodes a list of OpenAI chat messages: role and content, an
+// assistant message's tool_calls (content may then be null or absent), a
+// tool result's tool_call_id (naming a call of an earlier assistant message)
+// and optional name.
 func (d *decoder) messages(line int, field string, raw json.RawMessage) ([]Message, error) {
 	var items []map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
@@ -435,25 +450,166 @@ func (d *decoder) messages(line int, field string, raw json.RawMessage) ([]Messa
 		return nil, d.errf(line, field, "empty message list")
 	}
 	msgs := make([]Message, len(items))
+	calls := map[string]bool{} // the ids of the calls made so far
 	for i, it := range items {
 		name := fmt.Sprintf("%s[%d]", field, i)
+		if it == nil {
+			return nil, d.errf(line, name, "want a {role, content} object, got null")
+		}
 		if err := d.unknownKeys(line, name+".", it, messageKeys); err != nil {
 			return nil, err
 		}
-		if err := json.Unmarshal(it["role"], &msgs[i].Role); err != nil || !validRoles[msgs[i].Role] {
+		m := &msgs[i]
+		if err := json.Unmarshal(it["role"], &m.Role); err != nil || !validRoles[m.Role] {
 			return nil, d.errf(line, name+".role", "want one of system, user, assistant, tool, developer; got %s", abbrev(it["role"]))
 		}
-		if err := json.Unmarshal(it["content"], &msgs[i].Content); err != nil {
-			return nil, d.errf(line, name+".content", "want a string, got %s", abbrev(it["content"]))
+		if raw, ok := it["tool_calls"]; ok && !isNull(raw) {
+			if m.Role != "assistant" {
+				return nil, d.errf(line, name+".tool_calls", "only an assistant message calls tools (this one is %s)", m.Role)
+			}
+			tcs, err := d.toolCalls(line, name+".tool_calls", raw)
+			if err != nil {
+				return nil, err
+			}
+			for _, tc := range tcs {
+				calls[tc.ID] = true
+			}
+			m.ToolCalls = tcs
+		}
+		if raw := it["content"]; !(isNull(raw) && len(m.ToolCalls) > 0) {
+			if err := json.Unmarshal(raw, &m.Content); err != nil || isNull(raw) {
+				return nil, d.errf(line, name+".content", "want a string (null only on an assistant message with tool_calls), got %s", abbrev(raw))
+			}
+		}
+		if raw, ok := it["name"]; ok && !isNull(raw) {
+			if err := json.Unmarshal(raw, &m.Name); err != nil {
+				return nil, d.errf(line, name+".name", "want a string, got %s", abbrev(raw))
+			}
+		}
+		raw, ok := it["tool_call_id"]
+		switch {
+		case m.Role == "tool":
+			if err := json.Unmarshal(raw, &m.ToolCallID); err != nil || m.ToolCallID == "" {
+				return nil, d.errf(line, name+".tool_call_id", "a tool message needs the id of the call it answers, got %s", abbrev(raw))
+			}
+			if !calls[m.ToolCallID] {
+				return nil, d.errf(line, name+".tool_call_id", "%q names no tool call of an earlier assistant message", m.ToolCallID)
+			}
+		case ok && !isNull(raw):
+			return nil, d.errf(line, name+".tool_call_id", "only a tool message answers a call (this one is %s)", m.Role)
 		}
 	}
 	return msgs, nil
 }
 
+// toolCalls decodes an assistant message's tool_calls: OpenAI's {id, type
+// "function", function {name, arguments}} with arguments as JSON text; an
+// arguments object (some recorders write one) is kept as the JSON text a chat
+// template writes for it (tokenizer.PyJSON), and type defaults to function.
+func (d *decoder) toolCalls(line int, field string, raw json.RawMessage) ([]ToolCall, error) {
+	var items []map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, d.errf(line, field, "want a list of {id, type, function} objects, got %s", abbrev(raw))
+	}
+	out := make([]ToolCall, len(items))
+	seen := map[string]bool{}
+	for i, it := range items {
+		name := fmt.Sprintf("%s[%d]", field, i)
+		if it == nil {
+			return nil, d.errf(line, name, "want an {id, type, function} object, got null")
+		}
+		if err := d.unknownKeys(line, name+".", it, []string{"id", "type", "function", "index"}); err != nil {
+			return nil, err
+		}
+		tc := &out[i]
+		if err := json.Unmarshal(it["id"], &tc.ID); err != nil || tc.ID == "" {
+			return nil, d.errf(line, name+".id", "want a non-empty string, got %s", abbrev(it["id"]))
+		}
+		if seen[tc.ID] {
+			return nil, d.errf(line, name+".id", "%q is the id of an earlier call of the same message", tc.ID)
+		}
+		seen[tc.ID] = true
+		tc.Type = "function"
+		if raw, ok := it["type"]; ok && !isNull(raw) {
+			if err := json.Unmarshal(raw, &tc.Type); err != nil || tc.Type != "function" {
+				return nil, d.errf(line, name+".type", "want \"function\", got %s", abbrev(raw))
+			}
+		}
+		var fn map[string]json.RawMessage
+		if err := json.Unmarshal(it["function"], &fn); err != nil || fn == nil {
+			return nil, d.errf(line, name+".function", "want a {name, arguments} object, got %s", abbrev(it["function"]))
+		}
+		if err := d.unknownKeys(line, name+".function.", fn, []string{"name", "arguments"}); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(fn["name"], &tc.Function.Name); err != nil || tc.Function.Name == "" {
+			return nil, d.errf(line, name+".function.name", "want a non-empty string, got %s", abbrev(fn["name"]))
+		}
+		args := fn["arguments"]
+		switch {
+		case isNull(args):
+			return nil, d.errf(line, name+".function.arguments", "missing (want the arguments as JSON text, \"{}\" for none)")
+		case args[0] == '"':
+			if err := json.Unmarshal(args, &tc.Function.Arguments); err != nil {
+				return nil, d.errf(line, name+".function.arguments", "%v", err)
+			}
+		case args[0] == '{':
+			s, err := tokenizer.PyJSON(args)
+			if err != nil {
+				return nil, d.errf(line, name+".function.arguments", "%v", err)
+			}
+			tc.Function.Arguments = s
+		default:
+			return nil, d.errf(line, name+".function.arguments", "want JSON text in a string (or an object), got %s", abbrev(args))
+		}
+	}
+	return out, nil
+}
+
+// tools decodes a task's tools: a JSON array of OpenAI function schemas
+// ({"type": "function", "function": {"name", ...}}), kept as compact JSON in
+// the order written.
+func (d *decoder) tools(line int, field string, raw json.RawMessage) (json.RawMessage, error) {
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		return nil, d.errf(line, field, "want a JSON array of tool schemas, got %s", abbrev(raw))
+	}
+	for i, it := range items {
+		name := fmt.Sprintf("%s[%d]", field, i)
+		var tool struct {
+			Type     *string         `json:"type"`
+			Function json.RawMessage `json:"function"`
+		}
+		if len(it) == 0 || it[0] != '{' || json.Unmarshal(it, &tool) != nil {
+			return nil, d.errf(line, name, "want a {type, function} object, got %s", abbrev(it))
+		}
+		if tool.Type != nil && *tool.Type != "function" {
+			return nil, d.errf(line, name+".type", "want \"function\", got %q", *tool.Type)
+		}
+		var fn struct {
+			Name *string `json:"name"`
+		}
+		if json.Unmarshal(tool.Function, &fn) != nil || len(tool.Function) == 0 || tool.Function[0] != '{' {
+			return nil, d.errf(line, name+".function", "want a {name, description, parameters} object, got %s", abbrev(tool.Function))
+		}
+		if fn.Name == nil || *fn.Name == "" {
+			return nil, d.errf(line, name+".function.name", "want a non-empty string")
+		}
+	}
+	if len(items) == 0 {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		return nil, d.errf(line, field, "%v", err)
+	}
+	return buf.Bytes(), nil
+}
+
 // responseKeys are the keys of a response object.
 var responseKeys = []string{"text", "content", "model", "finish_reason", "reasoning", "reasoning_content", "usage", "metadata", "error", "reward"}
 
-var messageKeys = []string{"role", "content"}
+var messageKeys = []string{"role", "content", "tool_calls", "tool_call_id", "name"}
 
 // responses decodes recorded responses: strings, or objects with text (or
 // content), model, finish_reason, usage, reasoning, metadata and reward.
@@ -564,7 +720,7 @@ func (d *decoder) extraFields(line int, obj map[string]json.RawMessage, recorded
 		known = []string{"task_id", "prompt", "canonical_solution", "test", "entry_point"}
 	} else {
 		f := d.fields
-		known = append([]string{f.ID, f.Prompt, f.Messages, f.Reference, f.DataSource, f.Metadata}, codeKeys...)
+		known = append([]string{f.ID, f.Prompt, f.Messages, f.Reference, f.DataSource, f.Metadata, f.Tools}, codeKeys...)
 		if recorded {
 			known = append(known, f.Responses)
 		}

@@ -20,6 +20,9 @@ import (
 // Request is one chat completion to sample.
 type Request struct {
 	Messages []Message
+	// Tools, when set, is sent as the request's tools (a JSON array of
+	// OpenAI function schemas), exactly as given.
+	Tools    json.RawMessage
 	Sampling Sampling
 	Seed     int64
 	// ContinueFinal asks the server to continue the final (assistant)
@@ -31,8 +34,11 @@ type Request struct {
 
 // Response is what a Policy returned for one Request.
 type Response struct {
-	Text         string
-	Reasoning    string
+	Text      string
+	Reasoning string
+	// ToolCalls are the functions the answer calls (the message's
+	// tool_calls, put together from the deltas of a stream).
+	ToolCalls    []ToolCall
 	FinishReason string
 	Model        string
 	Usage        *Usage
@@ -231,7 +237,11 @@ func (p *OpenAIPolicy) attempt(ctx context.Context, req Request) (Response, *fai
 	defer stall(nil)
 	msgs := make([]openai.ChatCompletionMessage, len(req.Messages))
 	for i, m := range req.Messages {
-		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content}
+		msgs[i] = openai.ChatCompletionMessage{Role: m.Role, Content: m.Content, ToolCallID: m.ToolCallID, Name: m.Name}
+		for _, tc := range m.ToolCalls {
+			msgs[i].ToolCalls = append(msgs[i].ToolCalls, openai.ToolCall{ID: tc.ID, Type: openai.ToolType(tc.Type),
+				Function: openai.FunctionCall{Name: tc.Function.Name, Arguments: tc.Function.Arguments}})
+		}
 	}
 	seed := int(req.Seed)
 	creq := openai.ChatCompletionRequest{
@@ -254,6 +264,11 @@ func (p *OpenAIPolicy) attempt(ctx context.Context, req Request) (Response, *fai
 	}
 	if m := req.Sampling.MaxTokens; m != nil {
 		st.patch = append(st.patch, patchField{"max_tokens", *m})
+	}
+	if len(req.Tools) > 0 {
+		// The task's schemas as written: go-openai's Tool type would drop
+		// keys it does not know.
+		st.patch = append(st.patch, patchField{"tools", req.Tools})
 	}
 	if req.ContinueFinal {
 		// vLLM refuses continue_final_message together with its default

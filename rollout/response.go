@@ -11,6 +11,8 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/redraft/redraft/tokenizer"
 )
 
 // Reading a chat completion's answer.
@@ -319,6 +321,90 @@ func (m *wireMessage) hasToolCalls() bool {
 	return t != "" && t != "null" && t != "[]"
 }
 
+// wireToolCall is one tool call of a message, or a piece of one in a
+// streamed delta (which carries its index; its id, type and name come once,
+// its arguments in pieces).
+type wireToolCall struct {
+	Index    *int   `json:"index"`
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name string `json:"name"`
+		// Arguments is JSON text in a string (OpenAI's form); a server
+		// that sends an object gets it written as JSON text.
+		Arguments json.RawMessage `json:"arguments"`
+	} `json:"function"`
+}
+
+// toolCalls decodes the message's tool_calls; str maps strings a large body
+// had taken out back to their text. A list that does not decode gives none
+// (the answer still counts as calling tools, see hasToolCalls).
+func (m *wireMessage) toolCalls(str func(string) string) []wireToolCall {
+	if !m.hasToolCalls() {
+		return nil
+	}
+	var calls []wireToolCall
+	if json.Unmarshal(m.ToolCalls, &calls) != nil {
+		return nil
+	}
+	for i := range calls {
+		c := &calls[i]
+		c.ID, c.Type, c.Function.Name = str(c.ID), str(c.Type), str(c.Function.Name)
+		var s string
+		if json.Unmarshal(c.Function.Arguments, &s) == nil {
+			c.Function.Arguments = json.RawMessage(str(s))
+		} else if isNull(c.Function.Arguments) {
+			c.Function.Arguments = nil
+		} else if t, err := tokenizer.PyJSON(c.Function.Arguments); err == nil {
+			c.Function.Arguments = json.RawMessage(t)
+		}
+	}
+	return calls
+}
+
+// toolCallSet puts tool calls together, from one message or from the deltas
+// of a stream, in the order their indexes first appear.
+type toolCallSet struct {
+	calls []ToolCall
+	index map[int]int
+}
+
+func (t *toolCallSet) add(pos int, c wireToolCall) {
+	k := pos
+	if c.Index != nil {
+		k = *c.Index
+	}
+	if t.index == nil {
+		t.index = map[int]int{}
+	}
+	i, ok := t.index[k]
+	if !ok {
+		i = len(t.calls)
+		t.index[k] = i
+		t.calls = append(t.calls, ToolCall{})
+	}
+	tc := &t.calls[i]
+	if c.ID != "" {
+		tc.ID = c.ID
+	}
+	if c.Type != "" {
+		tc.Type = c.Type
+	}
+	tc.Function.Name += c.Function.Name
+	tc.Function.Arguments += string(c.Function.Arguments)
+}
+
+// list is the calls put together, each of type function unless it said
+// otherwise.
+func (t *toolCallSet) list() []ToolCall {
+	for i := range t.calls {
+		if t.calls[i].Type == "" {
+			t.calls[i].Type = "function"
+		}
+	}
+	return t.calls
+}
+
 type wireLogprobs struct {
 	Content []wireLogprob `json:"content"`
 }
@@ -369,6 +455,7 @@ type answer struct {
 	content                  bool
 	text, reasoning          string
 	toolCalls                bool
+	calls                    toolCallSet
 	finishReason             string
 	finished                 bool // finish_reason was a string
 	usage                    *wireUsage
@@ -403,7 +490,7 @@ func (a *answer) response() (Response, string) {
 	case a.text == "" && a.reasoning == "" && !a.toolCalls && a.finishReason == "stop" && a.usage != nil && a.usage.CompletionTokens == 0:
 		return Response{}, "empty answer with 0 completion tokens"
 	}
-	out := Response{Text: a.text, Reasoning: a.reasoning, FinishReason: a.finishReason, Model: a.model, Logprobs: a.logprobs}
+	out := Response{Text: a.text, Reasoning: a.reasoning, ToolCalls: a.calls.list(), FinishReason: a.finishReason, Model: a.model, Logprobs: a.logprobs}
 	if u := a.usage; u != nil && (u.PromptTokens != 0 || u.CompletionTokens != 0) {
 		out.Usage = &Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
 	}
@@ -467,6 +554,10 @@ func decodeCompletionAt(body []byte, big int) (*answer, error) {
 			a.content, a.text = true, string(*m.Content)
 		}
 		a.reasoning, a.toolCalls = m.reasoning(), m.hasToolCalls()
+		for i, c := range m.toolCalls(str) {
+			c.Index = nil // one message: its calls in their order
+			a.calls.add(i, c)
+		}
 	}
 	if lp := ch.Logprobs; lp != nil && lp.Content != nil {
 		a.logprobs = make([]TokenLogprob, len(lp.Content))

@@ -186,6 +186,9 @@ func readStream(body io.Reader) (*answer, error) {
 					reasoning.WriteString(string(*m.Reasoning))
 				}
 				a.toolCalls = a.toolCalls || m.hasToolCalls()
+				for k, c := range m.toolCalls(func(s string) string { return s }) {
+					a.calls.add(k, c)
+				}
 			}
 			if ch.FinishReason != nil {
 				a.finishReason, a.finished = *ch.FinishReason, true

@@ -5,10 +5,29 @@ import (
 	"time"
 )
 
-// Message is one chat message in OpenAI form.
+// Message is one chat message in OpenAI form: an assistant message's tool
+// calls, a tool result's tool_call_id and name. Content is "" on an
+// assistant message that only calls tools (null in OpenAI's form).
 type Message struct {
-	Role    string `json:"role"`
-	Content string `json:"content"`
+	Role       string     `json:"role"`
+	Content    string     `json:"content"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+	Name       string     `json:"name,omitempty"`
+}
+
+// ToolCall is one function call of an assistant message, in OpenAI's form:
+// Type is "function" and Function.Arguments JSON text, as the model wrote it.
+type ToolCall struct {
+	ID       string       `json:"id"`
+	Type     string       `json:"type"`
+	Function ToolFunction `json:"function"`
+}
+
+// ToolFunction is the function a ToolCall calls.
+type ToolFunction struct {
+	Name      string `json:"name"`
+	Arguments string `json:"arguments"`
 }
 
 // Origin says where an input item came from, for error messages and
@@ -29,7 +48,11 @@ type Task struct {
 	Metadata json.RawMessage
 	// Code holds the tests of a code task (nil for other tasks): a response
 	// to it is graded by running its program against them.
-	Code   *CodeSpec `json:",omitempty"`
+	Code *CodeSpec `json:",omitempty"`
+	// Tools is the tools the task declares (its "tools" key: a JSON array
+	// of OpenAI function schemas), compact JSON sent with every request for
+	// it; nil when it declares none.
+	Tools  json.RawMessage `json:",omitempty"`
 	Origin Origin
 }
 
@@ -79,9 +102,11 @@ type Sample struct {
 	Index int // position within the group, 0-based
 	Model string
 	// Text is the response content; Reasoning is a separate reasoning field
-	// (reasoning_content) when the server returned one.
+	// (reasoning_content) when the server returned one; ToolCalls are the
+	// functions the response calls (tool_calls), in order.
 	Text      string
 	Reasoning string
+	ToolCalls []ToolCall
 	// FinishReason is "stop", "length", ... as reported; "" when unknown.
 	FinishReason string
 	Usage        *Usage        // nil when unknown

@@ -8,7 +8,8 @@
 // everything else itself: shard bytes and sha256, columns (DescribeFile, in
 // the schema language of schemas/), group statistics and advantages under the
 // manifest's estimator (it does not import the rewards package), and, when
-// Options.Tokens is set, every sft/2 and rl token track with the tokenizer.
+// Options.Tokens is set, every sft and rl token track with the tokenizer
+// (labels included: a mask shifted by one token is a violation).
 // A bug in the writer therefore shows as a violation here, not as a second
 // copy of the same bug.
 //

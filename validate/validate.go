@@ -57,11 +57,13 @@ func (v Violation) String() string {
 
 // Options tunes Dir.
 type Options struct {
-	// Tokens, when set, re-renders every sft/2 row with this tokenizer and
-	// format and requires exactly the stored token track; the tokenizer's
-	// sha256 must match the shard's metadata, and its Format the shard's
-	// (an empty Format takes the shard's). Without it, sft/2 rows are
-	// checked for shape only (lengths, labels equal to ids or -100).
+	// Tokens, when set, re-renders every sft/2 and sft/4 row (and rl/3 and
+	// rl/4 row) with this tokenizer and format and requires exactly the
+	// stored token track, labels included: a mask shifted by one token is a
+	// violation. The tokenizer's sha256 must match the shard's metadata,
+	// and its Format the shard's (an empty Format takes the shard's).
+	// Without it, token tracks are checked for shape only (lengths, labels
+	// equal to ids or -100).
 	Tokens *export.TokenTrackConfig
 	// MaxViolations stops the row checks of a shard after this many
 	// violations (default 100); shard-level checks always run.
@@ -171,7 +173,7 @@ func Dir(ctx context.Context, dir string, opts Options) (*Report, error) {
 			return rep, err
 		}
 		v := &validator{ctx: ctx, dir: dir, dataset: name, ds: m.Datasets[name], cfg: cfg, opts: opts, rep: rep, roots: []string{""}, tally: tally,
-			agentR: strings.HasPrefix(m.Source, "agent-r:")}
+			agentR: strings.HasPrefix(m.Source, "agent-r:") || m.Source == "trajectories"}
 		if len(m.Parts) > 0 {
 			// A merged run: each part wrote under its own directory.
 			v.roots = v.roots[:0]
@@ -215,8 +217,8 @@ type validator struct {
 	groups int64
 	// tally counts the rl rows read, for checkCounts.
 	tally *rlTally
-	// agentR is set for an Agent-R run, whose sft groups are a task's rows
-	// (other sft rows are one group each).
+	// agentR is set for an Agent-R run and a trajectories run, whose sft
+	// groups are a task's rows (other sft rows are one group each).
 	agentR bool
 }
 
@@ -405,12 +407,12 @@ func (v *validator) checkShard(s export.ShardInfo) int64 {
 			v.groups = groupRuns(rows, func(a, b *export.RLRow) bool { return a.GroupID == b.GroupID })
 			v.tally.add(strings.TrimSuffix(root, "."), rows)
 			v.checkRL(rows)
-			if v.ds.Schema == export.RLSchema && !v.full() {
+			if rlTokenSchema(v.ds.Schema) && !v.full() {
 				v.checkRLTokens(rows, md)
 			}
 		})
 	case "sft":
-		if v.ds.Schema == export.SFTTokensSchema {
+		if sftTokenSchema(v.ds.Schema) {
 			read, err2 = readAndCheck(v, path, func(rows []export.SFTTokensRow) {
 				if v.agentR {
 					v.groups = groupRuns(rows, func(a, b *export.SFTTokensRow) bool { return a.TaskID == b.TaskID })
@@ -463,6 +465,12 @@ func (v *validator) checkShard(s export.ShardInfo) int64 {
 	}
 	return read
 }
+
+// rlTokenSchema reports whether rl rows of this version carry the token
+// track (rl/3 on); sftTokenSchema whether sft rows do (sft/2 and sft/4).
+func rlTokenSchema(v string) bool { return v == "rl/3" || v == export.RLSchema }
+
+func sftTokenSchema(v string) bool { return v == "sft/2" || v == export.SFTTokensSchema }
 
 // readAndCheck reads a shard's rows and hands them to check. It recovers
 // from a reader that panics in this goroutine; shards are decoded only once
@@ -610,6 +618,7 @@ func (v *validator) checkRLGroup(first int64, g []export.RLRow, adv advConfig) {
 		if r.TaskID != g[0].TaskID || r.Turn != g[0].Turn {
 			v.fail(row, id(i), "task %s turn %d in a group of task %s turn %d", r.TaskID, r.Turn, g[0].TaskID, g[0].Turn)
 		}
+		v.checkRLMessages(row, id(i), r)
 		if r.AdvantageEstimator != adv.Estimator && adv.Estimator != "" {
 			v.fail(row, id(i), "advantage_estimator %q, the run's is %q", r.AdvantageEstimator, adv.Estimator)
 		}
@@ -774,6 +783,32 @@ func (v *validator) checkRLGroup(first int64, g []export.RLRow, adv advConfig) {
 	}
 }
 
+// checkRLMessages checks an rl row's conversation (rl/4's messages, on rows
+// that involve tools): the prompt's messages first, then at least one
+// message of the response, tool fields where they belong, and tools that
+// parse.
+func (v *validator) checkRLMessages(row int64, id string, r export.RLRow) {
+	if _, err := export.ParseTools(r.Tools); err != nil {
+		v.fail(row, id, "tools: %v", err)
+	}
+	if r.Messages == nil {
+		return
+	}
+	if len(r.Messages) <= len(r.Prompt) {
+		v.fail(row, id, "messages holds %d messages, the prompt alone %d", len(r.Messages), len(r.Prompt))
+		return
+	}
+	for i, p := range r.Prompt {
+		if m := r.Messages[i]; m.Role != p.Role || m.Content != p.Content {
+			v.fail(row, id, "messages[%d] (%s) is not prompt[%d] (%s)", i, m.Role, i, p.Role)
+			return
+		}
+	}
+	for i, m := range r.Messages {
+		v.checkToolFields(row, id, i, m.Role, m.ToolCalls, m.ToolCallID)
+	}
+}
+
 // whitened is a reinforce_pp_baseline advantage from the row's batch
 // statistics: (a - mean) / sqrt(std^2 + eps), and exactly 0 for a batch
 // whose values were all equal (std 0).
@@ -823,9 +858,32 @@ func (v *validator) checkSFT(row int64, r export.SFTRow) {
 		if trained {
 			want = 1
 		}
-		if m.LossMask != want {
+		// An assistant message's tool calls are trained with its
+		// loss_mask: 1 without a trainable segment trains the calls alone.
+		if m.LossMask != want && !(m.LossMask == 1 && len(m.ToolCalls) > 0) {
 			v.fail(row, r.ID, "message %d: loss_mask %d, but its trainable segments say %d", mi, m.LossMask, want)
 		}
+		v.checkToolFields(row, r.ID, mi, m.Role, m.ToolCalls, m.ToolCallID)
+	}
+	if _, err := export.ParseTools(r.Tools); err != nil {
+		v.fail(row, r.ID, "tools: %v", err)
+	}
+}
+
+// checkToolFields checks one message's tool calls and tool_call_id: calls
+// only on an assistant message, each with type function and a function
+// name; a tool_call_id only on a tool result.
+func (v *validator) checkToolFields(row int64, id string, mi int, role string, calls []export.ToolCall, callID *string) {
+	if len(calls) > 0 && role != "assistant" {
+		v.fail(row, id, "message %d: a %s message with tool calls", mi, role)
+	}
+	for k, c := range calls {
+		if c.Type != "function" || c.Function.Name == "" {
+			v.fail(row, id, "message %d tool call %d: type %q, function name %q (want type function and a name)", mi, k, c.Type, c.Function.Name)
+		}
+	}
+	if callID != nil && role != "tool" {
+		v.fail(row, id, "message %d: a %s message with a tool_call_id", mi, role)
 	}
 }
 
@@ -910,7 +968,7 @@ func (v *validator) checkSFTTokens(rows []export.SFTTokensRow, md shardMD) {
 	}
 }
 
-// checkRLTokens checks the token track of rl/3 rows: null columns exactly
+// checkRLTokens checks the token track of rl/3 and rl/4 rows: null columns exactly
 // when token_reason says why, and otherwise input_ids = prompt_ids +
 // response_ids, labels -100 exactly over prompt_ids and equal to the ids
 // over response_ids, attention_mask all ones. With the shard's tokenizer,
@@ -956,15 +1014,21 @@ func (v *validator) checkRLTokens(rows []export.RLRow, md shardMD) {
 			v.fail(row, id, "token track lengths: %d input_ids, %d labels, %d attention_mask", len(r.InputIDs), len(r.Labels), len(r.AttentionMask))
 			continue
 		}
+		// A trajectory's response (several messages) has masked tokens
+		// inside it: its tool results and the template text around them.
+		multi := r.Messages != nil && len(r.Messages)-len(r.Prompt) > 1
 		for k, l := range r.Labels {
 			want := r.InputIDs[k]
 			if k < np {
 				want = -100
 			}
-			if l != want {
+			if l != want && !(multi && k >= np && l == -100) {
 				v.fail(row, id, "token %d: label %d, want %d (-100 over the %d prompt tokens, the id over the response)", k, l, want, np)
 				break
 			}
+		}
+		if multi && (r.Labels[np] == -100 || r.Labels[len(r.Labels)-1] == -100) {
+			v.fail(row, id, "response_ids do not start and end with trained tokens")
 		}
 		if k := slices.IndexFunc(r.AttentionMask, func(a int32) bool { return a != 1 }); k >= 0 {
 			v.fail(row, id, "token %d: attention_mask %d in an unpadded row", k, r.AttentionMask[k])
@@ -972,7 +1036,15 @@ func (v *validator) checkRLTokens(rows []export.RLRow, md shardMD) {
 		if tok == nil {
 			continue
 		}
-		want, err := tok.RLTrack(r.Prompt, r.Response, r.Error != nil)
+		var want export.RLTokens
+		var err error
+		if r.Messages != nil {
+			want, err = tok.RLTrackMessages(r.Messages, len(r.Prompt), r.Tools, r.Error != nil)
+		} else {
+			want, err = tok.RLTrack(r.Prompt, r.Response, r.Error != nil)
+		}
+		var wantRow export.RLRow
+		want.Apply(&wantRow)
 		switch {
 		case err != nil:
 			v.fail(row, id, "re-rendering: %v", err)
@@ -982,7 +1054,9 @@ func (v *validator) checkRLTokens(rows []export.RLRow, md shardMD) {
 			v.fail(row, id, "prompt_ids differ from the prompt rendered with %s (first difference at token %d)", tok.Format, firstDiff(want.PromptIDs, r.PromptIDs))
 		case !slices.Equal(want.ResponseIDs, r.ResponseIDs):
 			v.fail(row, id, "response_ids differ from the response tokenized after the prompt (first difference at token %d)", firstDiff(want.ResponseIDs, r.ResponseIDs))
-		default:
+		case !slices.Equal(wantRow.Labels, r.Labels):
+			v.fail(row, id, "labels do not match the trained messages of the response (first difference at token %d)", firstDiff(wantRow.Labels, r.Labels))
+		case r.Messages == nil:
 			v.checkRLDecode(row, id, tok, r)
 		}
 	}

@@ -25,7 +25,7 @@ func TestValidateCommand(t *testing.T) {
 	if code := runValidate(t, &out, dir); code != nil {
 		t.Fatalf("valid output rejected: %v\n%s", code, out.String())
 	}
-	if !strings.Contains(out.String(), "valid; sft (sft/1): 1 shard(s), 781 rows") {
+	if !strings.Contains(out.String(), "valid; sft (sft/3): 1 shard(s), 781 rows") {
 		t.Errorf("report: %s", out.String())
 	}
 	shard := filepath.Join(dir, "data", "sft", "train-00000.parquet")
@@ -98,7 +98,7 @@ output: {dir: %q, tokenizer: %q}
 		t.Fatalf("run: exit %d: %s", code, stderr.String())
 	}
 	var rep bytes.Buffer
-	if err := cmdValidate(context.Background(), []string{"--tokenizer", tok, out}, &rep); err != nil || !strings.Contains(rep.String(), "rl (rl/3)") {
+	if err := cmdValidate(context.Background(), []string{"--tokenizer", tok, out}, &rep); err != nil || !strings.Contains(rep.String(), "rl (rl/4)") {
 		t.Fatalf("valid output rejected: %v\n%s", err, rep.String())
 	}
 

@@ -81,7 +81,7 @@ type Fixture struct {
 	Pairs []export.PairRow
 	// RLMaxBytes rotates rl shards (1: one group per shard).
 	RLMaxBytes int64
-	// SFTRows edits the sft/2 rows after their token track is computed.
+	// SFTRows edits the sft/4 rows after their token track is computed.
 	SFTRows func([]export.SFTTokensRow)
 	// RLRows edits the rl groups after their token track is computed.
 	RLRows func([][]export.RLRow)
@@ -161,7 +161,12 @@ func (fx *Fixture) Write(t testing.TB, dir string, track *export.TokenTrackConfi
 			tr := export.RLTokens{Reason: export.NoTokenizer}
 			if track != nil {
 				var err error
-				if tr, err = track.RLTrack(g[i].Prompt, g[i].Response, g[i].Error != nil); err != nil {
+				if g[i].Messages != nil {
+					tr, err = track.RLTrackMessages(g[i].Messages, len(g[i].Prompt), g[i].Tools, g[i].Error != nil)
+				} else {
+					tr, err = track.RLTrack(g[i].Prompt, g[i].Response, g[i].Error != nil)
+				}
+				if err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -282,7 +282,7 @@ func checkAgentRRow(t *testing.T, c agentRCase, tr *pipeline.Trajectory, wantMod
 			t.Fatalf("%s: fresh request %+v", c.name, cm.Messages)
 		}
 	default:
-		if len(cm.Messages) < 2 || cm.Messages[1] != (rollout.Message{Role: "assistant", Content: shared}) {
+		if len(cm.Messages) < 2 || cm.Messages[1].Role != "assistant" || cm.Messages[1].Content != shared {
 			t.Fatalf("%s: continuation messages %+v, want the shared prefix %q", c.name, cm.Messages, shared)
 		}
 	}

@@ -36,7 +36,7 @@ func TestExtractRulesAreDocumented(t *testing.T) {
 	}
 	slices.Sort(emitted)
 	listRe := regexp.MustCompile(`How the final answer was found \(([a-z_, ]+)\)`)
-	for _, schema := range []string{"rl.v1.json", "rl.v2.json", "rl.v3.json"} {
+	for _, schema := range []string{"rl.v1.json", "rl.v2.json", "rl.v3.json", "rl.v4.json"} {
 		b, err := os.ReadFile("../../schemas/" + schema)
 		if err != nil {
 			t.Fatal(err)

@@ -43,15 +43,18 @@ import (
 // Request is the part of a chat completion request the server reads. Pointer
 // fields are nil when the client did not send them.
 type Request struct {
-	Model       string                           `json:"model"`
-	Messages    []struct{ Role, Content string } `json:"messages"`
-	Temperature *float64                         `json:"temperature"`
-	TopP        *float64                         `json:"top_p"`
-	MaxTokens   *int                             `json:"max_tokens"`
-	Seed        *int64                           `json:"seed"`
-	Stop        []string                         `json:"stop"`
-	Logprobs    bool                             `json:"logprobs"`
-	TopLogprobs int                              `json:"top_logprobs"`
+	Model    string    `json:"model"`
+	Messages []Message `json:"messages"`
+	// Tools is the request's tools (OpenAI function schemas) as sent, nil
+	// when it had none.
+	Tools       json.RawMessage `json:"tools"`
+	Temperature *float64        `json:"temperature"`
+	TopP        *float64        `json:"top_p"`
+	MaxTokens   *int            `json:"max_tokens"`
+	Seed        *int64          `json:"seed"`
+	Stop        []string        `json:"stop"`
+	Logprobs    bool            `json:"logprobs"`
+	TopLogprobs int             `json:"top_logprobs"`
 	// ContinueFinalMessage and AddGenerationPrompt are vLLM's prefill
 	// switches (nil when not sent).
 	ContinueFinalMessage *bool `json:"continue_final_message"`
@@ -65,6 +68,33 @@ type Request struct {
 	// Authorization is the request's Authorization header (not JSON), so
 	// that tests can check what credentials were sent.
 	Authorization string `json:"-"`
+}
+
+// Message is one message of a request: its role and content, an assistant
+// message's tool calls, a tool result's tool_call_id.
+type Message struct {
+	Role       string     `json:"role"`
+	Content    string     `json:"content"`
+	ToolCalls  []ToolCall `json:"tool_calls,omitempty"`
+	ToolCallID string     `json:"tool_call_id,omitempty"`
+}
+
+// ToolCall is a function call in OpenAI's form, in a request's assistant
+// message or in a reply (Reply.ToolCalls).
+type ToolCall struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Function struct {
+		Name      string `json:"name"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
+}
+
+// Call is a ToolCall of function name with arguments (JSON text).
+func Call(id, name, arguments string) ToolCall {
+	c := ToolCall{ID: id, Type: "function"}
+	c.Function.Name, c.Function.Arguments = name, arguments
+	return c
 }
 
 // Fault is a transport- or encoding-level misbehaviour of one reply.
@@ -109,6 +139,10 @@ type Reply struct {
 	Text string
 	// Reasoning is sent as message.reasoning_content (null when empty).
 	Reasoning string
+	// ToolCalls are sent as message.tool_calls, with finish_reason
+	// tool_calls when the text is not cut off; streamed, each call comes as
+	// a delta with its id, type and name, then its arguments in two pieces.
+	ToolCalls []ToolCall
 	// Status, when not 0 or 200, makes the server answer with that HTTP
 	// status and an OpenAI-style error body.
 	Status int
@@ -221,10 +255,10 @@ type logprobEntry struct {
 }
 
 type message struct {
-	Role             string   `json:"role"`
-	Content          string   `json:"content"`
-	ReasoningContent *string  `json:"reasoning_content"`
-	ToolCalls        []string `json:"tool_calls"`
+	Role             string     `json:"role"`
+	Content          string     `json:"content"`
+	ReasoningContent *string    `json:"reasoning_content"`
+	ToolCalls        []ToolCall `json:"tool_calls"`
 }
 
 type logprobs struct {
@@ -241,9 +275,21 @@ type choice struct {
 
 // delta is a streamed chunk's message part; nil fields are left out.
 type delta struct {
-	Role             string  `json:"role,omitempty"`
-	Content          *string `json:"content,omitempty"`
-	ReasoningContent *string `json:"reasoning_content,omitempty"`
+	Role             string          `json:"role,omitempty"`
+	Content          *string         `json:"content,omitempty"`
+	ReasoningContent *string         `json:"reasoning_content,omitempty"`
+	ToolCalls        []deltaToolCall `json:"tool_calls,omitempty"`
+}
+
+// deltaToolCall is a piece of a tool call in a streamed chunk.
+type deltaToolCall struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Function struct {
+		Name      string `json:"name,omitempty"`
+		Arguments string `json:"arguments"`
+	} `json:"function"`
 }
 
 type chunkChoice struct {
@@ -343,8 +389,15 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 	if n := len(req.Messages); s.EchoPrefill && n > 0 && req.Messages[n-1].Role == "assistant" {
 		content = req.Messages[n-1].Content + content
 	}
+	calls := []ToolCall{}
+	if len(rep.ToolCalls) > 0 {
+		calls = rep.ToolCalls
+		if finish == "stop" {
+			finish = "tool_calls"
+		}
+	}
 	ch := choice{
-		Message:      &message{Role: "assistant", Content: content, ToolCalls: []string{}},
+		Message:      &message{Role: "assistant", Content: content, ToolCalls: calls},
 		FinishReason: finish,
 	}
 	if rep.Reasoning != "" {
@@ -479,6 +532,20 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, re
 			lp = &logprobs{[]logprobEntry{logprobOf(words[i])}}
 		}
 		add(&delta{Content: str(piece)}, lp, nil)
+	}
+	for i, c := range rep.ToolCalls {
+		head := deltaToolCall{Index: i, ID: c.ID, Type: c.Type}
+		head.Function.Name = c.Function.Name
+		add(&delta{ToolCalls: []deltaToolCall{head}}, nil, nil)
+		a := c.Function.Arguments
+		for _, part := range []string{a[:len(a)/2], a[len(a)/2:]} {
+			piece := deltaToolCall{Index: i}
+			piece.Function.Arguments = part
+			add(&delta{ToolCalls: []deltaToolCall{piece}}, nil, nil)
+		}
+	}
+	if len(rep.ToolCalls) > 0 && finish == "stop" {
+		finish = "tool_calls"
 	}
 	add(&delta{}, nil, &finish)
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {

@@ -27,13 +27,13 @@ func TestRender(t *testing.T) {
 
 func TestCheckPrefill(t *testing.T) {
 	yes, no := true, false
-	asst := []struct{ Role, Content string }{{"user", "q"}, {"assistant", "a"}}
-	user := []struct{ Role, Content string }{{"user", "q"}}
+	asst := []Message{{Role: "user", Content: "q"}, {Role: "assistant", Content: "a"}}
+	user := []Message{{Role: "user", Content: "q"}}
 	for _, tc := range []struct {
 		name      string
 		noPrefill bool
 		cont, gen *bool
-		msgs      []struct{ Role, Content string }
+		msgs      []Message
 		want      string
 	}{
 		{"plain request", true, nil, nil, user, ""},
