@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/redraft/redraft/internal/doccheck"
+	"github.com/redraft/redraft/rewards/execute"
 	"github.com/redraft/redraft/rewards/mathgrade"
 )
 
@@ -545,4 +547,37 @@ func (zeros) Read(p []byte) (int, error) {
 		p[i] = ' '
 	}
 	return len(p), nil
+}
+
+// TestServePython: --verifier python runs the program in each response
+// against the tests of its label (a JSON object: a string for OpenRLHF,
+// an object for verl) in the sandbox; a label that is no task is an error
+// verdict, not a failed request.
+func TestServePython(t *testing.T) {
+	if _, err := execute.New(execute.Options{}); err != nil {
+		if errors.Is(err, execute.ErrUnavailable) && os.Getenv("REDRAFT_REQUIRE_SANDBOX") != "1" {
+			t.Skipf("SKIPPING: no sandbox: %v", err)
+		}
+		t.Fatal(err)
+	}
+	cfg := defaultServeConfig()
+	sc, err := newScorer(context.Background(), &codeFlags{verifier: "python", timeout: 10 * time.Second, slots: 2}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.close()
+	ts := httptest.NewServer(newRewardServer(cfg, sc))
+	defer ts.Close()
+	task := map[string]string{"tests": "def check(candidate):\n    assert candidate(2) == 4\n    assert candidate(3) == 9\n", "entry_point": "sq"}
+	tb, _ := json.Marshal(task)
+	right, wrong := "```python\ndef sq(x):\n    return x * x\n```", "```python\ndef sq(x):\n    return x + x\n```"
+	body, _ := json.Marshal(map[string]any{"query": []string{right, wrong, right}, "labels": []string{string(tb), string(tb), "4"}})
+	code, m, raw := post(t, ts.URL+"/get_reward", string(body))
+	if code != 200 || fmt.Sprint(m["rewards"]) != "[1 0 0]" || fmt.Sprint(m["rules"]) != "[code:pass code:tests_failed error:no_tests]" {
+		t.Errorf("python: %d %s", code, raw)
+	}
+	body, _ = json.Marshal(map[string]any{"solution_str": right, "ground_truth": task})
+	if code, m, raw = post(t, ts.URL+"/verl/compute_score", string(body)); code != 200 || m["score"] != 1.0 {
+		t.Errorf("python verl: %d %s", code, raw)
+	}
 }
