@@ -204,25 +204,29 @@ func TestServeErrors(t *testing.T) {
 	}
 }
 
-// TestServeFlood: 300 clients at once, each posting a 512 KiB batch, into
+// TestServeFlood: 200 clients at once, each posting a 512 KiB batch, into
 // a server with 2 MiB of body memory: every request is answered (200, or
 // 503 once it waited --queue-timeout), the answers are right, and the heap
-// stays bounded by the memory budget, not by what the clients send (150 MiB).
+// stays bounded by the memory budget, not by what the clients send (100 MiB).
 func TestServeFlood(t *testing.T) {
 	ts, rs := newTestRewardServer(t, func(c *serveConfig) {
 		c.maxBody, c.memory, c.queueTimeout = 1<<20, 2<<20, 60*time.Second
 	})
-	const clients = 300
+	const clients = 200
 	// One shared body: what the clients hold is not the server's.
-	var items, labels []string
+	// Each query is a long prompt (which the server strips, as OpenRLHF
+	// sends it) and a short response: the bytes are many, the grading is
+	// cheap, so the test measures the server's memory, not the grader.
+	prompt := "<|im_start|>user\n" + strings.Repeat("Add the numbers step by step and state the total. ", 80) + "<|im_end|>\n<|im_start|>assistant\n"
+	var items, prompts, labels []string
 	size := 0
 	for i := 0; size < 512<<10; i++ {
-		resp := fmt.Sprintf("%s\nSo the total is %d + %d = %d.\n#### %d", strings.Repeat("We add the numbers step by step. ", 250), i, i, 2*i, 2*i)
-		items = append(items, resp)
+		q := fmt.Sprintf("%sSo the total is %d + %d = %d.\n#### %d<|im_end|>", prompt, i, i, 2*i, 2*i)
+		items, prompts = append(items, q), append(prompts, prompt)
 		labels = append(labels, fmt.Sprint(2*i+i%2))
-		size += len(resp)
+		size += len(q) + len(prompt)
 	}
-	body, _ := json.Marshal(map[string]any{"query": items, "labels": labels})
+	body, _ := json.Marshal(map[string]any{"query": items, "prompts": prompts, "labels": labels})
 	// Collect often, so that the peak measures what is live rather than
 	// garbage awaiting the next cycle.
 	defer debug.SetGCPercent(debug.SetGCPercent(20))
@@ -293,8 +297,8 @@ func TestServeFlood(t *testing.T) {
 	}
 	// The budget is 2 MiB of bodies; decoded strings, verdicts, connection
 	// buffers and the clients' own goroutines come on top: far below the
-	// 150 MiB the clients send.
-	if growth > 40<<20 {
+	// 100 MiB the clients send.
+	if growth > 32<<20 {
 		t.Errorf("heap grew by %d MiB during the flood", growth>>20)
 	}
 }
