@@ -61,14 +61,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Int64Var(&cfg.maxBody, "max-body", cfg.maxBody, "largest request body in `BYTES` (larger: 413)")
 	fs.IntVar(&cfg.maxItems, "max-items", cfg.maxItems, "most responses in one request (more: 413)")
 	fs.Int64Var(&cfg.memory, "memory", cfg.memory, "`BYTES` of request bodies held at once; a request waits for room (about twice this is in use at the peak)")
-	fs.IntVar(&cfg.workers, "workers", cfg.workers, "responses graded at once, over all requests (default: the number of CPUs)")
+	fs.IntVar(&cfg.workers, "workers", 0, "responses graded at once, over all requests (default: the number of CPUs)")
 	fs.IntVar(&cfg.maxConns, "max-conns", cfg.maxConns, "connections open at once; more wait to be accepted")
 	fs.DurationVar(&cfg.queueTimeout, "queue-timeout", cfg.queueTimeout, "longest a request waits for memory before a 503")
 	fs.DurationVar(&cfg.requestTimeout, "request-timeout", cfg.requestTimeout, "longest a request may take, waiting included (then 503)")
 	fs.DurationVar(&cfg.gradeTimeout, "grade-timeout", cfg.gradeTimeout, "the math grader's time limit per response (error:timeout past it)")
 	code := addCodeFlags(fs)
+	// The verifier flags are redraft grade's; what they take here:
+	fs.Lookup("verifier").Usage = "the verifier: math (the math grader), python (the program in each response runs against the tests of its label, a JSON object {tests, entry_point, prompt}, in the bubblewrap sandbox) or plugin (a verifier plug-in scores each response against its label: --plugin-command or --plugin-url)"
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if cfg.workers == 0 {
+		cfg.workers = runtime.NumCPU()
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
