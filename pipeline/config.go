@@ -51,8 +51,9 @@ type Config struct {
 
 // SourceConfig says where groups come from.
 type SourceConfig struct {
-	// Kind is "tasks" (generate from an endpoint) or "rollouts" (recorded
-	// responses; no generation).
+	// Kind is "tasks" (generate from an endpoint), "rollouts" (recorded
+	// responses; no generation) or "trajectories" (recorded agent
+	// trajectories in OpenAI chat form; see executeTrajectories).
 	Kind   string         `yaml:"kind" json:"kind"`
 	Path   string         `yaml:"path" json:"path"`
 	Format string         `yaml:"format" json:"format,omitempty"`
@@ -271,8 +272,8 @@ type OutputConfig struct {
 	ShardRows    int64    `yaml:"shard_rows" json:"shard_rows"`
 	RowGroupRows int64    `yaml:"row_group_rows" json:"row_group_rows"`
 	// Tokenizer is a Hugging Face tokenizer.json: the rl rows then carry
-	// their token track (prompt_ids, response_ids, ...; schema rl/3) and
-	// the sft dataset its own (schema sft/2), rendered with ChatFormat
+	// their token track (prompt_ids, response_ids, ...; schema rl/4) and
+	// the sft dataset its own (schema sft/4), rendered with ChatFormat
 	// (chatml, qwen3 or llama3; default chatml).
 	Tokenizer  string `yaml:"tokenizer" json:"tokenizer,omitempty"`
 	ChatFormat string `yaml:"chat_format" json:"chat_format,omitempty"`
@@ -462,7 +463,7 @@ type SpliceConfig struct {
 	// success filter) or all. With grade false (mr-gsm8k) the default is
 	// all.
 	Keep string `yaml:"keep" json:"keep,omitempty"`
-	// Tokenizer, when set, adds the token track (sft/2).
+	// Tokenizer, when set, adds the token track (sft/4).
 	Tokenizer  string `yaml:"tokenizer" json:"tokenizer,omitempty"`
 	ChatFormat string `yaml:"chat_format" json:"chat_format,omitempty"`
 	// Reflections replaces the built-in pool of reflection texts.
@@ -509,6 +510,9 @@ func (c *Config) validate(set keyLines) error {
 	if sp := c.Splice; sp != nil {
 		return c.validateSplice(set)
 	}
+	if c.Source.Kind == "trajectories" {
+		return c.validateTrajectories(set)
+	}
 	switch c.Source.Kind {
 	case "tasks":
 		if c.Endpoint == nil {
@@ -519,9 +523,9 @@ func (c *Config) validate(set keyLines) error {
 		}
 	case "rollouts":
 	case "":
-		return keyErr("source.kind", "missing (tasks or rollouts)")
+		return keyErr("source.kind", "missing (tasks, rollouts or trajectories)")
 	default:
-		return keyErr("source.kind", "%q is neither tasks nor rollouts", c.Source.Kind)
+		return keyErr("source.kind", "%q is not tasks, rollouts or trajectories", c.Source.Kind)
 	}
 	if c.Source.Path == "" {
 		return keyErr("source.path", "missing")

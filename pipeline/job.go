@@ -73,6 +73,9 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if cfg.AgentR != nil {
 		return nil, errors.New("config has an agent_r section: run it with splice.ExecuteAgentR (redraft run does)")
 	}
+	if cfg.Source.Kind == "trajectories" {
+		return executeTrajectories(ctx, cfg, opts)
+	}
 	// One tokenizer serves the rl and the sft token tracks, so that both
 	// datasets are tokenized alike. It is loaded before the output
 	// directory is opened, and a run that fails before it starts writing

@@ -22,6 +22,9 @@ type SFTGroup struct {
 	Key     string           `json:"key"`
 	Rows    []export.SFTRow  `json:"rows"`
 	Skipped []export.Skipped `json:"skipped,omitempty"`
+	// RL is the input's rl rows (one group, written whole), for a job with
+	// SFTJob.RL set.
+	RL []export.RLRow `json:"rl,omitempty"`
 }
 
 // SFTResume is where a producer starts: after the first Inputs inputs of its
@@ -41,8 +44,13 @@ type SFTJob struct {
 	// flight, and then returns ErrInterrupted. It must return promptly once
 	// ctx ends.
 	Produce func(ctx context.Context, from SFTResume, stopped func() bool, emit func(SFTGroup) error) error
-	// Track adds the token track (sft/2); nil writes sft/1.
+	// Track adds the token track (sft/4); nil writes sft/3.
 	Track *export.TokenTrackConfig
+	// RL makes the job write an rl dataset too, from each group's RL rows
+	// (their token track computed by the job; shards with Track's
+	// metadata when it is set). The manifest's rewards then summarise the
+	// rl rows, as in a generation run.
+	RL bool
 	// InputSkipped, when set, lists after Produce the input records the
 	// source dropped (source.on_error: skip) and counts them; a resumed
 	// source reads them again, so they are not journalled.
@@ -67,13 +75,95 @@ type sftState struct {
 	// row; SkippedTotal counts them all.
 	Skipped      []export.Skipped `json:"skipped,omitempty"`
 	SkippedTotal int64            `json:"skipped_total"`
+	// RL summarises the rl rows written (SFTJob.RL).
+	RL *rlSummary `json:"rl,omitempty"`
+}
+
+// rlSummary counts the rl rows of an sft job: rows, groups, the rows with a
+// reward (N, Sum and Sq of their rewards) and the groups whose rewards are
+// all equal.
+type rlSummary struct {
+	Rows     int64            `json:"rows"`
+	Groups   int64            `json:"groups"`
+	N        int64            `json:"n"`
+	Sum      float64          `json:"sum"`
+	Sq       float64          `json:"sq"`
+	ZeroStd  int64            `json:"zero_std"`
+	Finishes map[string]int64 `json:"finishes,omitempty"`
 }
 
 func (s *sftState) clone() *sftState {
 	c := *s
 	c.Finishes = maps.Clone(s.Finishes)
 	c.Skipped = slices.Clone(s.Skipped)
+	if s.RL != nil {
+		r := *s.RL
+		r.Finishes = maps.Clone(s.RL.Finishes)
+		c.RL = &r
+	}
 	return &c
+}
+
+// applyRL counts one group's rl rows.
+func (s *sftState) applyRL(rows []export.RLRow) {
+	if s.RL == nil {
+		s.RL = &rlSummary{}
+	}
+	r := s.RL
+	if len(rows) == 0 {
+		return
+	}
+	r.Groups++
+	var first *float64
+	equal, n := true, 0
+	for _, row := range rows {
+		r.Rows++
+		if row.FinishReason != nil {
+			if r.Finishes == nil {
+				r.Finishes = map[string]int64{}
+			}
+			r.Finishes[*row.FinishReason]++
+		}
+		if row.Reward == nil {
+			continue
+		}
+		v := *row.Reward
+		r.N++
+		r.Sum += v
+		r.Sq += v * v
+		if first == nil {
+			first = row.Reward
+		} else if v != *first {
+			equal = false
+		}
+		n++
+	}
+	if n < 2 || equal {
+		// As rewards.GroupStats.ZeroVariance: no learning signal.
+		r.ZeroStd++
+	}
+}
+
+// summary is the rewards block of an rl dataset's rows.
+func (r *rlSummary) summary() export.RewardSummary {
+	out := export.RewardSummary{Rows: r.Rows, Groups: r.Groups, NullRewards: r.Rows - r.N, FinishReason: maps.Clone(r.Finishes)}
+	if r.N > 0 {
+		n := float64(r.N)
+		mean := r.Sum / n
+		out.Mean = &mean
+		if r.N > 1 {
+			sd := math.Sqrt(max(0, (r.Sq-n*mean*mean)/(n-1)))
+			out.Std = &sd
+		}
+	}
+	if r.Groups > 0 {
+		f := float64(r.ZeroStd) / float64(r.Groups)
+		out.FracZeroStd = &f
+	}
+	if out.FinishReason == nil {
+		out.FinishReason = map[string]int64{}
+	}
+	return out
 }
 
 // apply counts one input's group.
@@ -139,6 +229,17 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 	if err != nil {
 		return nil, err
 	}
+	// The rl dataset of a job that writes one, beside the sft dataset.
+	var rlw *export.ShardWriter[export.RLRow]
+	if job.RL {
+		o := h.ShardOptions("rl", export.RLSchema)
+		if job.Track != nil {
+			maps.Copy(o.Metadata, job.Track.Metadata())
+		}
+		if rlw, err = export.NewShardWriter[export.RLRow](o); err != nil {
+			return nil, err
+		}
+	}
 	committed := &sftState{}
 	if j.meta.SFT != nil {
 		committed = j.meta.SFT.clone()
@@ -146,20 +247,45 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 	st := committed.clone()
 	// base is what earlier sessions committed; the writer's Flush returns
 	// every shard this session finished.
-	base := slices.Clone(j.meta.Shards["sft"])
+	base, rlBase := slices.Clone(j.meta.Shards["sft"]), slices.Clone(j.meta.Shards["rl"])
 	checkpoint := func() error {
 		finished, err := w.Flush()
 		if err != nil {
 			return err
 		}
 		shards := map[string][]export.ShardInfo{"sft": append(slices.Clone(base), finished...)}
+		if rlw != nil {
+			rlFinished, err := rlw.Flush()
+			if err != nil {
+				return err
+			}
+			shards["rl"] = append(slices.Clone(rlBase), rlFinished...)
+		}
 		next := st.clone()
 		if err := j.checkpoint(shards, func(m *journalMeta) { m.SFT = next }); err != nil {
 			return err
 		}
 		w.Commit()
+		if rlw != nil {
+			rlw.Commit()
+		}
 		committed = next
 		return nil
+	}
+	full := func() bool { return w.Full() || (rlw != nil && rlw.Full()) }
+	writeErr := func() error {
+		if err := w.Err(); err != nil || rlw == nil {
+			return err
+		}
+		return rlw.Err()
+	}
+	rollback := func() error {
+		_, err := w.Rollback()
+		if rlw != nil {
+			_, rerr := rlw.Rollback()
+			err = errors.Join(err, rerr)
+		}
+		return err
 	}
 	manifest := func(status string) error {
 		ds := export.DatasetInfo{Schema: w.Schema(), Shards: slices.Clone(j.meta.Shards["sft"])}
@@ -172,6 +298,22 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 		}
 		h.Manifest.Datasets = map[string]export.DatasetInfo{"sft": ds}
 		h.Manifest.Rewards = committed.summary(ds.Groups)
+		if rlw != nil {
+			rl := export.DatasetInfo{Schema: export.RLSchema, Shards: slices.Clone(j.meta.Shards["rl"])}
+			if rl.Shards == nil {
+				rl.Shards = []export.ShardInfo{}
+			}
+			for _, s := range rl.Shards {
+				rl.Rows += s.Rows
+				rl.Groups += s.Groups
+			}
+			h.Manifest.Datasets["rl"] = rl
+			sum := &rlSummary{}
+			if committed.RL != nil {
+				sum = committed.RL
+			}
+			h.Manifest.Rewards = sum.summary()
+		}
 		h.Manifest.Skipped, h.Manifest.SkippedTotal = slices.Clone(committed.Skipped), committed.SkippedTotal
 		return h.WriteManifest(status)
 	}
@@ -186,6 +328,14 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 		prog.Rows.Store(st.Rows)
 	}
 	apply := func(ctx context.Context, g *SFTGroup) error {
+		if rlw != nil && len(g.RL) > 0 {
+			if err := rlw.WriteGroup(ctx, g.RL); err != nil {
+				return err
+			}
+		}
+		if job.RL {
+			st.applyRL(g.RL)
+		}
 		if len(g.Rows) > 0 {
 			if err := w.WriteGroup(ctx, g.Rows); err != nil {
 				return err
@@ -216,12 +366,11 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 		if err == nil {
 			err = j.openWAL(end)
 		}
-		if err == nil && w.Full() {
+		if err == nil && full() {
 			err = checkpoint()
 		}
 		if err != nil {
-			_, rerr := w.Rollback()
-			return nil, errors.Join(fmt.Errorf("replaying the journal: %w", err), rerr)
+			return nil, errors.Join(fmt.Errorf("replaying the journal: %w", err), rollback())
 		}
 		if opts.OnResume != nil {
 			opts.OnResume(ResumeInfo{Tasks: st.Inputs, Groups: written, Replayed: replayed, Session: j.meta.Sessions})
@@ -247,7 +396,7 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 		if err := apply(ctx, &g); err != nil {
 			return err
 		}
-		if w.Full() {
+		if full() {
 			if err := checkpoint(); err != nil {
 				return err
 			}
@@ -258,8 +407,7 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 	if runErr != nil && !h.Resumed() && st.Inputs == 0 && !errors.Is(runErr, ErrInterrupted) && !errors.Is(runErr, context.Canceled) {
 		// It never started (an input file that does not exist): nothing is
 		// left to resume.
-		_, rerr := w.Rollback()
-		return nil, errors.Join(h.abandon(runErr), rerr)
+		return nil, errors.Join(h.abandon(runErr), rollback())
 	}
 	status := export.StatusComplete
 	switch {
@@ -272,13 +420,12 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 	// Commit what is written, unless a write failed: then everything since
 	// the last checkpoint is dropped (the journal's log keeps it for the
 	// resume).
-	failed := w.Err()
+	failed := writeErr()
 	if failed == nil {
 		failed = checkpoint()
 	}
 	if failed != nil {
-		_, rerr := w.Rollback()
-		runErr = errors.Join(runErr, failed, rerr)
+		runErr = errors.Join(runErr, failed, rollback())
 		if status == export.StatusComplete {
 			status, h.Manifest.Error = export.StatusFailed, runErr.Error()
 		}

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Check redraft_loader on real outputs, the way a training loop would use them.
 
-    test_loader.py [--rl DIR]... [--sft DIR --tokenizer tokenizer.json]... [--hf]
+    test_loader.py [--rl DIR]... [--sft DIR --tokenizer tokenizer.json [--template tokenizer_config.json]]... [--hf]
 
 rl: every batch's advantages and masks equal the shard's column (nulls masked), the padding of a
 byte-level encode is right, and the rows add up to the manifest's.
@@ -10,6 +10,14 @@ messages' segments (chatml, the only format checked here), the tokens (Hugging F
 are mapped back to bytes, which must spell the rendered text, and a token has label != -100 exactly
 when its bytes lie inside trainable text (or it is the end-of-turn token of an assistant message
 that ends trained); labels equal input_ids where not -100; attention is 1 up to the padding.
+--template (one per --sft, for a qwen3 output, with tool calls or without): every sft row's messages
+(read back with pyarrow, and with `datasets` under --hf) are turned into plain OpenAI messages
+(redraft_loader.openai_messages, row_tools) and rendered with the model's own chat template by
+jinja2, set up as transformers sets it up; Hugging Face `tokenizers` must give exactly the row's
+input_ids for that text, and a token is trained exactly when it lies inside an assistant turn's body
+(after the header and an empty think block, through its <|im_end|>): tool results, user and system
+turns and the template's tools preamble are masked. The rl rows that carry messages (rl/4) are
+checked the same way: their input_ids are that rendering's tokens up to the last <|im_end|>.
 --hf: each dataset also loads through Hugging Face `datasets` with the card's configs.
 Exit status 0 when every check passes.
 """
@@ -25,6 +33,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redraft_loader as rl  # noqa: E402
 
 failures = []
+IGNORE = -100
 
 
 def fail(msg):
@@ -133,6 +142,124 @@ def check_sft(out, tok_path):
     return rows, trained_total
 
 
+def chat_template(config_path):
+    """The model's chat template from its tokenizer_config.json, in a jinja2 environment set up as
+    transformers' apply_chat_template sets it up, and the special-token variables."""
+    import json
+
+    from jinja2.ext import loopcontrols
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    with open(config_path, encoding="utf-8") as f:
+        cfg = json.load(f)
+
+    def tojson(x, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(x, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys)
+
+    def raise_exception(message):
+        raise ValueError(message)
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals["raise_exception"] = raise_exception
+    special = {}
+    for key in ("bos_token", "eos_token", "unk_token", "pad_token"):
+        value = cfg.get(key)
+        special[key] = value.get("content") if isinstance(value, dict) else value
+    return env.from_string(cfg["chat_template"]), special
+
+
+def assistant_bodies(text):
+    """Character spans of the assistant turns' bodies in a ChatML-style rendering: from after
+    "<|im_start|>assistant\n" (and an empty think block the template adds) through "<|im_end|>"."""
+    head, think, end = "<|im_start|>assistant\n", "<think>\n\n</think>\n\n", "<|im_end|>"
+    spans = []
+    i = text.find(head)
+    while i >= 0:
+        s = i + len(head)
+        if text.startswith(think, s):
+            s += len(think)
+        e = text.index(end, s) + len(end)
+        spans.append((s, e))
+        i = text.find(head, e)
+    return spans
+
+
+def check_template(out, tok_path, config_path, hf):
+    """Every sft row (and rl row with messages) is exactly the model's own template rendering of its
+    messages, tokenized by Hugging Face tokenizers, with only assistant bodies trained."""
+    from tokenizers import Tokenizer
+
+    template, special = chat_template(config_path)
+    tok = Tokenizer.from_file(tok_path)
+    meta = rl.shard_metadata(out, "sft")
+    if meta.get("redraft.chat_format") != "qwen3":
+        fail("%s: chat format %s, --template checks qwen3 outputs" % (out, meta.get("redraft.chat_format")))
+        return None
+    stats = {"rows": 0, "tool_calls": 0, "tool_results": 0, "trained": 0, "masked_tool": 0}
+
+    def check_row(where, messages, tools, ids, labels, rl_row=False):
+        msgs = rl.openai_messages(messages)
+        text = template.render(messages=msgs, tools=tools, add_generation_prompt=False, **special)
+        enc = tok.encode(text, add_special_tokens=False)
+        want_ids, offsets = enc.ids, enc.offsets
+        if rl_row:
+            # The rl track ends with the last turn's <|im_end|>, before the template's newline.
+            if want_ids[len(ids):] != tok.encode("\n", add_special_tokens=False).ids:
+                fail("%s: the rendering does not end with the rl track then a newline" % where)
+                return
+            want_ids, offsets = want_ids[: len(ids)], offsets[: len(ids)]
+        if list(ids) != want_ids:
+            k = next((i for i, (a, b) in enumerate(zip(ids, want_ids)) if a != b), min(len(ids), len(want_ids)))
+            fail("%s: input_ids differ from tokenizers' tokens of the template's text at token %d of %d/%d" % (where, k, len(ids), len(want_ids)))
+            return
+        spans = assistant_bodies(text)
+        tool_spans = []
+        i = text.find("<tool_response>")
+        while i >= 0:
+            e = text.index("</tool_response>", i) + len("</tool_response>")
+            tool_spans.append((i, e))
+            i = text.find("<tool_response>", e)
+        for k, (s, e) in enumerate(offsets):
+            want = inside(spans, s, e)
+            if (labels[k] != IGNORE) != want or (labels[k] != IGNORE and labels[k] != ids[k]):
+                fail("%s: token %d %r [%d, %d): label %d, the template's assistant turns say %s" % (where, k, text[s:e], s, e, labels[k], want))
+                return
+            stats["trained"] += want
+            if any(a <= s < b for a, b in tool_spans):
+                stats["masked_tool"] += 1
+        stats["rows"] += 1
+        stats["tool_calls"] += sum(len(m.get("tool_calls") or []) for m in msgs)
+        stats["tool_results"] += sum(m["role"] == "tool" for m in msgs)
+
+    table = rl.read_table(out, "sft")
+    for row in table.to_pylist():
+        check_row("%s: sft row %s (pyarrow)" % (out, row["id"]), row["messages"], rl.row_tools(row), row["input_ids"], row["labels"])
+    if "rl" in rl.manifest(out)["datasets"]:
+        t = rl.read_table(out, "rl")
+        for row in (t.to_pylist() if t is not None else []):
+            if row.get("messages") is not None and row["input_ids"] is not None:
+                check_row("%s: rl row %s sample %d" % (out, row["group_id"], row["sample_index"]), row["messages"], rl.row_tools(row),
+                          row["input_ids"], row["labels"], rl_row=True)
+                if row["input_ids"][: len(row["prompt_ids"])] != row["prompt_ids"] or any(l != IGNORE for l in row["labels"][: len(row["prompt_ids"])]):
+                    fail("%s: rl row %s: prompt_ids are not the untrained start of input_ids" % (out, row["group_id"]))
+    if hf:
+        import datasets
+
+        datasets.disable_progress_bars()
+        with tempfile.TemporaryDirectory() as cache:
+            d = rl.load_hf(out, "sft", cache_dir=cache)
+            for row in d:
+                for m in row["messages"]:
+                    for c in m["tool_calls"] or []:
+                        if not (isinstance(c["function"]["name"], str) and isinstance(c["function"]["arguments"], str) and c["type"] == "function" and c["id"]):
+                            fail("%s: datasets reads a tool call as %r" % (out, c))
+                    if m["role"] == "tool" and not isinstance(m["tool_call_id"], str):
+                        fail("%s: datasets reads a tool result without its tool_call_id: %r" % (out, m))
+                check_row("%s: sft row %s (datasets)" % (out, row["id"]), row["messages"], rl.row_tools(row), row["input_ids"], row["labels"])
+    return stats
+
+
 def check_rl(out):
     table = rl.read_table(out, "rl", ["advantage", "reward"])
     adv_col = table.column("advantage").to_pylist()
@@ -194,13 +321,22 @@ def main():
     ap.add_argument("--rl", action="append", default=[])
     ap.add_argument("--sft", action="append", default=[])
     ap.add_argument("--tokenizer", action="append", default=[], help="one per --sft, in order")
+    ap.add_argument("--template", action="append", default=[], help="tokenizer_config.json with the chat template: none, or one per --sft")
     ap.add_argument("--hf", action="store_true")
     args = ap.parse_args()
     if len(args.tokenizer) != len(args.sft):
         ap.error("give one --tokenizer per --sft")
+    if args.template and len(args.template) != len(args.sft):
+        ap.error("give one --template per --sft, or none")
     for out in args.rl:
         print("rl %s: %d rows in batches" % (out, check_rl(out)))
-    for out, tok in zip(args.sft, args.tokenizer):
+    for i, (out, tok) in enumerate(zip(args.sft, args.tokenizer)):
+        if args.template:
+            st = check_template(out, tok, args.template[i], args.hf)
+            if st:
+                print("sft %s: %d renderings (pyarrow%s) with %d tool calls and %d tool results equal the chat template's tokens; %d trained tokens, %d tool-response tokens all masked"
+                      % (out, st["rows"], ", datasets" if args.hf else "", st["tool_calls"], st["tool_results"], st["trained"], st["masked_tool"]))
+            continue
         res = check_sft(out, tok)
         if res:
             print("sft %s: %d rows, %d trained tokens, every mask matches its text spans" % (out, res[0], res[1]))

@@ -245,6 +245,15 @@ func (m multiCloser) Close() error {
 type stream struct {
 	opts     InputOptions
 	recorded bool
+	// traj reads recorded agent trajectories (see TrajectoryFile): each
+	// record's trajectory is left in lastTraj; duplicates are found on the
+	// trajectory ids, shards and groups go by the task ids, whose
+	// trajectories must be consecutive (groups holds the task ids whose
+	// trajectories are done).
+	traj     bool
+	lastTraj Trajectory
+	group    string
+	groups   *dupSet
 	dec      *decoder
 	files    []inputFile
 	nextFile int
@@ -357,13 +366,22 @@ func (s *stream) next(ctx context.Context) (Task, []Sample, error) {
 		var task Task
 		var samples []Sample
 		var bad error
-		if rec.bad != nil {
+		shardKey := ""
+		switch {
+		case rec.bad != nil:
 			bad = rec.bad
-		} else {
+		case s.traj:
+			s.lastTraj, bad = s.dec.trajectory(s.files[rec.file].path, rec.line, rec.raw)
+			task.ID, shardKey = s.lastTraj.ID, s.lastTraj.TaskID
+		default:
 			task, samples, bad = s.dec.decode(s.files[rec.file].path, rec.line, rec.raw, s.recorded)
+			shardKey = task.ID
 		}
 		if bad == nil {
 			bad = s.duplicate(task.ID, rec)
+		}
+		if bad == nil && s.traj {
+			bad = s.consecutive(rec)
 		}
 		if bad != nil {
 			var ie *InputError
@@ -374,7 +392,7 @@ func (s *stream) next(ctx context.Context) (Task, []Sample, error) {
 			s.skips.add(ie)
 			continue
 		}
-		if sh := s.opts.Shard; sh.Count > 1 && ShardOf(task.ID, sh.Count) != sh.Index {
+		if sh := s.opts.Shard; sh.Count > 1 && ShardOf(shardKey, sh.Count) != sh.Index {
 			continue
 		}
 		if s.toSkip > 0 {
@@ -419,12 +437,39 @@ func (s *stream) duplicate(id string, rec rawRecord) error {
 	case LayoutHumanEval:
 		f = "task_id"
 	}
+	what := "task"
+	if s.traj {
+		what = "trajectory"
+	}
 	return &InputError{File: s.files[rec.file].path, Line: rec.line, Field: f,
-		Err: fmt.Errorf("duplicate task id %q (first on %s)", id, where)}
+		Err: fmt.Errorf("duplicate %s id %q (first on %s)", what, id, where)}
+}
+
+// consecutive checks that a trajectory's task continues the current group
+// or starts one not seen before.
+func (s *stream) consecutive(rec rawRecord) error {
+	key := s.lastTraj.TaskID
+	if key == s.group && s.group != "" {
+		return nil
+	}
+	file, line, dup, err := s.groups.add(key, rec.file, rec.line)
+	if err != nil || !dup {
+		s.group = key
+		return err
+	}
+	where := fmt.Sprintf("line %d", line)
+	if file != rec.file {
+		where = fmt.Sprintf("%s:%d", s.files[file].path, line)
+	}
+	return &InputError{File: s.files[rec.file].path, Line: rec.line, Field: "task_id",
+		Err: fmt.Errorf("task %q has trajectories on %s already: a task's trajectories must be consecutive (they form its group)", key, where)}
 }
 
 func (s *stream) close() error {
 	s.dups.free()
+	if s.groups != nil {
+		s.groups.free()
+	}
 	if s.cur == nil {
 		return nil
 	}

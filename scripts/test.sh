@@ -86,12 +86,13 @@ step "audit report in a real browser (headless chromium)"
 scripts/browser-test.sh
 
 step "fuzz (short, bounded)"
-# Every parser of untrusted text: JSONL/Parquet input and its problem locator,
+# Every parser of untrusted text: JSONL/Parquet input (tasks, recorded rollouts and recorded agent
+# trajectories) and its problem locator,
 # model servers' answers (JSON strings, completion bodies, event streams),
 # answer extraction and grading, code extraction, judge scores, step-judge and self-verification
 # verdicts, judge prompt rendering, injection detection, MR-GSM8K labels,
 # tokenizer input, verifier plug-ins' answer lines, environments' answers.
-for target in "./rollout FuzzDecodeRecord" "./rollout FuzzLocateProblem" \
+for target in "./rollout FuzzDecodeRecord" "./rollout FuzzDecodeTrajectory" "./rollout FuzzLocateProblem" \
   "./rollout FuzzUnquoteJSON" "./rollout FuzzDecodeCompletion" "./rollout FuzzSSE" \
   "./rewards/mathgrade FuzzExtract" "./rewards/mathgrade FuzzGrade" "./rewards FuzzParseSelfVerdict" \
   "./rewards/judge FuzzParseScore" "./rewards/judge FuzzParseStepVerdict" "./rewards/judge FuzzRender" \

@@ -204,15 +204,20 @@ func resumeCommand(args []string) string {
 }
 
 // jobOf is the job that runs cfg, and the dataset it writes: generation or
-// grading (pipeline.Execute, rl), splicing (splice.Execute, sft) or Agent-R
-// (splice.ExecuteAgentR, sft). Every one opens its output directory with
-// pipeline.Open and takes the same options.
+// grading (pipeline.Execute, rl), recorded trajectories (pipeline.Execute,
+// sft), splicing (splice.Execute, sft) or Agent-R (splice.ExecuteAgentR,
+// sft). Every one opens its output directory with pipeline.Open and takes
+// the same options.
 func jobOf(cfg *pipeline.Config) (func(context.Context, *pipeline.Config, pipeline.JobOptions) (*export.Manifest, error), string) {
 	switch {
 	case cfg.Splice != nil:
 		return splice.Execute, "sft"
 	case cfg.AgentR != nil:
 		return splice.ExecuteAgentR, "sft"
+	case cfg.Source.Kind == "trajectories":
+		// Recorded agent trajectories: an sft row each, and rl rows for
+		// those with a reward.
+		return pipeline.Execute, "sft"
 	}
 	return pipeline.Execute, "rl"
 }
