@@ -49,6 +49,9 @@ type VerlTask struct {
 	Reference *string
 }
 
+// VerlUnknownSource is the data_source of a verl row whose task has none.
+const VerlUnknownSource = "unknown"
+
 // VerlPrompt builds the verl row of a task. ability names the skill verl
 // groups prompts by ("math"); split and index fill extra_info.
 func VerlPrompt(t VerlTask, ability, split string, index int64) VerlRow {
@@ -58,8 +61,14 @@ func VerlPrompt(t VerlTask, ability, split string, index int64) VerlRow {
 		// (consensus or judge runs).
 		style = "model"
 	}
+	ds := t.DataSource
+	if ds == "" {
+		// verl routes its default reward by data_source and its columns
+		// hold a value: a task without one is named as such.
+		ds = VerlUnknownSource
+	}
 	return VerlRow{
-		DataSource:  t.DataSource,
+		DataSource:  ds,
 		Prompt:      append([]Message(nil), t.Messages...),
 		Ability:     ability,
 		RewardModel: VerlRewardModel{Style: style, GroundTruth: t.Reference},

@@ -68,3 +68,15 @@ func TestVerlPromptsFromGroups(t *testing.T) {
 		t.Error("a task without messages must be refused")
 	}
 }
+
+// A task without a data_source gets VerlUnknownSource on its verl row, so
+// that the prompt set is valid (verl's data_source column holds a value).
+func TestVerlPromptWithoutDataSource(t *testing.T) {
+	r := VerlPrompt(VerlTask{TaskID: "t"}, "math", "train", 0)
+	if r.DataSource != VerlUnknownSource || r.Ability != "math" {
+		t.Errorf("data_source %q ability %q", r.DataSource, r.Ability)
+	}
+	if r := VerlPrompt(VerlTask{TaskID: "t", DataSource: "openai/gsm8k"}, "math", "train", 0); r.DataSource != "openai/gsm8k" {
+		t.Errorf("data_source %q", r.DataSource)
+	}
+}

@@ -70,10 +70,11 @@ cmd_start() {
 Local model ready: $MODEL_ID (llama.cpp llama-server, CPU, $PARALLEL slots of $SLOT_CTX tokens)
   endpoint  $url
   model     $MODEL_ID
-Run a preset against it (the presets read their tasks from tasks.jsonl):
-  redraft run --config configs/presets/grpo.yaml --endpoint $url --model $MODEL_ID
+Run a preset against it (the presets read their tasks from tasks.jsonl; at most
+$PARALLEL requests at once, one per slot, so that none waits in the server's queue):
+  redraft run --config configs/presets/grpo.yaml --endpoint $url --model $MODEL_ID --max-in-flight $PARALLEL
 or put it in a configuration:
-  endpoint: {base_url: $url, model: $MODEL_ID}
+  endpoint: {base_url: $url, model: $MODEL_ID, max_in_flight: $PARALLEL}
 Stop it with: scripts/local-model.sh stop
 $url
 EOF

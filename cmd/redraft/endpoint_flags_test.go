@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/rollout/fakeserver"
@@ -61,11 +63,38 @@ func TestRunEndpointFlags(t *testing.T) {
 		t.Errorf("same model at another URL: exit %d, %d requests: %s", code, other.Count(), stderr)
 	}
 
+	// --max-in-flight bounds the requests outstanding: with 1, the server
+	// never sees two at once; the run is the same run (not in its identity).
+	var mu sync.Mutex
+	busy, peak := 0, 0
+	slow := fakeserver.New(func(req *fakeserver.Request) fakeserver.Reply {
+		mu.Lock()
+		busy++
+		peak = max(peak, busy)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		mu.Lock()
+		busy--
+		mu.Unlock()
+		return fakeserver.AnswerBySeed(answers)(req)
+	})
+	defer slow.Close()
+	out1 := filepath.Join(dir, "out1")
+	code, _, stderr = redraft(t, "run", "--config", preset, "--endpoint", slow.BaseURL(), "--model", "local/small", "--max-in-flight", "1", "--out", out1, "--progress", "off", "--no-audit")
+	if code != 0 || slow.Count() != 16 || peak != 1 {
+		t.Fatalf("--max-in-flight 1: exit %d, %d requests, %d at once: %s", code, slow.Count(), peak, stderr)
+	}
+	if m1, err := export.ReadManifest(out1); err != nil || m1.ConfigHash != m.ConfigHash {
+		t.Errorf("--max-in-flight changed the run's identity: %v", err)
+	}
+
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"--config", quickstart, "--endpoint", srv.BaseURL()}, "it has none"},
+		{[]string{"--config", quickstart, "--max-in-flight", "4"}, "it has none"},
+		{[]string{"--config", preset, "--max-in-flight", "-1"}, "--max-in-flight must be at least 1"},
 		{[]string{"--config", preset, "--endpoint", "ftp://example.com/v1"}, "endpoint.base_url"},
 	} {
 		out := filepath.Join(t.TempDir(), "x")
