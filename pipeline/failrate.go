@@ -30,6 +30,9 @@ type failureBound struct {
 	// atEndOnly skips the early stop: a retry goes through every task, so
 	// that it can replace the run it retries.
 	atEndOnly bool
+	// noRetry is why --retry-failed cannot redo this run's failed samples
+	// (nil when it can): the error then says what to do instead.
+	noRetry error
 }
 
 const maxReasons = 64
@@ -82,8 +85,12 @@ func (b *failureBound) check(final bool) error {
 	if !final {
 		when = "stopped early"
 	}
-	return fmt.Errorf("%w: %d of %d samples (%.1f%%) failed, over pipeline.max_failure_rate %g (%s); commonest: %s. The rows are kept: fix the cause and rerun with --retry-failed to redo only the failed samples (see failures.jsonl)",
-		ErrTooManyFailures, b.failed, b.rows, 100*float64(b.failed)/float64(b.rows), b.max, when, strings.Join(top, "; "))
+	next := "fix the cause and rerun with --retry-failed to redo only the failed samples (see failures.jsonl)"
+	if b.noRetry != nil {
+		next = "fix the cause and rerun with --overwrite (see failures.jsonl); " + b.noRetry.Error()
+	}
+	return fmt.Errorf("%w: %d of %d samples (%.1f%%) failed, over pipeline.max_failure_rate %g (%s); commonest: %s. The rows are kept: %s",
+		ErrTooManyFailures, b.failed, b.rows, 100*float64(b.failed)/float64(b.rows), b.max, when, strings.Join(top, "; "), next)
 }
 
 // reasonKind is the start of an error message with its counts and

@@ -81,3 +81,24 @@ func TestFailureBound(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// The failure bound's advice fits the run: a single-turn run is told to
+// rerun with --retry-failed; an episode run, which --retry-failed refuses,
+// to rerun with --overwrite, and why.
+func TestFailureBoundAdvice(t *testing.T) {
+	tasks, _ := writeTasks(t, 4)
+	srv := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply {
+		return fakeserver.Reply{Status: 400, Message: "prompt too long"}
+	})
+	defer srv.Close()
+	for _, tc := range []struct{ extra, want, not string }{
+		{"", "rerun with --retry-failed", "--overwrite"},
+		{"episode: {turns: 2, feedback: fixed}\n", "rerun with --overwrite", "rerun with --retry-failed"},
+	} {
+		cfg := episodeConfig(t, srv, tasks, tc.extra)
+		_, err := Execute(context.Background(), cfg, JobOptions{})
+		if !errors.Is(err, ErrTooManyFailures) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), tc.not) {
+			t.Errorf("%q: %v", tc.extra, err)
+		}
+	}
+}

@@ -99,7 +99,7 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	shardOpts := h.ShardOptions
 	// last starts at the last checkpoint's state (nil for a new run).
 	sink := &jobSink{journal: j, base: j.meta.Shards, last: j.meta.State, progress: opts.Progress,
-		bound: &failureBound{max: cfg.Pipeline.FailureBound(), atEndOnly: opts.retry != nil}}
+		bound: &failureBound{max: cfg.Pipeline.FailureBound(), atEndOnly: opts.retry != nil, noRetry: retryable(cfg)}}
 	if j.meta.State != nil {
 		// The samples earlier sessions committed count too (those the
 		// journal's log replays are counted as they are replayed).

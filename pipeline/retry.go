@@ -41,15 +41,8 @@ var ErrNothingToRetry = errors.New("no failed sample to retry")
 // advantage.drop_zero_variance leaves no rows to replay for the groups it
 // dropped.
 func RetryFailed(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifest, error) {
-	switch {
-	case cfg.Splice != nil || cfg.AgentR != nil:
-		return nil, errors.New("--retry-failed redoes the failed samples of a generation run; a splice or Agent-R job resumes with the same command instead")
-	case cfg.Source.Kind != "tasks":
-		return nil, errors.New("--retry-failed: source.kind is not tasks: a run over recorded rollouts sends no request that could fail")
-	case cfg.Episode.Turns > 1 || cfg.Critique != nil || cfg.SelfVerify != nil:
-		return nil, errors.New("--retry-failed redoes single-turn generation runs: in episodes, critiques and self-verification later requests depend on earlier answers (rerun with --overwrite)")
-	case cfg.Advantage.DropZeroVariance:
-		return nil, errors.New("--retry-failed cannot replay the groups advantage.drop_zero_variance left out of the output (rerun with --overwrite)")
+	if err := retryable(cfg); err != nil {
+		return nil, err
 	}
 	dir := filepath.Clean(cfg.Output.Dir)
 	staging, replaced := dir+".retry", dir+".replaced"
@@ -314,4 +307,20 @@ func (r *replay) close() {
 		}()
 		<-r.done
 	})
+}
+
+// retryable says why --retry-failed cannot redo the failed samples of a
+// run of cfg (nil when it can).
+func retryable(cfg *Config) error {
+	switch {
+	case cfg.Splice != nil || cfg.AgentR != nil:
+		return errors.New("--retry-failed redoes the failed samples of a generation run; a splice or Agent-R job resumes with the same command instead")
+	case cfg.Source.Kind != "tasks":
+		return errors.New("--retry-failed: source.kind is not tasks: a run over recorded rollouts sends no request that could fail")
+	case cfg.Episode.Turns > 1 || cfg.Critique != nil || cfg.SelfVerify != nil:
+		return errors.New("--retry-failed redoes single-turn generation runs: in episodes, critiques and self-verification later requests depend on earlier answers (rerun with --overwrite)")
+	case cfg.Advantage.DropZeroVariance:
+		return errors.New("--retry-failed cannot replay the groups advantage.drop_zero_variance left out of the output (rerun with --overwrite)")
+	}
+	return nil
 }
