@@ -33,9 +33,10 @@ func quickstartRun(t *testing.T) string {
 	return cfg.Output.Dir
 }
 
-// scoreRun writes a two-turn SCoRe run with a judge, consensus and logprobs
-// against the in-process server: 12 tasks, 4 samples, 2 turns.
-func scoreRun(t *testing.T, rowGroupRows int) string {
+// scoreSetup writes 12 toy tasks ("What is i+i?") and starts the policy
+// that answers them by seed and a judge that always scores 7, both closed
+// when the test ends.
+func scoreSetup(t *testing.T) (tasks string, policy, judge *fakeserver.Server) {
 	t.Helper()
 	var b strings.Builder
 	answers := map[string]int{}
@@ -44,14 +45,22 @@ func scoreRun(t *testing.T, rowGroupRows int) string {
 		answers[q] = 2 * i
 		fmt.Fprintf(&b, `{"id": "toy-%d", "prompt": %q, "reference": %d, "data_source": "toy"}`+"\n", i, q, 2*i)
 	}
-	tasks := filepath.Join(t.TempDir(), "tasks.jsonl")
+	tasks = filepath.Join(t.TempDir(), "tasks.jsonl")
 	if err := os.WriteFile(tasks, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	policy := fakeserver.New(fakeserver.AnswerBySeed(answers))
+	policy = fakeserver.New(fakeserver.AnswerBySeed(answers))
 	t.Cleanup(policy.Close)
-	judge := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply { return fakeserver.Reply{Text: "Score: 7"} })
+	judge = fakeserver.New(func(*fakeserver.Request) fakeserver.Reply { return fakeserver.Reply{Text: "Score: 7"} })
 	t.Cleanup(judge.Close)
+	return tasks, policy, judge
+}
+
+// scoreRun writes a two-turn SCoRe run with a judge, consensus and logprobs
+// against the in-process server: 12 tasks, 4 samples, 2 turns.
+func scoreRun(t *testing.T, rowGroupRows int) string {
+	t.Helper()
+	tasks, policy, judge := scoreSetup(t)
 	out := filepath.Join(t.TempDir(), "score")
 	cfg, err := pipeline.ParseConfig("score.yaml", strings.NewReader(fmt.Sprintf(`
 name: score-audit

@@ -25,7 +25,6 @@ import (
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/pipeline"
 	"github.com/redraft/redraft/rollout"
-	"github.com/redraft/redraft/rollout/fakeserver"
 	"github.com/redraft/redraft/view"
 )
 
@@ -235,21 +234,7 @@ func TestViewInBrowser(t *testing.T) {
 // groups so that groups straddle row groups) and merged.
 func scoreShardedRun(t *testing.T) string {
 	t.Helper()
-	var b strings.Builder
-	answers := map[string]int{}
-	for i := range 12 {
-		q := fmt.Sprintf("What is %d+%d?", i, i)
-		answers[q] = 2 * i
-		fmt.Fprintf(&b, `{"id": "toy-%d", "prompt": %q, "reference": %d, "data_source": "toy"}`+"\n", i, q, 2*i)
-	}
-	tasks := filepath.Join(t.TempDir(), "tasks.jsonl")
-	if err := os.WriteFile(tasks, []byte(b.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	policy := fakeserver.New(fakeserver.AnswerBySeed(answers))
-	t.Cleanup(policy.Close)
-	judge := fakeserver.New(func(*fakeserver.Request) fakeserver.Reply { return fakeserver.Reply{Text: "Score: 7"} })
-	t.Cleanup(judge.Close)
+	tasks, policy, judge := scoreSetup(t)
 	out := filepath.Join(t.TempDir(), "score")
 	for i := range 2 {
 		cfg, err := pipeline.ParseConfig("score.yaml", strings.NewReader(fmt.Sprintf(`
