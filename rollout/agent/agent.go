@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -195,15 +196,100 @@ func Run(ctx context.Context, e env.Environment, p rollout.Policy, task env.Task
 		ep.Messages = append(ep.Messages, rollout.Message{Role: "system", Content: sys})
 	}
 	ep.Messages = append(ep.Messages, rollout.Message{Role: "user", Content: FirstObservation(obs, o.ListActions)})
+	ep.play(ctx, s, p, o, 0, len(ep.Gold) > 0)
+	return ep
+}
+
+// Branch continues base from the state before its step k: it opens a
+// session, replays base's first k actions (from a fresh reset of its task)
+// and plays on from there, with the gold actions from step k (oracle) or
+// the policy, which sees base's conversation up to that state. The result
+// is a new episode whose first k steps are base's (observations as the
+// replay gave them) and whose Index is index (it picks the policy's
+// seeds). A replay that fails ends the branch with EndEnvError.
+func Branch(ctx context.Context, e env.Environment, p rollout.Policy, base *Episode, k, index int, oracle bool, o Options) *Episode {
+	start := time.Now()
+	task := base.Task
+	ep := &Episode{Task: task, Index: index, Model: base.Model, Gold: base.Gold, Tools: base.Tools, Start: base.Start}
+	if oracle {
+		ep.Model = "oracle"
+	}
+	ep.Seed = rollout.DeriveSeed(o.Seed, task.ID(), index, k)
+	defer func() { ep.Duration = time.Since(start) }()
+	if k < 0 || k > len(base.Steps) {
+		ep.End, ep.Reason = EndEnvError, fmt.Sprintf("branch at step %d of an episode of %d steps", k, len(base.Steps))
+		return ep
+	}
+	s, err := e.Open(ctx)
+	if err != nil {
+		ep.fail(ctx, EndEnvError, "open", err)
+		return ep
+	}
+	defer s.Close(context.WithoutCancel(ctx))
+	task.Oracle = oracle
+	_, rs, err := Replay(ctx, s, task, base.Steps[:k])
+	if err != nil {
+		ep.fail(ctx, EndEnvError, "replay", err)
+		return ep
+	}
+	// The conversation up to the state: the prompt and the first k steps.
+	end := base.PromptLen()
+	if k < len(base.Steps) {
+		end = base.Steps[k].Message
+	} else if k > 0 {
+		end = min(base.Steps[k-1].Message+2, len(base.Messages))
+	}
+	ep.Messages = slices.Clone(base.Messages[:end])
+	onGold := len(ep.Gold) > 0
+	for i, r := range rs {
+		st := base.Steps[i]
+		st.Observation, st.Reward, st.Done, st.Success, st.Invalid, st.ToolError = r.Text, r.Reward, r.Done, r.Success, r.Invalid, r.ToolError
+		ep.record(st, r)
+		// The replayed observation is what the branch's model reads.
+		if st.Message+1 < len(ep.Messages) {
+			ep.Messages[st.Message+1].Content = r.Text
+		}
+		if st.OnGold != nil {
+			onGold = *st.OnGold
+		}
+	}
+	if len(rs) > 0 && rs[len(rs)-1].Done {
+		ep.End = EndDone
+		return ep
+	}
+	o.Oracle = oracle
+	ep.play(ctx, s, p, o, k, onGold)
+	return ep
+}
+
+// record appends a step taken and adds its reward and success to the
+// episode's.
+func (ep *Episode) record(step Step, r env.StepResult) {
+	ep.Steps = append(ep.Steps, step)
+	if r.Reward != nil {
+		sum := *r.Reward
+		if ep.Reward != nil {
+			sum += *ep.Reward
+		}
+		ep.Reward = &sum
+	}
+	if r.Success != nil {
+		ep.Success = r.Success
+	}
+}
+
+// play takes steps from step k until the episode ends, appending to
+// ep.Messages and ep.Steps.
+func (ep *Episode) play(ctx context.Context, s env.Session, p rollout.Policy, o Options, from int, onGold bool) {
+	task := ep.Task
 	max := o.MaxSteps
 	if max <= 0 {
 		max = DefaultMaxSteps
 	}
-	onGold := len(ep.Gold) > 0
-	for k := 0; ; k++ {
-		if k == max {
+	for k := from; ; k++ {
+		if k >= max {
 			ep.End = EndMaxSteps
-			return ep
+			return
 		}
 		var msg rollout.Message
 		var finish string
@@ -213,15 +299,15 @@ func Run(ctx context.Context, e env.Environment, p rollout.Policy, task env.Task
 				if len(ep.Gold) == 0 {
 					ep.Reason = "the environment gave no gold actions for this task"
 				}
-				return ep
+				return
 			}
 			msg = rollout.Message{Role: "assistant", Content: ep.Gold[k]}
 		} else {
-			req := rollout.Request{Messages: ep.Messages, Tools: ep.Tools, Sampling: o.Sampling, Seed: rollout.DeriveSeed(o.Seed, task.ID(), index, k)}
+			req := rollout.Request{Messages: ep.Messages, Tools: ep.Tools, Sampling: o.Sampling, Seed: rollout.DeriveSeed(o.Seed, task.ID(), ep.Index, k)}
 			resp, err := p.Sample(ctx, req)
 			if err != nil {
 				ep.fail(ctx, EndPolicyError, fmt.Sprintf("step %d: sample", k), err)
-				return ep
+				return
 			}
 			if resp.Model != "" {
 				ep.Model = resp.Model
@@ -252,29 +338,19 @@ func Run(ctx context.Context, e env.Environment, p rollout.Policy, task env.Task
 			// The action was taken (or tried); its outcome is unknown.
 			ep.Steps = append(ep.Steps, step)
 			ep.fail(ctx, EndEnvError, fmt.Sprintf("step %d", k), err)
-			return ep
+			return
 		}
 		step.Observation, step.Reward, step.Done, step.Success = r.Text, r.Reward, r.Done, r.Success
 		step.Invalid, step.ToolError = r.Invalid, r.ToolError
-		ep.Steps = append(ep.Steps, step)
+		ep.record(step, r)
 		if step.Tool != nil {
 			ep.Messages = append(ep.Messages, rollout.Message{Role: "tool", ToolCallID: step.Tool.ID, Name: step.Tool.Function.Name, Content: r.Text})
 		} else {
 			ep.Messages = append(ep.Messages, rollout.Message{Role: "user", Content: r.Text})
 		}
-		if r.Reward != nil {
-			sum := *r.Reward
-			if ep.Reward != nil {
-				sum += *ep.Reward
-			}
-			ep.Reward = &sum
-		}
-		if r.Success != nil {
-			ep.Success = r.Success
-		}
 		if r.Done {
 			ep.End = EndDone
-			return ep
+			return
 		}
 	}
 }

@@ -235,3 +235,43 @@ func fmtFloat(f *float64) string {
 	}
 	return fmt.Sprintf("%.3g", *f)
 }
+
+func TestBranch(t *testing.T) {
+	_, c := newEnv(t, 2*time.Second)
+	ctx := context.Background()
+	task := env.Task{Env: "counting", Name: "count", Variation: 3}
+	base := Run(ctx, c, script{at: map[int]string{2: "say 9", 3: "say 9", 4: "say 9"}}, task, 0, Options{Oracle: false, MaxSteps: 5})
+	k, sig := FirstBadStep(base, nil)
+	if base.End != EndMaxSteps || k != 2 || sig != SignalInvalid {
+		t.Fatalf("base: end %s, first bad %d %s, actions %q", base.End, k, sig, base.Actions())
+	}
+	base.Gold = envtest.Gold(3)
+	for _, tt := range []struct {
+		name   string
+		oracle bool
+		policy rollout.Policy
+	}{
+		{"oracle", true, nil},
+		{"policy", false, script{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			br := Branch(ctx, c, tt.policy, base, k, 7, tt.oracle, Options{MaxSteps: 10})
+			if br.End != EndDone || br.Success == nil || !*br.Success {
+				t.Fatalf("branch: end %s (%s), actions %q", br.End, br.Reason, br.Actions())
+			}
+			if got := strings.Join(br.Actions(), ","); got != "say 1,say 2,say 3,say 4" {
+				t.Fatalf("actions %s", got)
+			}
+			// The first two steps are base's, replayed; the messages up to
+			// them are base's.
+			for i := 0; i < 5; i++ {
+				if br.Messages[i].Content != base.Messages[i].Content {
+					t.Errorf("message %d: %q, base %q", i, br.Messages[i].Content, base.Messages[i].Content)
+				}
+			}
+			if fmtFloat(br.Reward) != "1" || br.Index != 7 {
+				t.Errorf("reward %s index %d", fmtFloat(br.Reward), br.Index)
+			}
+		})
+	}
+}

@@ -50,7 +50,14 @@ type TaskFile struct {
 	line int
 	ids  map[string]int
 	kept int64
+	// skipHash hashes the ids of the tasks skipped (TasksOptions.Skip).
+	skipHash uint64
 }
+
+// SkippedHash is rollout.TaskIDHash over the ids of the tasks skipped so
+// far, in order: a resumed run compares it with the hash it recorded, to
+// know the file still starts with the tasks it did.
+func (t *TaskFile) SkippedHash() uint64 { return t.skipHash }
 
 // OpenTasks opens a tasks file.
 func OpenTasks(o TasksOptions) (*TaskFile, error) {
@@ -105,6 +112,7 @@ func (t *TaskFile) Next(ctx context.Context) (TaskRecord, error) {
 		}
 		t.kept++
 		if t.kept <= t.opts.Skip {
+			t.skipHash = rollout.TaskIDHash(t.skipHash, rec.ID)
 			continue
 		}
 		return rec, nil
