@@ -48,6 +48,8 @@ type Report struct {
 	// for all rows, then per data source, turn and model.
 	MetricGroups []string      `json:"metric_groups"`
 	Slices       []SliceReport `json:"slices"`
+	// Agents audits the agent episodes (nil: none; see AddAgents).
+	Agents *AgentReport `json:"agents,omitempty"`
 }
 
 // Bin is one bar of the reward histogram: rewards in [Lo, Hi) (the last bin
@@ -78,9 +80,17 @@ func RLShards(dir string) ([]string, error) {
 	return paths, nil
 }
 
-// Dir reads every rl shard under dir with Arrow and summarises it.
+// Dir reads every rl shard under dir with Arrow and summarises it, agent
+// episodes included.
 func Dir(ctx context.Context, dir string) (*Report, error) {
-	return Path(ctx, dir, Options{})
+	a, err := Path(ctx, dir, Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := a.AddAgents(ctx, dir, 0); err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // WriteText prints the audit for a terminal.
@@ -118,6 +128,7 @@ func (a *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "%16s | %-40s %d (%.1f%%)\n", label, bar, b.Count, 100*float64(b.Count)/float64(total))
 	}
 	a.writeDetails(w)
+	a.writeAgents(w)
 }
 
 func fmtF(v *float64, f string) string {
