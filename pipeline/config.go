@@ -41,6 +41,9 @@ type Config struct {
 	// groups.
 	SelfVerify *SelfVerifyConfig `yaml:"self_verify" json:"self_verify,omitempty"`
 	AgentR     *AgentRConfig     `yaml:"agent_r" json:"agent_r,omitempty"`
+	// Environment makes the run an agent job in an interactive environment
+	// (source.kind environment), run by agents.Execute.
+	Environment *EnvironmentConfig `yaml:"environment" json:"environment,omitempty"`
 	// Splice makes the configuration a step-splicing job over labelled
 	// steps (the step-splice recipe), run by splice.Execute; it reads
 	// only the keys listed in spliceKeys (and mrGSM8KKeys).
@@ -408,6 +411,9 @@ func (c *Config) applyDefaults(set keyLines) {
 	if c.AgentR != nil {
 		c.AgentR.defaults(set)
 	}
+	if c.Environment != nil {
+		c.Environment.defaults(set)
+	}
 	if c.Episode.Turns > 1 && absent("episode.instruction") {
 		switch c.Episode.Feedback {
 		case "fixed":
@@ -513,6 +519,12 @@ func (c *Config) validate(set keyLines) error {
 	if c.Source.Kind == "trajectories" {
 		return c.validateTrajectories(set)
 	}
+	if c.Source.Kind == "environment" {
+		return c.validateEnvironment(set)
+	}
+	if c.Environment != nil {
+		return atKey("environment", fmt.Errorf("an environment section needs source.kind environment (source.kind is %s)", c.Source.Kind))
+	}
 	switch c.Source.Kind {
 	case "tasks":
 		if c.Endpoint == nil {
@@ -523,9 +535,9 @@ func (c *Config) validate(set keyLines) error {
 		}
 	case "rollouts":
 	case "":
-		return keyErr("source.kind", "missing (tasks, rollouts or trajectories)")
+		return keyErr("source.kind", "missing (tasks, rollouts, trajectories or environment)")
 	default:
-		return keyErr("source.kind", "%q is not tasks, rollouts or trajectories", c.Source.Kind)
+		return keyErr("source.kind", "%q is not tasks, rollouts, trajectories or environment", c.Source.Kind)
 	}
 	if c.Source.Path == "" {
 		return keyErr("source.path", "missing")
@@ -940,6 +952,11 @@ func (c *Config) Identity() (json.RawMessage, string, error) {
 		ar := *a
 		ar.StepJudge = model(a.StepJudge)
 		id.AgentR = &ar
+	}
+	if e := c.Environment; e != nil && e.Reflector != nil {
+		en := *e
+		en.Reflector = model(e.Reflector)
+		id.Environment = &en
 	}
 	if len(c.Reward.Judges) > 0 {
 		id.Reward.Judges = make([]JudgeConfig, len(c.Reward.Judges))

@@ -35,6 +35,9 @@ func (c *Config) helpers() []helper {
 	if a := c.AgentR; a != nil && a.StepJudge != nil {
 		out = append(out, helper{"agent_r.step_judge", a.StepJudge})
 	}
+	if e := c.Environment; e != nil && e.Reflector != nil {
+		out = append(out, helper{"environment.reflector", e.Reflector})
+	}
 	return out
 }
 

@@ -76,6 +76,11 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 	if cfg.Source.Kind == "trajectories" {
 		return executeTrajectories(ctx, cfg, opts)
 	}
+	if cfg.Source.Kind == "environment" {
+		// Agent episodes; their job lives in pipeline/agents, which
+		// imports this package.
+		return nil, errors.New("config is an environment run: run it with agents.Execute (redraft run does)")
+	}
 	// One tokenizer serves the rl and the sft token tracks, so that both
 	// datasets are tokenized alike. It is loaded before the output
 	// directory is opened, and a run that fails before it starts writing

@@ -90,6 +90,10 @@ type rlSummary struct {
 	Sq       float64          `json:"sq"`
 	ZeroStd  int64            `json:"zero_std"`
 	Finishes map[string]int64 `json:"finishes,omitempty"`
+	// Failed counts the rows with an error, Graded those with correct
+	// set.
+	Failed int64 `json:"failed,omitempty"`
+	Graded int64 `json:"graded,omitempty"`
 }
 
 func (s *sftState) clone() *sftState {
@@ -118,6 +122,12 @@ func (s *sftState) applyRL(rows []export.RLRow) {
 	equal, n := true, 0
 	for _, row := range rows {
 		r.Rows++
+		if row.Error != nil {
+			r.Failed++
+		}
+		if row.Correct != nil {
+			r.Graded++
+		}
 		if row.FinishReason != nil {
 			if r.Finishes == nil {
 				r.Finishes = map[string]int64{}
@@ -146,7 +156,7 @@ func (s *sftState) applyRL(rows []export.RLRow) {
 
 // summary is the rewards block of an rl dataset's rows.
 func (r *rlSummary) summary() export.RewardSummary {
-	out := export.RewardSummary{Rows: r.Rows, Groups: r.Groups, NullRewards: r.Rows - r.N, FinishReason: maps.Clone(r.Finishes)}
+	out := export.RewardSummary{Rows: r.Rows, Groups: r.Groups, NullRewards: r.Rows - r.N, Failed: r.Failed, Graded: r.Graded, FinishReason: maps.Clone(r.Finishes)}
 	if r.N > 0 {
 		n := float64(r.N)
 		mean := r.Sum / n
@@ -240,6 +250,15 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 			return nil, err
 		}
 	}
+	// The failures record lists the rl rows that carry an error (an
+	// episode the environment or the endpoint ended), as a generation
+	// run's does.
+	var failures *export.FailureLog
+	if job.RL {
+		if failures, err = export.ResumeFailureLog(h.Dir, j.meta.Failures.Count, j.meta.Failures.Bytes); err != nil {
+			return nil, err
+		}
+	}
 	committed := &sftState{}
 	if j.meta.SFT != nil {
 		committed = j.meta.SFT.clone()
@@ -261,13 +280,22 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 			}
 			shards["rl"] = append(slices.Clone(rlBase), rlFinished...)
 		}
+		var fails journalFailures
+		if failures != nil {
+			if fails.Count, fails.Bytes, err = failures.Flush(); err != nil {
+				return err
+			}
+		}
 		next := st.clone()
-		if err := j.checkpoint(shards, func(m *journalMeta) { m.SFT = next }); err != nil {
+		if err := j.checkpoint(shards, func(m *journalMeta) { m.SFT, m.Failures = next, fails }); err != nil {
 			return err
 		}
 		w.Commit()
 		if rlw != nil {
 			rlw.Commit()
+		}
+		if failures != nil {
+			failures.Commit()
 		}
 		committed = next
 		return nil
@@ -284,6 +312,9 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 		if rlw != nil {
 			_, rerr := rlw.Rollback()
 			err = errors.Join(err, rerr)
+		}
+		if failures != nil {
+			err = errors.Join(err, failures.Rollback())
 		}
 		return err
 	}
@@ -330,6 +361,9 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 	apply := func(ctx context.Context, g *SFTGroup) error {
 		if rlw != nil && len(g.RL) > 0 {
 			if err := rlw.WriteGroup(ctx, g.RL); err != nil {
+				return err
+			}
+			if err := failures.Add(g.RL); err != nil {
 				return err
 			}
 		}
@@ -429,6 +463,13 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 		if status == export.StatusComplete {
 			status, h.Manifest.Error = export.StatusFailed, runErr.Error()
 		}
+	}
+	if failures != nil {
+		// Kept whatever the status: it lists the failed rows of the
+		// committed groups.
+		var closeErr error
+		h.Manifest.Failures, closeErr = failures.Close()
+		runErr = errors.Join(runErr, closeErr)
 	}
 	if err := manifest(status); err != nil {
 		return h.Manifest, errors.Join(runErr, err)

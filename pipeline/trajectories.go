@@ -69,6 +69,19 @@ func (c *Config) validateTrajectories(set keyLines) error {
 	case a.GroupBy == rewards.GroupByTrajectory:
 		return keyErr("advantage.group_by", "a trajectories job groups by task (task_id); each trajectory is one rl row")
 	}
+	if err := c.validateMessageTrack(); err != nil {
+		return err
+	}
+	if c.Output.Dir == "" {
+		return keyErr("output.dir", "missing")
+	}
+	return nil
+}
+
+// validateMessageTrack checks the token track settings of a job whose rows
+// are whole conversations (trajectories, environment episodes): a chat
+// format that renders messages, and no format without a tokenizer.
+func (c *Config) validateMessageTrack() error {
 	if o := c.Output; o.Tokenizer != "" {
 		switch tokenizer.Format(o.ChatFormat) {
 		case tokenizer.FormatChatML, tokenizer.FormatQwen3, tokenizer.FormatLlama3:
@@ -77,9 +90,6 @@ func (c *Config) validateTrajectories(set keyLines) error {
 		}
 	} else if o.ChatFormat != "" {
 		return atKey("output.chat_format", errors.New("output.chat_format needs output.tokenizer"))
-	}
-	if c.Output.Dir == "" {
-		return keyErr("output.dir", "missing")
 	}
 	return nil
 }

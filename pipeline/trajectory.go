@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/rollout"
 )
 
 // Segment roles in a trajectory: what a span of text is in the recipe.
@@ -37,6 +38,12 @@ type Segment struct {
 type TMessage struct {
 	Role     string
 	Segments []Segment
+	// ToolCalls, ToolCallID and Name are an agent's tool calls (on an
+	// assistant message) and the call a tool message answers, as in
+	// rollout.Message; the tool calls are trained with the message.
+	ToolCalls  []rollout.ToolCall
+	ToolCallID string
+	Name       string
 }
 
 // Content returns the message text.
@@ -103,7 +110,11 @@ func (t *Trajectory) SFTRow() export.SFTRow {
 	row.Messages = make([]export.SFTMessage, len(t.Messages))
 	for i, m := range t.Messages {
 		msg := export.SFTMessage{Role: m.Role, Content: m.Content()}
-		if m.Trainable() {
+		if len(m.ToolCalls) > 0 || m.ToolCallID != "" || m.Name != "" {
+			c := chatMessage(rollout.Message{ToolCalls: m.ToolCalls, ToolCallID: m.ToolCallID, Name: m.Name})
+			msg.ToolCalls, msg.ToolCallID, msg.Name = c.ToolCalls, c.ToolCallID, c.Name
+		}
+		if m.Trainable() || (len(m.ToolCalls) > 0 && len(m.Segments) > 0 && m.Segments[0].Trainable) {
 			msg.LossMask = 1
 		}
 		for _, sp := range m.Spans() {

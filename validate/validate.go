@@ -173,7 +173,7 @@ func Dir(ctx context.Context, dir string, opts Options) (*Report, error) {
 			return rep, err
 		}
 		v := &validator{ctx: ctx, dir: dir, dataset: name, ds: m.Datasets[name], cfg: cfg, opts: opts, rep: rep, roots: []string{""}, tally: tally,
-			agentR: strings.HasPrefix(m.Source, "agent-r:") || m.Source == "trajectories"}
+			agentR: strings.HasPrefix(m.Source, "agent-r:") || m.Source == "trajectories" || strings.HasPrefix(m.Source, "environment:")}
 		if len(m.Parts) > 0 {
 			// A merged run: each part wrote under its own directory.
 			v.roots = v.roots[:0]
@@ -217,8 +217,8 @@ type validator struct {
 	groups int64
 	// tally counts the rl rows read, for checkCounts.
 	tally *rlTally
-	// agentR is set for an Agent-R run and a trajectories run, whose sft
-	// groups are a task's rows (other sft rows are one group each).
+	// agentR is set for an Agent-R run, a trajectories run and an
+	// environment run, whose sft groups are a task's rows (other sft rows are one group each).
 	agentR bool
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/redraft/redraft/internal/envtest"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -39,16 +40,41 @@ func TestKillAndResumeSFTJobs(t *testing.T) {
 			return fakeserver.Reply{Text: "The step does not follow.\nVerdict: Bad"}
 		case "splicer":
 			return stepAnswer(req)
+		case "agent":
+			// The counting game's player: on goal-3 tasks an odd seed at
+			// step 1 makes the wrong move, and the episode fails.
+			return envtest.CountingAnswer(req, func(goal, step int, seed int64) bool { return goal == 3 && step == 1 && seed%2 == 1 })
 		}
 		return policy(req)
 	})
 	srv.Latency, srv.NoLog = 2*time.Millisecond, true
 	defer srv.Close()
 
+	// An environment run (Agent-R in the counting game, oracle branches)
+	// with 120 tasks: goals 1 to 5.
+	world := envtest.New(t.Cleanup)
+	envTasks := filepath.Join(dir, "env-tasks.jsonl")
+	var lines strings.Builder
+	for i := range 120 {
+		fmt.Fprintf(&lines, `{"id": "count-%03d", "task": "count", "variation": %d, "seed": %d}`+"\n", i, i%5, i)
+	}
+	if err := os.WriteFile(envTasks, []byte(lines.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	for _, sc := range []struct {
 		name, config string
 		kills        int
 	}{
+		{"environment", fmt.Sprintf(`
+name: kill-environment
+seed: 2
+source: {kind: environment, path: %q}
+environment: {url: %q, env: counting, recipe: agent-r, max_steps: 7, max_sessions: 8}
+endpoint: {base_url: %q, model: agent, max_in_flight: 8}
+sampling: {n: 2, temperature: 1.0}
+output: {dir: set-by-out, shard_rows: 30, row_group_rows: 16}
+`, envTasks, world.URL, srv.BaseURL()), 8},
 		{"agent-r", fmt.Sprintf(`
 name: kill-agent-r
 seed: 5

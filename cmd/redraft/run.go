@@ -15,6 +15,7 @@ import (
 	"github.com/redraft/redraft/audit"
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/pipeline"
+	"github.com/redraft/redraft/pipeline/agents"
 	"github.com/redraft/redraft/pipeline/splice"
 	"github.com/redraft/redraft/rollout"
 )
@@ -214,6 +215,10 @@ func jobOf(cfg *pipeline.Config) (func(context.Context, *pipeline.Config, pipeli
 		return splice.Execute, "sft"
 	case cfg.AgentR != nil:
 		return splice.ExecuteAgentR, "sft"
+	case cfg.Source.Kind == "environment":
+		// Agent episodes in an interactive environment: rl rows of the
+		// episodes, sft rows of the recipe.
+		return agents.Execute, "sft"
 	case cfg.Source.Kind == "trajectories":
 		// Recorded agent trajectories: an sft row each, and rl rows for
 		// those with a reward.

@@ -29,6 +29,9 @@ const (
 	EndNoGold = "no_gold"
 	// EndCanceled: the run stopped (ctx ended) during the episode.
 	EndCanceled = "canceled"
+	// EndOutOfActions: a scripted episode (Options.Script) played every
+	// action and the episode is not over.
+	EndOutOfActions = "out_of_actions"
 )
 
 // DefaultSystem is the system message of an episode's prompt.
@@ -51,6 +54,14 @@ type Options struct {
 	// Oracle plays the environment's gold actions instead of asking the
 	// policy (the task is reset with Oracle set).
 	Oracle bool
+	// Gold asks the environment for the task's gold actions at reset
+	// (without playing them): they mark the steps that leave the gold path
+	// (SignalOffGold) and let a recipe continue with them. The model never
+	// sees them.
+	Gold bool
+	// Script, when not nil, is the actions to play instead of asking the
+	// policy (a repaired trajectory); Model names who wrote them.
+	Script []string
 	// Sampling and Seed go with every request; step k of sample i of a
 	// task is sent rollout.DeriveSeed(Seed, task id, i, k).
 	Sampling rollout.Sampling
@@ -176,7 +187,7 @@ func Run(ctx context.Context, e env.Environment, p rollout.Policy, task env.Task
 		return ep
 	}
 	defer s.Close(context.WithoutCancel(ctx))
-	task.Oracle = task.Oracle || o.Oracle
+	task.Oracle = task.Oracle || o.Oracle || o.Gold
 	obs, err := s.Reset(ctx, task)
 	if err != nil {
 		ep.fail(ctx, EndEnvError, "reset", err)
@@ -293,7 +304,13 @@ func (ep *Episode) play(ctx context.Context, s env.Session, p rollout.Policy, o 
 		}
 		var msg rollout.Message
 		var finish string
-		if o.Oracle {
+		if o.Script != nil {
+			if k >= len(o.Script) {
+				ep.End = EndOutOfActions
+				return
+			}
+			msg = rollout.Message{Role: "assistant", Content: o.Script[k]}
+		} else if o.Oracle {
 			if k >= len(ep.Gold) {
 				ep.End, ep.Reason = EndNoGold, fmt.Sprintf("the gold path has %d actions and the episode is not over after them", len(ep.Gold))
 				if len(ep.Gold) == 0 {

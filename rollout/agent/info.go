@@ -4,7 +4,9 @@ import "encoding/json"
 
 // Info summarises an episode for its rows (the "episode" object of an rl
 // row's response_metadata and of an sft row's metadata) and for the audit.
-// Every field is computed from the episode alone.
+// Every field is computed from the episode alone, and from what decides it
+// (no wall-clock time), so a resumed run writes the rows an uninterrupted one
+// would.
 type Info struct {
 	Env       string         `json:"env"`
 	Task      string         `json:"task"`
@@ -34,9 +36,8 @@ type Info struct {
 	// StepRewards are the steps' rewards in order (null where none).
 	StepRewards []*float64 `json:"step_rewards"`
 	// Actions are the actions taken, in order.
-	Actions    []string `json:"actions"`
-	Model      string   `json:"model"`
-	DurationMS int64    `json:"duration_ms"`
+	Actions []string `json:"actions"`
+	Model   string   `json:"model"`
 }
 
 // Info returns the episode's summary, its first bad step found with signals
@@ -44,7 +45,7 @@ type Info struct {
 func (e *Episode) Info(signals []string) Info {
 	in := Info{Env: e.Task.Env, Task: e.Task.Name, Variation: e.Task.Variation, Seed: e.Task.Seed, Options: e.Task.Options,
 		Steps: len(e.Steps), Reward: e.Reward, Success: e.Success, End: e.End, Reason: e.Reason,
-		Model: e.Model, DurationMS: e.Duration.Milliseconds(), Actions: e.Actions(), StepRewards: make([]*float64, len(e.Steps))}
+		Model: e.Model, Actions: e.Actions(), StepRewards: make([]*float64, len(e.Steps))}
 	for i, s := range e.Steps {
 		if s.Invalid {
 			in.InvalidActions++

@@ -74,6 +74,9 @@ func OpenTasks(o TasksOptions) (*TaskFile, error) {
 	return &TaskFile{opts: o, f: f, sc: sc, ids: map[string]int{}}, nil
 }
 
+// Seen counts the shard's tasks read so far, the skipped ones included.
+func (t *TaskFile) Seen() int64 { return t.kept }
+
 // Close closes the file.
 func (t *TaskFile) Close() error { return t.f.Close() }
 
