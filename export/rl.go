@@ -18,8 +18,8 @@ import (
 // metadata and the manifest. Bump it whenever RLRow changes; the schema test
 // in this package fails until schemas/rl.v<N>.json is added to match. rl/3
 // adds the token track (see RLTokens); rl/4 the messages and tools of rows
-// that involve tool calls.
-const RLSchema = "rl/4"
+// that involve tool calls; rl/5 response_messages (see SetResponseMessages).
+const RLSchema = "rl/5"
 
 // Message is one chat message: the prompt of an rl row, a pair or a verl
 // prompt, whose messages are plain text.
@@ -176,6 +176,27 @@ type RLRow struct {
 	// text, null when it declared none.
 	Messages []ChatMessage `parquet:"messages,list,optional" json:"messages"`
 	Tools    *string       `parquet:"tools,optional" json:"tools"`
+
+	// ResponseMessages is the response as a list of messages in OpenAI's
+	// chat form, so that trainers which join a prompt and a response list
+	// (OpenRLHF's SFT dataset with --output_key) take the row as it is:
+	// the messages after the prompt in Messages on rows that have them,
+	// else one assistant message holding Response. Runs fill it on every
+	// row (SetResponseMessages); null in rows made outside a run.
+	ResponseMessages []ChatMessage `parquet:"response_messages,list,optional" json:"response_messages"`
+}
+
+// SetResponseMessages fills the response_messages column of rows from
+// their messages or response.
+func SetResponseMessages(rows []RLRow) {
+	for i := range rows {
+		r := &rows[i]
+		if r.Messages != nil && len(r.Messages) > len(r.Prompt) {
+			r.ResponseMessages = r.Messages[len(r.Prompt):]
+			continue
+		}
+		r.ResponseMessages = []ChatMessage{{Role: "assistant", Content: r.Response}}
+	}
 }
 
 // SetVerl fills a row's verl columns from its task's verl prompt.

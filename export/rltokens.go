@@ -10,7 +10,7 @@ import (
 // trainer cannot mistake "not tokenized" for "tokenized to nothing".
 const NoTokenizer = "no tokenizer configured (output.tokenizer)"
 
-// RLTokens is the token track of one rl row (schemas rl/3 and rl/4).
+// RLTokens is the token track of one rl row (schemas rl/3 on).
 //
 // The row is rendered exactly as the sft track renders a conversation: the
 // prompt messages untrained, then one assistant message whose whole content

@@ -99,10 +99,20 @@ reward: {weights: {verifiable: 1, score_bonus: 1}, score_bonus: {alpha: 10}}
 		if len(p.Prompt) != 1 || !strings.HasPrefix(p.Prompt[0].Content, "What is") {
 			t.Errorf("pair prompt is not the original question: %+v", p.Prompt)
 		}
-		if strings.Contains(p.Chosen, "answer is") && p.Chosen == p.Rejected {
+		if strings.Contains(p.ChosenText, "answer is") && p.ChosenText == p.RejectedText {
 			t.Errorf("pair %s: chosen == rejected", p.ID)
 		}
-		if (NumericGradeOK(p.Chosen, p.Prompt[0].Content) != true) || NumericGradeOK(p.Rejected, p.Prompt[0].Content) {
+		// pairs/2: the responses as one assistant message each (TRL's
+		// conversational preference form) and as text.
+		for _, c := range []struct {
+			msgs []export.Message
+			text string
+		}{{p.Chosen, p.ChosenText}, {p.Rejected, p.RejectedText}} {
+			if len(c.msgs) != 1 || c.msgs[0] != (export.Message{Role: "assistant", Content: c.text}) {
+				t.Errorf("pair %s: %+v is not one assistant message holding %q", p.ID, c.msgs, c.text)
+			}
+		}
+		if (NumericGradeOK(p.ChosenText, p.Prompt[0].Content) != true) || NumericGradeOK(p.RejectedText, p.Prompt[0].Content) {
 			t.Errorf("pair %s (%s): chosen must be right and rejected wrong", p.ID, p.Transition)
 		}
 	}

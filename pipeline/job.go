@@ -422,6 +422,7 @@ func (s *jobSink) apply(ctx context.Context, f *Flush) error {
 
 // writeRows writes one group's rows to the datasets made from rows.
 func (s *jobSink) writeRows(ctx context.Context, rows []export.RLRow) error {
+	export.SetResponseMessages(rows)
 	if err := s.rl.WriteGroup(ctx, rows); err != nil {
 		return err
 	}

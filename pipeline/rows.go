@@ -296,9 +296,9 @@ func Pairs(rows []export.RLRow) []export.PairRow {
 			Prompt: r.Prompt[:first], Transition: *r.Transition, Turn: r.Turn, SampleIndex: r.SampleIndex, Model: r.Model,
 		}
 		if *r.Transition == "i->c" {
-			p.Chosen, p.Rejected = r.Response, prev.Content
+			p.SetResponses(r.Response, prev.Content)
 		} else {
-			p.Chosen, p.Rejected = prev.Content, r.Response
+			p.SetResponses(prev.Content, r.Response)
 		}
 		out = append(out, p)
 	}

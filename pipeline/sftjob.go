@@ -360,6 +360,7 @@ func RunSFT(ctx context.Context, h *Harness, job SFTJob, opts JobOptions) (*expo
 	}
 	apply := func(ctx context.Context, g *SFTGroup) error {
 		if rlw != nil && len(g.RL) > 0 {
+			export.SetResponseMessages(g.RL)
 			if err := rlw.WriteGroup(ctx, g.RL); err != nil {
 				return err
 			}

@@ -138,7 +138,7 @@ def rl_batches(out, batch_size, encode=None, pad_id=0):
 
     A null advantage (a failed sample) is 0 in `advantages` and 0 in `advantage_mask`. With
     `encode(prompt_messages, response) -> (ids, labels)` (your tokenizer and chat template), the
-    batch also has input_ids, labels and attention_mask, padded. Without it, an rl/3 or rl/4 output
+    batch also has input_ids, labels and attention_mask, padded. Without it, an rl/3-or-later output
     written with a tokenizer gives its stored token track (input_ids, labels; a row without one,
     see token_reason, is all padding and 0 in `token_mask`).
     """

@@ -12,7 +12,9 @@ Reads every rl shard with pyarrow and checks, independently of the Go code:
   * sft messages: segments tile the content, loss_mask says whether any of the message is
     trained (an assistant message's tool calls are trained with it), tool calls only on
     assistant messages (type function, a name), tool_call_id only on tool results, tools parse;
-  * the token track (rl/3, rl/4): null exactly when token_reason says why, input_ids = prompt_ids +
+  * rl/5's response_messages: the response as a message list (the messages after the prompt);
+  * pairs/2's chosen and rejected: one assistant message each, holding chosen_text and rejected_text;
+  * the token track (rl/3 on): null exactly when token_reason says why, input_ids = prompt_ids +
     response_ids, labels -100 over the prompt and the ids over the response (a recorded
     trajectory's response, rl/4's messages, may also hold -100 over its tool results), attention
     all 1;
@@ -208,8 +210,24 @@ class TokenCheck:
         return self.tok.encode(text, add_special_tokens=False).ids
 
 
+def check_response_messages(path, table, fail):
+    """rl/5's response_messages: the messages after the prompt in messages, else one assistant
+    message holding the response (with the message struct's null tool fields)."""
+    cols = ["group_id", "sample_index", "prompt", "response", "response_messages"]
+    cols += ["messages"] if "messages" in table.column_names else []
+    for r in table.select(cols).to_pylist():
+        msgs = r.get("messages")
+        if msgs is not None and len(msgs) > len(r["prompt"]):
+            want = msgs[len(r["prompt"]):]
+        else:
+            want = [{"role": "assistant", "content": r["response"], "tool_calls": None, "tool_call_id": None, "name": None}]
+        if r["response_messages"] != want:
+            fail("%s: group %s sample %d: response_messages %r, the response is %r"
+                 % (path, r["group_id"], r["sample_index"], r["response_messages"], want))
+
+
 def check_rl_tokens(args, path, meta, table, fail):
-    """rl/3 and rl/4 token columns; returns (rows with a track, rows compared with HF tokenizers, note)."""
+    """rl/3 on: token columns; returns (rows with a track, rows compared with HF tokenizers, note)."""
     cols = ["group_id", "sample_index", "prompt", "response", "token_reason", "prompt_ids",
             "response_ids", "input_ids", "labels", "attention_mask"]
     messages = table.column("messages").to_pylist() if "messages" in table.column_names else [None] * table.num_rows
@@ -317,10 +335,16 @@ def check_dataset(args, manifest, dataset, ds, fail):
         if dataset == "verl":
             continue
         if dataset == "pairs":
-            for r in table.select(["id", "chosen", "rejected", "transition"]).to_pylist():
+            for r in table.to_pylist():
                 if r["chosen"] == r["rejected"] or r["transition"] not in ("i->c", "c->i"):
                     fail("%s: pair %s: chosen equals rejected or transition %r" % (path, r["id"], r["transition"]))
+                if "chosen_text" in r:  # pairs/2: one assistant message each, holding the text
+                    for side in ("chosen", "rejected"):
+                        if r[side] != [{"role": "assistant", "content": r[side + "_text"]}]:
+                            fail("%s: pair %s: %s is not one assistant message holding %s_text" % (path, r["id"], side, side))
             continue
+        if "response_messages" in table.column_names:
+            check_response_messages(path, table, fail)
         if "token_reason" in table.column_names:
             t, c, note = check_rl_tokens(args, path, meta, table, fail)
             tokens = [tokens[0] + t, tokens[1] + c, note or tokens[2]]

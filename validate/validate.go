@@ -57,8 +57,8 @@ func (v Violation) String() string {
 
 // Options tunes Dir.
 type Options struct {
-	// Tokens, when set, re-renders every sft/2 and sft/4 row (and rl/3 and
-	// rl/4 row) with this tokenizer and format and requires exactly the
+	// Tokens, when set, re-renders every sft/2 and sft/4 row (and rl/3 on)
+	// with this tokenizer and format and requires exactly the
 	// stored token track, labels included: a mask shifted by one token is a
 	// violation. The tokenizer's sha256 must match the shard's metadata,
 	// and its Format the shard's (an empty Format takes the shard's).
@@ -410,6 +410,9 @@ func (v *validator) checkShard(s export.ShardInfo) int64 {
 			if rlTokenSchema(v.ds.Schema) && !v.full() {
 				v.checkRLTokens(rows, md)
 			}
+			if v.ds.Schema == export.RLSchema && !v.full() {
+				v.checkResponseMessages(rows)
+			}
 		})
 	case "sft":
 		if sftTokenSchema(v.ds.Schema) {
@@ -430,9 +433,9 @@ func (v *validator) checkShard(s export.ShardInfo) int64 {
 			})
 		}
 	case "pairs":
-		read, err2 = readAndCheck(v, path, func(rows []export.PairRow) {
+		read, err2 = readAndCheck(v, path, func(rows []pairRow) {
 			// Pairs are written by rl group: one (task, turn).
-			v.groups = groupRuns(rows, func(a, b *export.PairRow) bool { return a.TaskID == b.TaskID && a.Turn == b.Turn })
+			v.groups = groupRuns(rows, func(a, b *pairRow) bool { return a.TaskID == b.TaskID && a.Turn == b.Turn })
 			v.checkPairs(rows)
 		})
 	case export.VerlDataset:
@@ -468,7 +471,7 @@ func (v *validator) checkShard(s export.ShardInfo) int64 {
 
 // rlTokenSchema reports whether rl rows of this version carry the token
 // track (rl/3 on); sftTokenSchema whether sft rows do (sft/2 and sft/4).
-func rlTokenSchema(v string) bool { return v == "rl/3" || v == export.RLSchema }
+func rlTokenSchema(v string) bool { return v == "rl/3" || v == "rl/4" || v == export.RLSchema }
 
 func sftTokenSchema(v string) bool { return v == "sft/2" || v == export.SFTTokensSchema }
 
@@ -968,7 +971,7 @@ func (v *validator) checkSFTTokens(rows []export.SFTTokensRow, md shardMD) {
 	}
 }
 
-// checkRLTokens checks the token track of rl/3 and rl/4 rows: null columns exactly
+// checkRLTokens checks the token track of rl/3, rl/4 and rl/5 rows: null columns exactly
 // when token_reason says why, and otherwise input_ids = prompt_ids +
 // response_ids, labels -100 exactly over prompt_ids and equal to the ids
 // over response_ids, attention_mask all ones. With the shard's tokenizer,
@@ -1108,24 +1111,6 @@ func firstDiff(a, b []int32) int {
 		}
 	}
 	return min(len(a), len(b))
-}
-
-func (v *validator) checkPairs(rows []export.PairRow) {
-	for i, r := range rows {
-		if v.full() {
-			return
-		}
-		row := int64(i)
-		if len(r.Prompt) == 0 {
-			v.fail(row, r.ID, "empty prompt")
-		}
-		if r.Chosen == r.Rejected {
-			v.fail(row, r.ID, "chosen equals rejected")
-		}
-		if r.Transition != "i->c" && r.Transition != "c->i" {
-			v.fail(row, r.ID, "transition %q is not a flip (i->c or c->i)", r.Transition)
-		}
-	}
 }
 
 func (v *validator) checkVerl(rows []export.VerlRow) {

@@ -103,8 +103,19 @@ func TestValidate(t *testing.T) {
 			fx.RL = append([][]export.RLRow{g[:2], g[2:]}, fx.RL[1:]...)
 		}, want: "appears again"},
 		{name: "schema version differs from the manifest", after: func(t *testing.T, dir string) {
-			editManifest(t, dir, func(m *export.Manifest) { ds := m.Datasets["pairs"]; ds.Schema = "pairs/2"; m.Datasets["pairs"] = ds })
-		}, want: "no description for schema pairs/2"},
+			editManifest(t, dir, func(m *export.Manifest) { ds := m.Datasets["pairs"]; ds.Schema = "pairs/9"; m.Datasets["pairs"] = ds })
+		}, want: "no description for schema pairs/9"},
+		{name: "response_messages not the response", before: func(fx *exporttest.Fixture) {
+			fx.RLRows = func(g [][]export.RLRow) { g[0][1].ResponseMessages[0].Content += " (edited)" }
+		}, want: "row 1 (group a#t0 sample 1): response_messages"},
+		{name: "response_messages null", before: func(fx *exporttest.Fixture) {
+			fx.RLRows = func(g [][]export.RLRow) { g[1][0].ResponseMessages = nil }
+		}, want: "response_messages is null"},
+		{name: "chosen message not chosen_text", before: func(fx *exporttest.Fixture) { fx.Pairs[0].Chosen[0].Content = "A: 3" },
+			want: "(a#s0#t1): chosen's content is not chosen_text"},
+		{name: "rejected not one assistant message", before: func(fx *exporttest.Fixture) {
+			fx.Pairs[0].Rejected = append(fx.Pairs[0].Rejected, export.Message{Role: "user", Content: "more"})
+		}, want: "rejected holds 2 messages, not one assistant message"},
 		{name: "rows differ from the manifest", after: func(t *testing.T, dir string) {
 			editManifest(t, dir, func(m *export.Manifest) { ds := m.Datasets["rl"]; ds.Shards[0].Rows++; m.Datasets["rl"] = ds })
 		}, want: "rows in the footer"},

@@ -25,8 +25,30 @@ type anyRow struct {
 	Recipe   string              `json:"recipe"`
 	Messages []export.SFTMessage `json:"messages"`
 	Metadata *string             `json:"metadata"`
-	Chosen   string              `json:"chosen"`
-	Rejected string              `json:"rejected"`
+	Chosen   pairText            `json:"chosen"`
+	Rejected pairText            `json:"rejected"`
+}
+
+// pairText is a pair's chosen or rejected response: text in pairs/1, one
+// assistant message in pairs/2 (whose content it keeps).
+type pairText string
+
+func (p *pairText) UnmarshalJSON(b []byte) error {
+	var msgs []export.Message
+	if err := json.Unmarshal(b, &msgs); err == nil {
+		var parts []string
+		for _, m := range msgs {
+			parts = append(parts, m.Content)
+		}
+		*p = pairText(strings.Join(parts, "\n"))
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	*p = pairText(s)
+	return nil
 }
 
 // Kind is how pages show a dataset's rows: "rl" (samples in groups), "sft"
@@ -223,7 +245,7 @@ func (s *Server) rowsPage(ctx context.Context, q url.Values, l *layout) error {
 				lr.Snippet = snippet(r.Messages[n-1].Content, 90)
 			}
 		case "pairs":
-			lr.Snippet = snippet(r.Chosen, 90)
+			lr.Snippet = snippet(string(r.Chosen), 90)
 		default:
 			b, _ := json.Marshal(r)
 			lr.Snippet = snippet(string(b), 120)
@@ -610,7 +632,7 @@ func pairMessages(r *anyRow) []MsgView {
 	for _, m := range r.Prompt {
 		out = append(out, MsgView{Role: m.Role, Label: "prompt", Segs: []SegView{{Role: "prompt", Text: m.Content, End: len([]rune(m.Content)), Hue: hueOf("prompt")}}})
 	}
-	for _, c := range []struct{ label, text string }{{"chosen", r.Chosen}, {"rejected", r.Rejected}} {
+	for _, c := range []struct{ label, text string }{{"chosen", string(r.Chosen)}, {"rejected", string(r.Rejected)}} {
 		out = append(out, MsgView{Role: "assistant", Label: c.label, Segs: []SegView{{Role: c.label, Text: c.text, End: len([]rune(c.text)), Hue: hueOf(c.label)}}})
 	}
 	return out

@@ -109,8 +109,10 @@ func writeRun(t *testing.T, dir string, groups [][]export.RLRow, rowGroupRows, s
 			t.Fatal(err)
 		}
 		all = append(all, g...)
-		if err := pw.WriteGroup(ctx, []export.PairRow{{ID: fmt.Sprintf("pair-%d", i), TaskID: g[0].TaskID, DataSource: g[0].DataSource, Prompt: g[0].Prompt[:1],
-			Chosen: "the right one " + g[0].TaskID, Rejected: "the wrong one", Transition: "i->c", Turn: 1, Model: "m"}}); err != nil {
+		pair := export.PairRow{ID: fmt.Sprintf("pair-%d", i), TaskID: g[0].TaskID, DataSource: g[0].DataSource, Prompt: g[0].Prompt[:1],
+			Transition: "i->c", Turn: 1, Model: "m"}
+		pair.SetResponses("the right one "+g[0].TaskID, "the wrong one")
+		if err := pw.WriteGroup(ctx, []export.PairRow{pair}); err != nil {
 			t.Fatal(err)
 		}
 		if err := vw.WriteGroup(ctx, []export.VerlRow{{DataSource: g[0].DataSource, Prompt: g[0].Prompt[:1], Ability: "math",

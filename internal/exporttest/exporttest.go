@@ -126,14 +126,16 @@ func LaterTurn(samples ...int32) []export.RLRow {
 // New is the default fixture: three rl groups of 10 rows, two sft rows and
 // one pair.
 func New() *Fixture {
-	return &Fixture{
+	fx := &Fixture{
 		RL: [][]export.RLRow{GRPOGroup("a", 1, 0, 1, 0), GRPOGroup("b", 1, 1, 1), GRPOGroup("c", 0.5, 0, 1)},
 		SFT: []export.SFTRow{
 			SFTRow("s1", []any{"user", "Add 3 and 5.", false}, []any{"assistant", "3 + 5 = 9.", false, "\nWait, that is wrong.", true, "\n3 + 5 = 8.", true}),
 			SFTRow("s2", []any{"user", "Q", false}, []any{"assistant", "It is 4.", true}),
 		},
-		Pairs: []export.PairRow{{ID: "a#s0#t1", TaskID: "a", DataSource: "toy", Prompt: []export.Message{{Role: "user", Content: "q a"}}, Chosen: "A: 1", Rejected: "A: 2", Transition: "i->c", Turn: 1}},
+		Pairs: []export.PairRow{{ID: "a#s0#t1", TaskID: "a", DataSource: "toy", Prompt: []export.Message{{Role: "user", Content: "q a"}}, Transition: "i->c", Turn: 1}},
 	}
+	fx.Pairs[0].SetResponses("A: 1", "A: 2")
+	return fx
 }
 
 // Write writes the fixture's datasets and a complete manifest to dir, with
@@ -175,6 +177,9 @@ func (fx *Fixture) Write(t testing.TB, dir string, track *export.TokenTrackConfi
 	}
 	if track != nil {
 		rlOpts.Metadata = track.Metadata()
+	}
+	for _, g := range fx.RL {
+		export.SetResponseMessages(g)
 	}
 	if fx.RLRows != nil {
 		fx.RLRows(fx.RL)
