@@ -64,9 +64,12 @@ fi
 scripts/env-server.sh venv >/dev/null
 export REDRAFT_REQUIRE_ENVS=1
 
-step "verl and TRL for the Python package's tests (own environment, cached)"
-# bindings/cgrade's TestTrainers runs redraft_grade inside verl's reward managers and TRL's
-# GRPOTrainer (CPU). About 6.3 GB and 3.5-4 minutes the first time; a cache hit afterwards.
+step "verl, TRL and OpenRLHF's dataset classes (own environment, cached)"
+# e2e's TestTrainerDatasets loads redraft's rl, sft, pairs and verl outputs into TRL's SFT, DPO and
+# GRPO trainers, verl's RLHFDataset and SFT dataset path (python/redraft_verl_sft.py) and OpenRLHF's
+# dataset classes with a tiny random Qwen3 model (about 1-2 minutes); bindings/cgrade's TestTrainers
+# runs redraft_grade inside verl's reward managers and TRL's GRPOTrainer (CPU). About 6.3 GB and
+# 4.5-6 minutes the first time on 2 cores; a cache hit afterwards.
 REDRAFT_TRAINERS_PYTHON=$(scripts/trainers-env.sh)
 export REDRAFT_TRAINERS_PYTHON REDRAFT_REQUIRE_TRAINERS=1
 
