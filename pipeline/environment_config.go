@@ -60,7 +60,7 @@ type EnvironmentConfig struct {
 	// success (1 when the environment says the task is solved, else 0).
 	Reward string `yaml:"reward" json:"reward"`
 	// BadStep lists the signals that mark a bad action, in order (default
-	// invalid, reward_drop, off_gold; see agent.FirstBadStep).
+	// agent.DefaultSignals: invalid, reward_drop; off_gold on request).
 	BadStep []string `yaml:"bad_step" json:"bad_step"`
 	// Branch is where agent-r and step take the continuation after the
 	// first bad step: oracle (the gold actions; needs the episode on the

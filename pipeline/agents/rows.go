@@ -258,7 +258,11 @@ func (j *job) revise(ctx context.Context, rec agent.TaskRecord, ep *agent.Episod
 		return nil, fmt.Sprintf("step %d (%s): the state before it is off the gold path, so the oracle cannot continue from it (environment.branch oracle)", k, signal)
 	case e.Branch == "oracle" || (e.Branch == "auto" && canOracle):
 		kind = "oracle"
-		branch = agent.Branch(ctx, j.env, nil, ep, k, ep.Index, true, j.opts)
+		// The gold path is as long as it is: environment.max_steps bounds
+		// the model's episodes, not the oracle's continuation.
+		o := j.opts
+		o.MaxSteps = max(o.MaxSteps, len(ep.Gold))
+		branch = agent.Branch(ctx, j.env, nil, ep, k, ep.Index, true, o)
 	default:
 		kind = "policy"
 		if j.policy == nil {

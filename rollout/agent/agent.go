@@ -459,8 +459,12 @@ const (
 	SignalOffGold = "off_gold"
 )
 
-// DefaultSignals are the signals FirstBadStep uses when given none.
-var DefaultSignals = []string{SignalInvalid, SignalRewardDrop, SignalOffGold}
+// DefaultSignals are the signals FirstBadStep uses when given none. Leaving
+// the gold path is not among them: a task may have several good routes, and
+// an environment's gold path is one of them (ScienceWorld's differs from
+// one reset of a variation to the next), so SignalOffGold is asked for by
+// name.
+var DefaultSignals = []string{SignalInvalid, SignalRewardDrop}
 
 // FirstBadStep returns the index of the episode's first bad step and the
 // signal that marked it (the first of signals, in their order, that a step
