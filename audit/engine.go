@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -50,7 +51,8 @@ type ansKey struct {
 
 type revRec struct {
 	ansKey
-	answer        *string
+	answer        string
+	hasAnswer     bool
 	source, model string
 }
 
@@ -60,6 +62,9 @@ type auditAcc struct {
 	slices  map[sliceKey]*sliceAcc
 	keep    bool // keep answers for the answer-change rate (multi-turn data)
 	answers []revRec
+	// scratch for partition
+	keys  []string
+	parts []auditRow
 }
 
 func newAuditAcc(r *auditRanges, keep bool) *auditAcc {
@@ -103,7 +108,7 @@ func (a *auditAcc) addGroup(rows []auditRow) {
 	if a.keep {
 		for i := range rows {
 			r := &rows[i]
-			a.answers = append(a.answers, revRec{ansKey: ansKey{r.task, r.sample, r.turn}, answer: r.answer, source: r.source, model: r.model})
+			a.answers = append(a.answers, revRec{ansKey: ansKey{r.task, r.sample, r.turn}, answer: r.answer, hasAnswer: r.hasAnswer, source: r.source, model: r.model})
 		}
 	}
 }
@@ -118,18 +123,29 @@ func (a *auditAcc) partition(rows []auditRow, dim string, key func(*auditRow) st
 		a.slice(dim, k0).addGroup(rows, true, zero, a.ranges)
 		return
 	}
-	var order []string
-	parts := map[string][]auditRow{}
+	// The group's keys in order of first appearance, then each key's rows
+	// in their order (a scratch buffer of the accumulator: no allocation
+	// once it has grown).
+	order := a.keys[:0]
 	for i := range rows {
 		k := key(&rows[i])
-		if _, ok := parts[k]; !ok {
+		if !slices.Contains(order, k) {
 			order = append(order, k)
 		}
-		parts[k] = append(parts[k], rows[i])
 	}
 	for _, k := range order {
-		a.slice(dim, k).addGroup(parts[k], false, zero, a.ranges)
+		part := a.parts[:0]
+		for i := range rows {
+			if key(&rows[i]) == k {
+				part = append(part, rows[i])
+			}
+		}
+		a.slice(dim, k).addGroup(part, false, zero, a.ranges)
+		clear(part)
+		a.parts = part[:0]
 	}
+	clear(order)
+	a.keys = order[:0]
 }
 
 func (a *auditAcc) merge(o *auditAcc) {
@@ -156,11 +172,19 @@ type unitState struct {
 	res   unitResult
 	cur   []auditRow
 	curID string
+	// comps holds the reward components of the rows in cur (filled by
+	// recordDecoder.row, emptied by push when a group closes).
+	comps []auditComp
 }
 
 func (u *unitState) push(r auditRow) {
 	if len(u.cur) > 0 && r.group != u.curID {
 		u.closeGroup()
+		// The closed group's components are no longer needed: the arena
+		// keeps only r's (its tail), moved to its start.
+		n := copy(u.comps, r.comps)
+		u.comps = u.comps[:n]
+		r.comps = u.comps[:n:n]
 	}
 	if len(u.cur) == 0 {
 		u.curID = r.group
@@ -210,40 +234,25 @@ func Path(ctx context.Context, path string, opts Options) (*Report, error) {
 		return nil, err
 	}
 	keep := !plan.turnOK || plan.maxTurn > 0
+	// Each unit's state lives from its first record until it is merged
+	// into total, in unit order (scanUnitsOrdered bounds how many wait).
+	// Units are merged in order, a unit's last group joined with the next
+	// unit's first when they are the same group.
 	states := make([]*unitState, len(plan.units))
-	for i := range states {
-		states[i] = &unitState{res: unitResult{acc: newAuditAcc(ranges, keep)}}
-	}
-	err = scanUnits(ctx, plan.units, auditLeaves(plan.columns), opts.Workers, func(unit int, rec arrow.Record) error {
-		d, err := newRecordDecoder(rec)
-		if err != nil {
-			return fmt.Errorf("%s: %w", plan.units[unit].path, err)
+	state := func(unit int) *unitState {
+		if states[unit] == nil {
+			states[unit] = &unitState{res: unitResult{acc: newAuditAcc(ranges, keep)}}
 		}
-		st := states[unit]
-		var row auditRow
-		for i := 0; i < int(rec.NumRows()); i++ {
-			d.row(i, &row)
-			st.push(row)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
+		return states[unit]
 	}
-	// Every row group read as many rows as its footer lists (scanUnit);
-	// together they must be the rows the manifest lists.
-	if err := checkAuditRows(path, plan); err != nil {
-		return nil, err
-	}
-	// Merge in unit order, joining a unit's last group with the next unit's
-	// first when they are the same group.
 	total := newAuditAcc(ranges, keep)
 	var pending []auditRow
-	for _, st := range states {
-		res := st.finish()
+	merge := func(unit int) error {
+		res := state(unit).finish()
+		states[unit] = nil
 		total.merge(res.acc)
 		if res.groups == 0 {
-			continue
+			return nil
 		}
 		if len(pending) > 0 && pending[0].group == res.first[0].group {
 			pending = append(pending, res.first...)
@@ -255,6 +264,28 @@ func Path(ctx context.Context, path string, opts Options) (*Report, error) {
 			total.addGroup(pending)
 			pending = res.last
 		}
+		return nil
+	}
+	err = scanUnitsOrdered(ctx, plan.units, auditLeaves(plan.columns), opts.Workers, func(unit int, rec arrow.Record) error {
+		d, err := newRecordDecoder(rec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", plan.units[unit].path, err)
+		}
+		st := state(unit)
+		var row auditRow
+		for i := 0; i < int(rec.NumRows()); i++ {
+			d.row(i, &row, &st.comps)
+			st.push(row)
+		}
+		return nil
+	}, merge)
+	if err != nil {
+		return nil, err
+	}
+	// Every row group read as many rows as its footer lists (scanUnit);
+	// together they must be the rows the manifest lists.
+	if err := checkAuditRows(path, plan); err != nil {
+		return nil, err
 	}
 	total.addGroup(pending)
 	answerChanges(total)
@@ -340,9 +371,9 @@ func answerChanges(a *auditAcc) {
 	if !a.keep {
 		return
 	}
-	prev := make(map[ansKey]*string, len(a.answers))
-	for _, r := range a.answers {
-		prev[r.ansKey] = r.answer
+	prev := make(map[ansKey]*revRec, len(a.answers))
+	for i := range a.answers {
+		prev[a.answers[i].ansKey] = &a.answers[i]
 	}
 	for _, r := range a.answers {
 		if r.turn < 1 {
@@ -352,7 +383,7 @@ func answerChanges(a *auditAcc) {
 		if !ok {
 			continue
 		}
-		changed := (p == nil) != (r.answer == nil) || (p != nil && *p != *r.answer)
+		changed := p.hasAnswer != r.hasAnswer || p.answer != r.answer
 		for _, k := range []sliceKey{{DimAll, DimAll}, {DimDataSource, r.source}, {DimTurn, strconv.Itoa(int(r.turn))}, {DimModel, r.model}} {
 			if s := a.slices[k]; s != nil {
 				s.revisions++

@@ -23,11 +23,37 @@ type dist struct {
 	min, max    float64
 	lo, hi      float64
 	bins        [histBins]int64
-	distinct    map[float64]int64 // nil once more than maxDistinct values
+	// distinct values and their counts, in order of first appearance, while
+	// there are at most maxDistinct (many: more, distinct is nil).
+	distinct []valueCount
+	many     bool
+}
+
+type valueCount struct {
+	v float64
+	n int64
 }
 
 func newDist(r valueRange) *dist {
-	return &dist{lo: r.lo, hi: r.hi, distinct: map[float64]int64{}}
+	return &dist{lo: r.lo, hi: r.hi}
+}
+
+// count adds n to value v's count while values are few.
+func (d *dist) count(v float64, n int64) {
+	if d.many {
+		return
+	}
+	for i := range d.distinct {
+		if d.distinct[i].v == v {
+			d.distinct[i].n += n
+			return
+		}
+	}
+	if len(d.distinct) == maxDistinct {
+		d.distinct, d.many = nil, true
+		return
+	}
+	d.distinct = append(d.distinct, valueCount{v, n})
 }
 
 func (d *dist) add(v float64) {
@@ -44,12 +70,7 @@ func (d *dist) add(v float64) {
 	delta := v - d.mean
 	d.mean += delta / d.n
 	d.m2 += delta * (v - d.mean)
-	if d.distinct != nil {
-		d.distinct[v]++
-		if len(d.distinct) > maxDistinct {
-			d.distinct = nil
-		}
-	}
+	d.count(v, 1)
 	i := 0
 	if w := (d.hi - d.lo) / histBins; w > 0 {
 		i = int((v - d.lo) / w)
@@ -74,15 +95,11 @@ func (d *dist) merge(o *dist) {
 	for i := range d.bins {
 		d.bins[i] += o.bins[i]
 	}
-	if d.distinct != nil && o.distinct != nil {
-		for v, c := range o.distinct {
-			d.distinct[v] += c
-		}
-		if len(d.distinct) > maxDistinct {
-			d.distinct = nil
-		}
-	} else {
-		d.distinct = nil
+	if o.many {
+		d.distinct, d.many = nil, true
+	}
+	for _, c := range o.distinct {
+		d.count(c.v, c.n)
 	}
 }
 
@@ -105,9 +122,9 @@ func (d *dist) summary() Dist {
 	if d.n > 1 {
 		s.Std = fp(math.Sqrt(d.m2 / (d.n - 1)))
 	}
-	if d.distinct != nil {
-		for v, c := range d.distinct {
-			s.Histogram = append(s.Histogram, Bin{Lo: v, Hi: v, Count: c})
+	if !d.many {
+		for _, c := range d.distinct {
+			s.Histogram = append(s.Histogram, Bin{Lo: c.v, Hi: c.v, Count: c.n})
 		}
 		sort.Slice(s.Histogram, func(i, j int) bool { return s.Histogram[i].Lo < s.Histogram[j].Lo })
 		return s
@@ -121,6 +138,13 @@ func (d *dist) summary() Dist {
 }
 
 func fp(v float64) *float64 { return &v }
+
+func b2i64(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 func ratio(a, b int64) *float64 {
 	if b == 0 {
@@ -238,6 +262,10 @@ type sliceAcc struct {
 	distinctCorrResp, distinctCorrAns, distAns int64
 	mixedGroups, sepPairs                      int64
 	sepWins, gapSum                            float64
+
+	// scratch for addGroup
+	votes     []vote
+	good, bad []float64
 }
 
 type auditRanges struct{ reward, adv, comp, entropy valueRange }
@@ -368,45 +396,55 @@ func (s *sliceAcc) addGroup(rows []auditRow, whole, zeroVar bool, r *auditRanges
 		}
 		return
 	}
-	type vote struct {
-		n       int
-		correct bool
-	}
-	votes := map[string]*vote{}
-	var best *vote
-	tie := false
+	// votes: one per distinct answer in order of first appearance, with the
+	// verdict of that first row (linear search: groups are small).
+	votes := s.votes[:0]
 	for i := range rows {
-		a := rows[i].answer
-		if a == nil {
+		if !rows[i].hasAnswer {
 			continue
 		}
-		v := votes[*a]
-		if v == nil {
-			v = &vote{correct: rows[i].correct == 1}
-			votes[*a] = v
+		if j := findVote(votes, rows[i].answer); j >= 0 {
+			votes[j].n++
+		} else {
+			votes = append(votes, vote{answer: rows[i].answer, n: 1, correct: rows[i].correct == 1})
 		}
-		v.n++
 	}
-	for i := range rows {
-		if rows[i].answer == nil {
-			continue
-		}
-		v := votes[*rows[i].answer]
-		if best == nil || v.n > best.n {
-			best, tie = v, false
-		} else if v != best && v.n == best.n {
+	// The first answer with the most votes wins; a tie is another answer
+	// with as many.
+	best, tie := -1, false
+	for j := range votes {
+		if best < 0 || votes[j].n > votes[best].n {
+			best, tie = j, false
+		} else if votes[j].n == votes[best].n {
 			tie = true
 		}
 	}
 	switch {
-	case best == nil:
+	case best < 0:
 		s.majNoAnswer++
-	case best.correct:
+	case votes[best].correct:
 		s.maj++
 	}
 	if tie {
 		s.majTies++
 	}
+	clear(votes)
+	s.votes = votes[:0]
+}
+
+type vote struct {
+	answer  string
+	n       int
+	correct bool
+}
+
+func findVote(votes []vote, a string) int {
+	for j := range votes {
+		if votes[j].answer == a {
+			return j
+		}
+	}
+	return -1
 }
 
 // exploreExploit adds one group's (with a graded row) exploration and
@@ -415,20 +453,53 @@ func (s *sliceAcc) addGroup(rows []auditRow, whole, zeroVar bool, r *auditRanges
 // above its incorrect ones.
 func (s *sliceAcc) exploreExploit(rows []auditRow) {
 	s.explGroups++
-	resp := map[uint64]bool{}
-	corrAns, ans := map[string]bool{}, map[string]bool{}
-	var good, bad []float64
-	for i := range rows {
-		r := &rows[i]
-		if r.answer != nil {
-			ans[*r.answer] = true
+	// Distinct counts: a row counts when no earlier row of the group has the
+	// same value (quadratic in the group size, which is small; large groups
+	// use a set).
+	var resp, corrAns, ans int64
+	if len(rows) <= 64 {
+		for i := range rows {
+			r := &rows[i]
+			firstAns, firstCorrAns, firstResp := r.hasAnswer, r.hasAnswer && r.correct == 1, r.correct == 1
+			for j := 0; j < i && (firstAns || firstCorrAns || firstResp); j++ {
+				p := &rows[j]
+				if p.hasAnswer && r.hasAnswer && p.answer == r.answer {
+					firstAns = false
+					if p.correct == 1 {
+						firstCorrAns = false
+					}
+				}
+				if p.correct == 1 && p.respHash == r.respHash {
+					firstResp = false
+				}
+			}
+			resp += b2i64(firstResp && r.correct == 1)
+			corrAns += b2i64(firstCorrAns)
+			ans += b2i64(firstAns)
 		}
-		if r.correct == 1 {
-			resp[r.respHash] = true
-			if r.answer != nil {
-				corrAns[*r.answer] = true
+	} else {
+		respSet := map[uint64]bool{}
+		corrAnsSet, ansSet := map[string]bool{}, map[string]bool{}
+		for i := range rows {
+			r := &rows[i]
+			if r.hasAnswer {
+				ansSet[r.answer] = true
+			}
+			if r.correct == 1 {
+				respSet[r.respHash] = true
+				if r.hasAnswer {
+					corrAnsSet[r.answer] = true
+				}
 			}
 		}
+		resp, corrAns, ans = int64(len(respSet)), int64(len(corrAnsSet)), int64(len(ansSet))
+	}
+	s.distinctCorrResp += resp
+	s.distinctCorrAns += corrAns
+	s.distAns += ans
+	good, bad := s.good[:0], s.bad[:0]
+	for i := range rows {
+		r := &rows[i]
 		if r.correct >= 0 && r.hasReward {
 			if r.correct == 1 {
 				good = append(good, r.reward)
@@ -437,9 +508,7 @@ func (s *sliceAcc) exploreExploit(rows []auditRow) {
 			}
 		}
 	}
-	s.distinctCorrResp += int64(len(resp))
-	s.distinctCorrAns += int64(len(corrAns))
-	s.distAns += int64(len(ans))
+	s.good, s.bad = good[:0], bad[:0]
 	if len(good) == 0 || len(bad) == 0 {
 		return
 	}

@@ -181,29 +181,81 @@ func planAudit(paths []string) (*auditPlan, error) {
 // every record of a unit, in order within the unit. fn for different units
 // runs concurrently.
 func scanUnits(ctx context.Context, units []auditUnit, leaves func(path string) bool, workers int, fn func(unit int, rec arrow.Record) error) error {
+	return scanUnitsOrdered(ctx, units, leaves, workers, fn, nil)
+}
+
+// scanUnitsOrdered is scanUnits that also calls done(unit) for every unit
+// after its last record, one call at a time and in unit order, and hands a
+// unit to a worker only while fewer than 4 x workers units wait for their
+// done call: what a caller holds per unit until done is bounded by that
+// window, not by the number of units.
+func scanUnitsOrdered(ctx context.Context, units []auditUnit, leaves func(path string) bool, workers int, fn func(unit int, rec arrow.Record) error, done func(unit int) error) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	workers = min(workers, len(units))
+	workers = max(1, min(workers, len(units)))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	next := make(chan int)
 	errs := make([]error, len(units))
+	// In-order completion: finished[i] is set when unit i is scanned;
+	// frontier is the first unit whose done has not run.
+	var mu sync.Mutex
+	advanced := make(chan struct{}, 1)
+	finished := make([]bool, len(units))
+	frontier := 0
+	var doneErr error
+	complete := func(i int) {
+		mu.Lock()
+		defer mu.Unlock()
+		finished[i] = true
+		for frontier < len(units) && finished[frontier] && doneErr == nil {
+			if done != nil {
+				if err := done(frontier); err != nil {
+					doneErr = err
+					cancel()
+					break
+				}
+			}
+			frontier++
+		}
+		select {
+		case advanced <- struct{}{}:
+		default:
+		}
+	}
+	window := 4 * workers
+	footers := newFooterCache(2 * workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				if err := scanUnit(ctx, units[i], leaves, func(rec arrow.Record) error { return fn(i, rec) }); err != nil {
+				if err := scanUnit(ctx, units[i], footers, leaves, func(rec arrow.Record) error { return fn(i, rec) }); err != nil {
 					errs[i] = err
 					cancel()
+					continue
 				}
+				complete(i)
 			}
 		}()
 	}
 feed:
 	for i := range units {
+		for done != nil {
+			mu.Lock()
+			wait := i >= frontier+window
+			mu.Unlock()
+			if !wait {
+				break
+			}
+			select {
+			case <-advanced:
+			case <-ctx.Done():
+				break feed
+			}
+		}
 		select {
 		case next <- i:
 		case <-ctx.Done():
@@ -217,11 +269,65 @@ feed:
 			return err
 		}
 	}
+	if doneErr != nil {
+		return doneErr
+	}
 	return ctx.Err()
 }
 
-func scanUnit(ctx context.Context, u auditUnit, leaves func(path string) bool, fn func(arrow.Record) error) error {
-	pf, err := file.OpenParquetFile(u.path, false)
+// footerCache holds the parsed footers of the last few shards scanned. Units
+// are handed out in order, so the row groups of a shard are scanned close
+// together, by different workers: with the cache its footer (thrift, every
+// column of every row group: the larger part of a one-column scan) is
+// parsed once, not once per row group. It keeps at most max footers.
+type footerCache struct {
+	mu    sync.Mutex
+	max   int
+	order []string
+	byKey map[string]*footer
+}
+
+type footer struct {
+	once sync.Once
+	md   *metadata.FileMetaData
+	err  error
+}
+
+func newFooterCache(max int) *footerCache {
+	return &footerCache{max: max, byKey: map[string]*footer{}}
+}
+
+func (c *footerCache) get(path string) (*metadata.FileMetaData, error) {
+	c.mu.Lock()
+	f := c.byKey[path]
+	if f == nil {
+		f = &footer{}
+		c.byKey[path] = f
+		c.order = append(c.order, path)
+		if len(c.order) > c.max {
+			delete(c.byKey, c.order[0])
+			c.order = c.order[1:]
+		}
+	}
+	c.mu.Unlock()
+	f.once.Do(func() {
+		pf, err := file.OpenParquetFile(path, false)
+		if err != nil {
+			f.err = err
+			return
+		}
+		f.md = pf.MetaData()
+		f.err = pf.Close()
+	})
+	return f.md, f.err
+}
+
+func scanUnit(ctx context.Context, u auditUnit, footers *footerCache, leaves func(path string) bool, fn func(arrow.Record) error) error {
+	md, err := footers.get(u.path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", u.path, err)
+	}
+	pf, err := file.OpenParquetFile(u.path, false, file.WithMetadata(md))
 	if err != nil {
 		return fmt.Errorf("%s: %w", u.path, err)
 	}
@@ -235,7 +341,7 @@ func scanUnit(ctx context.Context, u auditUnit, leaves func(path string) bool, f
 	if len(idx) == 0 {
 		return nil
 	}
-	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: 64 << 10}, memory.DefaultAllocator)
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{BatchSize: max(1, min(u.rows, 64<<10))}, memory.DefaultAllocator)
 	if err != nil {
 		return fmt.Errorf("%s: %w", u.path, err)
 	}
@@ -307,7 +413,8 @@ type auditRow struct {
 	finish                     string // "" when null
 	nlpSum                     float64
 	nlpN                       int32
-	answer                     *string
+	answer                     string // "" when null (hasAnswer false)
+	hasAnswer                  bool
 	correct                    int8   // -1 null, 0, 1
 	respHash                   uint64 // of the response text, for correct rows
 	failed                     bool   // the sample has no response (error set)
@@ -338,10 +445,7 @@ func (r *auditRow) clone() {
 	r.task, r.group = strings.Clone(r.task), strings.Clone(r.group)
 	r.source, r.model = strings.Clone(r.source), strings.Clone(r.model)
 	r.finish, r.transition, r.rewardReason = strings.Clone(r.finish), strings.Clone(r.transition), strings.Clone(r.rewardReason)
-	if r.answer != nil {
-		a := strings.Clone(*r.answer)
-		r.answer = &a
-	}
+	r.answer = strings.Clone(r.answer)
 	comps := make([]auditComp, len(r.comps))
 	for i, c := range r.comps {
 		c.name, c.reason = strings.Clone(c.name), strings.Clone(c.reason)
@@ -350,13 +454,18 @@ func (r *auditRow) clone() {
 	r.comps = comps
 }
 
-// recordDecoder pulls audit rows out of one record.
+// recordDecoder pulls audit rows out of one record. Its columns are looked
+// up once per record; a row costs no allocation (its strings point into the
+// record's buffers, its components into the caller's arena).
 type recordDecoder struct {
-	str  map[string]*array.String
-	i32  map[string]*array.Int32
-	f64  map[string]*array.Float64
-	bl   map[string]*array.Boolean
-	comp *array.List
+	task, group, source, model, response *array.String
+	sample, turn                         *array.Int32
+	// optional columns (nil when absent or of another type)
+	complTokens                                      *array.Int32
+	finish, answer, errCol, transition, rewardReason *array.String
+	correct, consCorrect, flagged                    *array.Boolean
+	reward, consRatio, adv                           *array.Float64
+	comp                                             *array.List
 	// reward_components struct children
 	cName, cReason *array.String
 	cValue, cW     *array.Float64
@@ -367,18 +476,32 @@ type recordDecoder struct {
 }
 
 func newRecordDecoder(rec arrow.Record) (*recordDecoder, error) {
-	d := &recordDecoder{str: map[string]*array.String{}, i32: map[string]*array.Int32{}, f64: map[string]*array.Float64{}, bl: map[string]*array.Boolean{}}
+	d := &recordDecoder{}
+	str := map[string]**array.String{"task_id": &d.task, "group_id": &d.group, "data_source": &d.source, "model": &d.model,
+		"response": &d.response, "finish_reason": &d.finish, "extracted_answer": &d.answer, "error": &d.errCol,
+		"transition": &d.transition, "reward_reason": &d.rewardReason}
+	i32 := map[string]**array.Int32{"sample_index": &d.sample, "turn": &d.turn, "completion_tokens": &d.complTokens}
+	f64 := map[string]**array.Float64{"reward": &d.reward, "consensus_ratio": &d.consRatio, "advantage": &d.adv}
+	bl := map[string]**array.Boolean{"correct": &d.correct, "consensus_label_correct": &d.consCorrect, "judge_flagged": &d.flagged}
 	for i, f := range rec.Schema().Fields() {
 		col := rec.Column(i)
 		switch c := col.(type) {
 		case *array.String:
-			d.str[f.Name] = c
+			if p := str[f.Name]; p != nil {
+				*p = c
+			}
 		case *array.Int32:
-			d.i32[f.Name] = c
+			if p := i32[f.Name]; p != nil {
+				*p = c
+			}
 		case *array.Float64:
-			d.f64[f.Name] = c
+			if p := f64[f.Name]; p != nil {
+				*p = c
+			}
 		case *array.Boolean:
-			d.bl[f.Name] = c
+			if p := bl[f.Name]; p != nil {
+				*p = c
+			}
 		case *array.List:
 			st, ok := c.ListValues().(*array.Struct)
 			if !ok {
@@ -412,12 +535,12 @@ func newRecordDecoder(rec arrow.Record) (*recordDecoder, error) {
 		}
 	}
 	for _, c := range []string{"task_id", "group_id", "data_source", "model", "response"} {
-		if d.str[c] == nil {
+		if *str[c] == nil {
 			return nil, fmt.Errorf("column %s missing or not a string", c)
 		}
 	}
 	for _, c := range []string{"sample_index", "turn"} {
-		if d.i32[c] == nil {
+		if *i32[c] == nil {
 			return nil, fmt.Errorf("column %s missing or not int32", c)
 		}
 	}
@@ -431,42 +554,44 @@ func optStr(a *array.String, i int) string {
 	return a.Value(i)
 }
 
-func (d *recordDecoder) row(i int, r *auditRow) {
+// row decodes row i into r; its reward components are appended to *arena
+// and r.comps is their slice of it.
+func (d *recordDecoder) row(i int, r *auditRow, arena *[]auditComp) {
 	*r = auditRow{
-		task:    d.str["task_id"].Value(i),
-		group:   d.str["group_id"].Value(i),
-		source:  d.str["data_source"].Value(i),
-		model:   d.str["model"].Value(i),
-		sample:  d.i32["sample_index"].Value(i),
-		turn:    d.i32["turn"].Value(i),
+		task:    d.task.Value(i),
+		group:   d.group.Value(i),
+		source:  d.source.Value(i),
+		model:   d.model.Value(i),
+		sample:  d.sample.Value(i),
+		turn:    d.turn.Value(i),
 		correct: -1, consCorrect: -1, flagged: -1,
 	}
-	if ct := d.i32["completion_tokens"]; ct != nil && ct.IsValid(i) {
+	if ct := d.complTokens; ct != nil && ct.IsValid(i) {
 		r.length, r.lengthTokens = int64(ct.Value(i)), true
 	} else {
-		r.length = int64(utf8.RuneCountInString(d.str["response"].Value(i)))
+		r.length = int64(utf8.RuneCountInString(d.response.Value(i)))
 	}
-	r.finish = optStr(d.str["finish_reason"], i)
-	if a := d.str["extracted_answer"]; a != nil && a.IsValid(i) {
-		v := a.Value(i)
-		r.answer = &v
+	r.finish = optStr(d.finish, i)
+	if a := d.answer; a != nil && a.IsValid(i) {
+		r.answer, r.hasAnswer = a.Value(i), true
 	}
-	if b := d.bl["correct"]; b != nil && b.IsValid(i) {
+	if b := d.correct; b != nil && b.IsValid(i) {
 		r.correct = b2i(b.Value(i))
 		if r.correct == 1 {
-			r.respHash = maphash.String(respSeed, d.str["response"].Value(i))
+			r.respHash = maphash.String(respSeed, d.response.Value(i))
 		}
 	}
-	if e := d.str["error"]; e != nil && e.IsValid(i) {
+	if e := d.errCol; e != nil && e.IsValid(i) {
 		r.failed = true
 	}
-	r.transition = optStr(d.str["transition"], i)
-	if f := d.f64["reward"]; f != nil && f.IsValid(i) {
+	r.transition = optStr(d.transition, i)
+	if f := d.reward; f != nil && f.IsValid(i) {
 		r.reward, r.hasReward = f.Value(i), true
 	}
-	r.rewardReason = optStr(d.str["reward_reason"], i)
+	r.rewardReason = optStr(d.rewardReason, i)
 	if d.comp != nil && d.comp.IsValid(i) {
 		s, e := d.comp.ValueOffsets(i)
+		start := len(*arena)
 		for j := int(s); j < int(e); j++ {
 			c := auditComp{name: d.cName.Value(j), w: d.cW.Value(j)}
 			if d.cValue.IsValid(j) {
@@ -474,19 +599,20 @@ func (d *recordDecoder) row(i int, r *auditRow) {
 			} else {
 				c.reason = optStr(d.cReason, j)
 			}
-			r.comps = append(r.comps, c)
+			*arena = append(*arena, c)
 		}
+		r.comps = (*arena)[start:len(*arena):len(*arena)]
 	}
-	if f := d.f64["consensus_ratio"]; f != nil && f.IsValid(i) {
+	if f := d.consRatio; f != nil && f.IsValid(i) {
 		r.consRatio, r.hasConsRatio = f.Value(i), true
 	}
-	if b := d.bl["consensus_label_correct"]; b != nil && b.IsValid(i) {
+	if b := d.consCorrect; b != nil && b.IsValid(i) {
 		r.consCorrect = b2i(b.Value(i))
 	}
-	if b := d.bl["judge_flagged"]; b != nil && b.IsValid(i) {
+	if b := d.flagged; b != nil && b.IsValid(i) {
 		r.flagged = b2i(b.Value(i))
 	}
-	if f := d.f64["advantage"]; f != nil && f.IsValid(i) {
+	if f := d.adv; f != nil && f.IsValid(i) {
 		r.adv, r.hasAdv = f.Value(i), true
 	}
 	if d.lp != nil && d.lp.IsValid(i) {

@@ -1,6 +1,10 @@
-// Command bench/audit times the audit's reward histogram (reward column
-// only, worker pool) and the full audit on a directory of rl shards and
-// prints one JSON line per measurement.
+// Command bench/audit copies an rl shard into a directory of shards
+// (-repeat copies) and times the audit on a directory of rl shards: -task
+// hist is the reward histogram (reward column only, the audit's worker pool
+// and accumulator), -task full the full audit (every metric group). It
+// prints one JSON line per measurement with the seconds of every run and the
+// process's peak resident set (getrusage ru_maxrss). bench/audit/run.sh runs
+// it next to pyarrow and DuckDB.
 package main
 
 import (
@@ -11,6 +15,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/redraft/redraft/audit"
@@ -18,65 +24,83 @@ import (
 
 func main() {
 	src := flag.String("shard", "out/quickstart/data/rl/train-00000.parquet", "shard to repeat")
-	dir := flag.String("dir", "", "directory to write the repeated shards to")
-	repeat := flag.Int("repeat", 200, "copies of the shard")
+	dir := flag.String("dir", "", "directory of the shards (data/rl/*.parquet under it)")
+	repeat := flag.Int("repeat", 0, "write this many copies of -shard to -dir first")
+	task := flag.String("task", "full", "hist, full or none")
+	runs := flag.Int("runs", 1, "timed runs")
 	workers := flag.Int("workers", 0, "workers (0: GOMAXPROCS)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed runs to `file`")
 	flag.Parse()
-	if err := run(*src, *dir, *repeat, *workers); err != nil {
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench/audit:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*src, *dir, *repeat, *task, *runs, *workers); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "bench/audit:", err)
 		os.Exit(1)
 	}
 }
 
-func run(src, dir string, repeat, workers int) error {
-	rl := filepath.Join(dir, "data", "rl")
-	if err := os.MkdirAll(rl, 0o755); err != nil {
-		return err
-	}
-	for i := range repeat {
-		if err := copyFile(src, filepath.Join(rl, fmt.Sprintf("train-%05d.parquet", i))); err != nil {
+func run(src, dir string, repeat int, task string, runs, workers int) error {
+	if repeat > 0 {
+		rl := filepath.Join(dir, "data", "rl")
+		if err := os.MkdirAll(rl, 0o755); err != nil {
 			return err
+		}
+		for i := range repeat {
+			if err := copyFile(src, filepath.Join(rl, fmt.Sprintf("train-%05d.parquet", i))); err != nil {
+				return err
+			}
 		}
 	}
 	ctx := context.Background()
-	out := json.NewEncoder(os.Stdout)
-	best := func(f func() (int64, error)) (int64, float64, error) {
-		var rows int64
-		bestS := 0.0
-		for i := range 3 {
-			t := time.Now()
-			n, err := f()
+	var f func() (int64, error)
+	name := ""
+	switch task {
+	case "none":
+		return nil
+	case "hist":
+		name = "reward histogram"
+		f = func() (int64, error) {
+			_, n, err := audit.RewardHistogram(ctx, dir, workers)
+			return n, err
+		}
+	case "full":
+		name = "full audit (every metric group)"
+		f = func() (int64, error) {
+			a, err := audit.Path(ctx, dir, audit.Options{Workers: workers})
 			if err != nil {
-				return 0, 0, err
+				return 0, err
 			}
-			s := time.Since(t).Seconds()
-			if i == 0 || s < bestS {
-				bestS = s
-			}
-			rows = n
+			return a.Overall.Rows, nil
 		}
-		return rows, bestS, nil
+	default:
+		return fmt.Errorf("-task %q: want hist, full or none", task)
 	}
-	rows, s, err := best(func() (int64, error) {
-		_, n, err := audit.RewardHistogram(ctx, dir, workers)
-		return n, err
-	})
-	if err != nil {
-		return err
-	}
-	out.Encode(map[string]any{"tool": "redraft (Go, Arrow)", "task": "reward histogram", "rows": rows, "seconds": s})
-	rows, s, err = best(func() (int64, error) {
-		a, err := audit.Path(ctx, dir, audit.Options{Workers: workers})
+	var rows int64
+	var secs []float64
+	for range runs {
+		t := time.Now()
+		n, err := f()
 		if err != nil {
-			return 0, err
+			return err
 		}
-		return a.Overall.Rows, nil
-	})
-	if err != nil {
-		return err
+		secs = append(secs, time.Since(t).Seconds())
+		rows = n
 	}
-	out.Encode(map[string]any{"tool": "redraft (Go, Arrow)", "task": "full audit (every metric group)", "rows": rows, "seconds": s})
-	return nil
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{"tool": "redraft (Go, Arrow)", "task": name, "rows": rows,
+		"seconds": secs, "peak_rss_mb": float64(ru.Maxrss) / 1024})
 }
 
 func copyFile(src, dst string) error {
