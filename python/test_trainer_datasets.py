@@ -92,8 +92,9 @@ def trained(input_ids, labels):
 
 class TRLSFT(unittest.TestCase):
     """TRL SFTTrainer on the token track: the trainer's own dataloader
-    yields every row's labels as the shard holds them (max_length=None);
-    with TRL's default max_length (1024) the rows longer than that are cut."""
+    yields every row's labels as the shard holds them (max_length=None, and
+    packed); with TRL's default max_length (1024) the rows longer than that
+    are cut."""
 
     def test_labels_exact_from_dataloader(self):
         from trl import SFTConfig, SFTTrainer
@@ -130,6 +131,40 @@ class TRLSFT(unittest.TestCase):
             self.assertEqual(trainer.state.global_step, 2)
             self.assertTrue(math.isfinite(out.training_loss))
         print(f"TRL SFTTrainer: labels exact on {seen}/{seen} sft rows", file=sys.stderr)
+
+    def test_packing_keeps_labels(self):
+        """packing=True (TRL's bfd strategy, padding-free): every packed
+        batch holds whole rows whose labels are the shard's (TRL sets each
+        row's first label to -100, a prompt token's anyway). The batches
+        only: no training step on 4096-token sequences on CPU."""
+        from trl import SFTConfig, SFTTrainer
+
+        want = {}
+        for r in rows(ARGS.sft, "sft"):
+            want.setdefault(tuple(r["input_ids"]), []).append(r["labels"])
+            self.assertEqual(r["labels"][0], IGNORE)
+        n_rows = sum(len(v) for v in want.values())
+        longest = max(len(k) for k in want)
+        with tempfile.TemporaryDirectory() as tmp:
+            args = SFTConfig(**common(tmp), packing=True, max_length=max(4096, longest), per_device_train_batch_size=2,
+                             max_steps=1)
+            trainer = SFTTrainer(model=tiny_model(), args=args, train_dataset=load(ARGS.sft, "sft"),
+                                 processing_class=tokenizer())
+            seen = 0
+            for batch in trainer.get_train_dataloader():
+                self.assertEqual(batch["input_ids"].shape[0], 1, "padding-free batches are one row")
+                ids, labels, pos = (batch[k][0].tolist() for k in ("input_ids", "labels", "position_ids"))
+                starts = [i for i, p in enumerate(pos) if p == 0] + [len(pos)]
+                for a, b in zip(starts, starts[1:]):
+                    key = tuple(ids[a:b])
+                    self.assertIn(key, want, "a packed segment that is no whole shard row, or one seen twice")
+                    self.assertIn(labels[a:b], want[key])
+                    want[key].remove(labels[a:b])
+                    if not want[key]:
+                        del want[key]
+                    seen += 1
+        self.assertEqual(want, {}, "shard rows the packed batches did not hold")
+        self.assertEqual(seen, n_rows)
 
     def test_default_max_length_truncates(self):
         from trl import SFTConfig, SFTTrainer
