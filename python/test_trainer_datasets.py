@@ -177,8 +177,10 @@ class TRLSFT(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             trainer = SFTTrainer(model=tiny_model(), args=SFTConfig(**common(tmp), max_steps=1),
                                  train_dataset=load(ARGS.sft, "sft"), processing_class=tokenizer())
-            got = [len(x) for x in trainer.train_dataset["input_ids"]]
-        self.assertEqual(sorted(got), sorted(min(n, 1024) for n in lengths))
+            got = sorted(zip(map(tuple, trainer.train_dataset["input_ids"]), map(tuple, trainer.train_dataset["labels"])))
+        # Each row's first 1024 tokens and their labels.
+        want = sorted((tuple(r["input_ids"][:1024]), tuple(r["labels"][:1024])) for r in rows(ARGS.sft, "sft"))
+        self.assertEqual(got, want)
         print(f"TRL SFTTrainer default max_length=1024 cuts {over} of {len(lengths)} rows", file=sys.stderr)
 
 
@@ -193,6 +195,7 @@ class TRLDPO(unittest.TestCase):
         tok = tokenizer()
         ds = load(ARGS.run, "pairs")
         self.assertGreater(len(ds), 0)
+        self.assertEqual(DPOConfig.__dataclass_fields__["max_length"].default, 1024)
         with tempfile.TemporaryDirectory() as tmp:
             args = DPOConfig(**common(tmp), per_device_train_batch_size=2, max_steps=2)
             # The reference model: the same tiny model (a hub id otherwise).
@@ -374,14 +377,14 @@ class VerlSFT(unittest.TestCase):
         self.assertEqual(it["input_ids"].tolist(), src[longest]["input_ids"][: cfg.max_length])
         self.assertEqual(it["loss_mask"].tolist(), [int(x != IGNORE) for x in src[longest]["labels"][: cfg.max_length]])
 
-    def multiturn(self, **settings):
+    def multiturn(self, files=1, **settings):
         from verl.trainer.sft_trainer import create_sft_dataset
 
         cfg = verl_data_config("sft_trainer_engine.yaml")
         cfg.max_length = 8192
         for k, v in settings.items():
             cfg[k] = v
-        ds = create_sft_dataset(shards(ARGS.sft, "sft")[:1], cfg, tokenizer(), None)
+        ds = create_sft_dataset(shards(ARGS.sft, "sft")[:files], cfg, tokenizer(), None)
         self.assertEqual(type(ds).__name__, "MultiTurnSFTDataset")
         return ds
 
@@ -393,7 +396,8 @@ class VerlSFT(unittest.TestCase):
         ds = self.multiturn()
         with self.assertRaises(TypeError):
             ds[0]
-        ds = self.multiturn(tools_key="no_such_column")
+        ds = self.multiturn(files=None, tools_key="no_such_column")
+        self.assertEqual(len(ds), len(rows(ARGS.sft, "sft")))
         for i in range(len(ds)):
             with self.assertRaises(AssertionError, msg=f"row {i}"):
                 ds[i]
