@@ -2,7 +2,9 @@ package envtest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,4 +82,21 @@ func Start(t *testing.T, repoRoot, name string) string {
 	url := lines[len(lines)-1]
 	t.Logf("%s at %s (started in %v)", name, url, time.Since(start).Round(time.Millisecond))
 	return url
+}
+
+// Sessions is a real server's GET /sessions: the sessions it holds open.
+func Sessions(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url + "/sessions")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var c struct {
+		Active int `json:"active_sessions"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c.Active
 }

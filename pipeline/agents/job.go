@@ -26,9 +26,12 @@ package agents
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/internal/ordered"
@@ -82,6 +85,7 @@ func Execute(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobOptions
 	if err != nil {
 		return nil, err
 	}
+	j.opts.SessionName = sessionNamer(h.Dir, cfg.Seed)
 	if ep := cfg.Endpoint; ep != nil {
 		h.Manifest.Model, h.Manifest.Endpoint = ep.Model, ep.RedactedURLs()
 	}
@@ -124,6 +128,21 @@ func Execute(ctx context.Context, cfg *pipeline.Config, opts pipeline.JobOptions
 		return err
 	}
 	return pipeline.RunSFT(ctx, h, sj, opts)
+}
+
+// sessionNamer names a run's environment sessions by the output directory,
+// the run's seed, the task, the sample and what the session is for: a
+// resumed run replays its unfinished tasks under the same names, so the
+// server gives back the sessions a killed run left open. Two runs into
+// different directories never share a name.
+func sessionNamer(dir string, seed int64) func(env.Task, int, string) string {
+	if abs, err := filepath.Abs(dir); err == nil {
+		dir = abs
+	}
+	return func(t env.Task, index int, what string) string {
+		h := sha256.Sum256([]byte(fmt.Sprintf("%s\x00%d\x00%s\x00%d\x00%s", dir, seed, t.ID(), index, what)))
+		return "redraft-" + hex.EncodeToString(h[:12])
+	}
 }
 
 func boolInt(b bool) int64 {

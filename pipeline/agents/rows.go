@@ -125,6 +125,10 @@ func (j *job) rlRows(rec agent.TaskRecord, eps []*agent.Episode) ([]export.RLRow
 		if ep.Model != "oracle" {
 			r.Sampling = pipeline.SamplingColumn(&j.opts.Sampling)
 		}
+		if len(ep.Messages) == 0 {
+			// The reset failed: there is no conversation (null, not empty).
+			r.Messages = nil
+		}
 		if ep.Failed() {
 			r.Error = pipeline.StrPtr(ep.End + ": " + ep.Reason)
 		}

@@ -68,6 +68,25 @@ type Options struct {
 	Seed     int64
 	// Model is recorded on the episode when the endpoint reports none.
 	Model string
+	// SessionName, when set, names each session's episode id (what is
+	// "episode", "branch" or "script") for an environment that can open
+	// named sessions (env.Client.OpenNamed): a resumed run then sends the
+	// ids a killed one left open, and the server gives those sessions back.
+	SessionName func(task env.Task, index int, what string) string
+}
+
+// namedOpener is an environment whose sessions can be given their episode
+// id (env.Client).
+type namedOpener interface {
+	OpenNamed(ctx context.Context, id string) (env.Session, error)
+}
+
+// open opens a session of e, named by o.SessionName when both can.
+func open(ctx context.Context, e env.Environment, o Options, task env.Task, index int, what string) (env.Session, error) {
+	if n, ok := e.(namedOpener); ok && o.SessionName != nil {
+		return n.OpenNamed(ctx, o.SessionName(task, index, what))
+	}
+	return e.Open(ctx)
 }
 
 // Step is one action and what the environment answered.
@@ -181,7 +200,11 @@ func Run(ctx context.Context, e env.Environment, p rollout.Policy, task env.Task
 	}
 	ep.Seed = rollout.DeriveSeed(o.Seed, task.ID(), index, 0)
 	defer func() { ep.Duration = time.Since(start) }()
-	s, err := e.Open(ctx)
+	what := "episode"
+	if o.Script != nil {
+		what = "script"
+	}
+	s, err := open(ctx, e, o, task, index, what)
 	if err != nil {
 		ep.fail(ctx, EndEnvError, "open", err)
 		return ep
@@ -231,7 +254,7 @@ func Branch(ctx context.Context, e env.Environment, p rollout.Policy, base *Epis
 		ep.End, ep.Reason = EndEnvError, fmt.Sprintf("branch at step %d of an episode of %d steps", k, len(base.Steps))
 		return ep
 	}
-	s, err := e.Open(ctx)
+	s, err := open(ctx, e, o, task, index, fmt.Sprintf("branch-%d", k))
 	if err != nil {
 		ep.fail(ctx, EndEnvError, "open", err)
 		return ep

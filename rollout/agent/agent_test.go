@@ -275,3 +275,33 @@ func TestBranch(t *testing.T) {
 		})
 	}
 }
+
+// A session a killed run left open is given back when a run opens it again
+// by name: the server opens no new one, and it is closed at the end.
+func TestRunReclaimsNamedSession(t *testing.T) {
+	srv, c := newEnv(t, 2*time.Second)
+	ctx := context.Background()
+	task := env.Task{Env: "counting", Name: "count", Variation: 1}
+	name := func(t env.Task, index int, what string) string { return fmt.Sprintf("run-x/%s/%d/%s", t.ID(), index, what) }
+	// The killed run: reset, one step, never closed.
+	s, err := c.OpenNamed(ctx, name(task, 0, "episode"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Reset(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if opened, _, open, _, _ := srv.Stats(); opened != 1 || open != 1 {
+		t.Fatalf("%d opened, %d open", opened, open)
+	}
+	ep := Run(ctx, c, script{}, task, 0, Options{SessionName: name})
+	if ep.End != EndDone || fmtBool(ep.Success) != "true" {
+		t.Fatalf("end %s %s", ep.End, ep.Reason)
+	}
+	if opened, closed, open, _, _ := srv.Stats(); opened != 1 || closed != 1 || open != 0 {
+		t.Fatalf("server: %d opened, %d closed, %d open: the left session was not reused", opened, closed, open)
+	}
+	if _, err := c.OpenNamed(ctx, ""); err == nil {
+		t.Error("an empty episode id was accepted")
+	}
+}

@@ -153,19 +153,39 @@ func (c *Client) Open(ctx context.Context) (Session, error) {
 // OpenHTTP is Open returning the concrete session, which also has State and
 // EpisodeID.
 func (c *Client) OpenHTTP(ctx context.Context) (*HTTPSession, error) {
+	return c.open(ctx, "")
+}
+
+// OpenNamed is Open with the episode id the session's requests carry,
+// instead of a random one. A run that names its episodes by what they are
+// (its output, task, sample) sends the same ids when it is resumed, so a
+// server that reuses the session of a known id (scripts/envs' servers do)
+// gives back the sessions a killed run left open, instead of holding them
+// until its idle timeout. id must be 1 to 255 bytes.
+func (c *Client) OpenNamed(ctx context.Context, id string) (Session, error) {
+	if id == "" || len(id) > 255 {
+		return nil, &Error{Op: "open", URL: c.shown, Kind: KindUsage, Reason: fmt.Sprintf("episode id of %d bytes (want 1 to 255)", len(id))}
+	}
+	return c.open(ctx, id)
+}
+
+func (c *Client) open(ctx context.Context, name string) (*HTTPSession, error) {
 	select {
 	case c.slots <- struct{}{}:
 	case <-ctx.Done():
 		return nil, &Error{Op: "open", URL: c.shown, Kind: KindCanceled,
 			Reason: fmt.Sprintf("waiting for one of %d sessions: %v", c.cfg.MaxSessions, context.Cause(ctx)), Err: ctx.Err()}
 	}
-	var id [12]byte
-	if _, err := cryptoRead(id[:]); err != nil {
-		<-c.slots
-		return nil, &Error{Op: "open", URL: c.shown, Kind: KindUsage, Reason: "no episode id: " + err.Error(), Err: err}
+	if name == "" {
+		var id [12]byte
+		if _, err := cryptoRead(id[:]); err != nil {
+			<-c.slots
+			return nil, &Error{Op: "open", URL: c.shown, Kind: KindUsage, Reason: "no episode id: " + err.Error(), Err: err}
+		}
+		name = "redraft-" + hex.EncodeToString(id[:])
 	}
 	c.opened.Add(1)
-	return &HTTPSession{c: c, id: "redraft-" + hex.EncodeToString(id[:])}, nil
+	return &HTTPSession{c: c, id: name}, nil
 }
 
 var cryptoRead = crand.Read

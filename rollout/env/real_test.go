@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -34,18 +33,7 @@ func envServer(t *testing.T, name string) string {
 // serverSessions is the server's GET /sessions: the sessions it holds.
 func serverSessions(t *testing.T, url string) int {
 	t.Helper()
-	resp, err := http.Get(url + "/sessions")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var c struct {
-		Active int `json:"active_sessions"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil {
-		t.Fatal(err)
-	}
-	return c.Active
+	return envtest.Sessions(t, url)
 }
 
 // episode is the outcome of playing actions through a session.
