@@ -282,7 +282,9 @@ func TestRunReclaimsNamedSession(t *testing.T) {
 	srv, c := newEnv(t, 2*time.Second)
 	ctx := context.Background()
 	task := env.Task{Env: "counting", Name: "count", Variation: 1}
-	name := func(t env.Task, index int, what string) string { return fmt.Sprintf("run-x/%s/%d/%s", t.ID(), index, what) }
+	name := func(t env.Task, index int, what string) string {
+		return fmt.Sprintf("run-x/%s/%d/%s", t.ID(), index, what)
+	}
 	// The killed run: reset, one step, never closed.
 	s, err := c.OpenNamed(ctx, name(task, 0, "episode"))
 	if err != nil {
