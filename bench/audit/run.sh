@@ -40,7 +40,7 @@ for r in rows:
     a = agg.setdefault((r["task"], r["rows"], r["tool"]), {"secs": [], "rss": 0})
     a["secs"] += r["seconds"]
     a["rss"] = max(a["rss"], r["peak_rss_mb"])
-print("| task | rows | tool | seconds (median) | range | rows/s | peak RSS | redraft / peer |")
+print("| task | rows | tool | seconds (median) | range | rows/s | peak RSS | redraft rows/s ÷ peer rows/s |")
 print("|---|---:|---|---:|---:|---:|---:|---:|")
 for (task, n, tool), a in sorted(agg.items(), key=lambda kv: (kv[0][0] != "reward histogram", -kv[0][1], not kv[0][2].startswith("redraft"))):
     med = statistics.median(a["secs"])
