@@ -347,3 +347,76 @@ func TestEnvironmentDoc(t *testing.T) {
 		t.Errorf("docs/agents.md does not quote %v", err)
 	}
 }
+
+// docs/agents.md's recorded example rows (real ScienceWorld runs) have the
+// masks their recipe promises: observations and the prompt masked; grpo and
+// re-rest train every action; agent-r masks everything before the revision
+// message (2 + 2(k+1) for first bad step k); step trains the good steps,
+// masks the erroneous one and trains the reflection and what follows.
+func TestEnvironmentDocRows(t *testing.T) {
+	blocks := doccheck.Checked(t, "../..", "docs/agents.md", "TestEnvironmentDocRows")
+	seen := map[string]bool{}
+	for _, b := range blocks {
+		var r struct {
+			ID, Recipe string
+			Messages   []struct {
+				Role     string
+				LossMask int `json:"loss_mask"`
+				Segments []string
+			}
+			Metadata struct {
+				Episode  agent.Info
+				Revision *struct {
+					Recipe       string `json:"recipe"`
+					FirstBadStep *int   `json:"first_bad_step"`
+					Branch       string `json:"branch"`
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(b), &r); err != nil {
+			t.Fatalf("%v:\n%s", err, b)
+		}
+		seen[r.Recipe] = true
+		k := -1
+		if r.Metadata.Revision != nil {
+			if r.Metadata.Revision.Recipe != r.Recipe || r.Metadata.Revision.FirstBadStep == nil || r.Metadata.Episode.FirstBadStep == nil || *r.Metadata.Revision.FirstBadStep != *r.Metadata.Episode.FirstBadStep {
+				if r.Recipe != RecipeNameReReST {
+					t.Errorf("%s: revision %+v, episode's first bad step %v", r.Recipe, r.Metadata.Revision, r.Metadata.Episode.FirstBadStep)
+				}
+			}
+			if r.Metadata.Revision.FirstBadStep != nil {
+				k = *r.Metadata.Revision.FirstBadStep
+			}
+		}
+		for i, m := range r.Messages {
+			want, roles := 0, []string{SegObservation}
+			switch {
+			case i < 2:
+				roles = []string{pipeline.SegPrompt}
+			case m.Role != "assistant":
+			case r.Recipe == RecipeNameGRPO || r.Recipe == RecipeNameReReST:
+				want, roles = 1, []string{SegAction}
+			case r.Recipe == RecipeNameAgentR && i < 2+2*k:
+				roles = []string{pipeline.SegPrefix}
+			case r.Recipe == RecipeNameStep && i < 2+2*k:
+				want, roles = 1, []string{SegAction}
+			case i == 2+2*k:
+				roles = []string{pipeline.SegErroneousStep}
+			case i == 4+2*k && r.Recipe == RecipeNameAgentR:
+				want, roles = 1, []string{pipeline.SegRevision, pipeline.SegSeparator, pipeline.SegContinuation}
+			case i == 4+2*k:
+				want, roles = 1, []string{pipeline.SegReflection, pipeline.SegSeparator, pipeline.SegCorrection}
+			default:
+				want, roles = 1, []string{pipeline.SegContinuation}
+			}
+			if m.LossMask != want || strings.Join(m.Segments, "+") != strings.Join(roles, "+") {
+				t.Errorf("%s message %d (%s): loss_mask %d segments %v, want %d %v", r.Recipe, i, m.Role, m.LossMask, m.Segments, want, roles)
+			}
+		}
+	}
+	for _, name := range []string{RecipeNameGRPO, RecipeNameAgentR, RecipeNameStep, RecipeNameReReST} {
+		if !seen[name] {
+			t.Errorf("docs/agents.md has no example row of %s", name)
+		}
+	}
+}
