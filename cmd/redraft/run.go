@@ -144,12 +144,18 @@ func cmdRun(ctx context.Context, args []string, sigs <-chan os.Signal, stdout, s
 		}
 		fmt.Fprintf(stderr, "wrote %d%s rows (%d groups) in %d shard(s) to %s in %s\n",
 			ds.Rows, kind, ds.Groups, len(ds.Shards), cfg.Output.Dir, m.Finished.Sub(m.Started).Round(time.Millisecond))
-		if len(m.Skipped) > 0 {
-			fmt.Fprintf(stderr, "%d inputs produced no row; reasons in the manifest's skipped list\n", len(m.Skipped))
+		if rl, ok := m.Datasets["rl"]; ok && dataset != "rl" {
+			// Trajectories and environment runs write rl rows beside
+			// their sft rows.
+			fmt.Fprintf(stderr, "and %d rl rows (%d groups) in %d shard(s)\n", rl.Rows, rl.Groups, len(rl.Shards))
+		}
+		if m.SkippedTotal > 0 {
+			fmt.Fprintf(stderr, "%d inputs produced no row; reasons in the manifest's skipped list\n", m.SkippedTotal)
 		}
 	}
-	if *noAudit || dataset != "rl" {
-		// The audit reads rl rewards; an sft run has none.
+	if *noAudit || dataset != "rl" && cfg.Source.Kind != "environment" {
+		// The audit reads rl rewards; an sft run has none. An environment
+		// run's rl rows are its episodes.
 		return nil
 	}
 	a, err := audit.Dir(ctx, cfg.Output.Dir)
