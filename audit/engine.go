@@ -225,7 +225,7 @@ func Path(ctx context.Context, path string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	plan, err := planAudit(paths)
+	plan, err := planAudit(paths, opts.Workers)
 	if err != nil {
 		return nil, err
 	}
@@ -510,7 +510,7 @@ func RewardHistogram(ctx context.Context, path string, workers int) (Dist, int64
 	if err != nil {
 		return Dist{}, 0, err
 	}
-	plan, err := planAudit(paths)
+	plan, err := planAudit(paths, workers)
 	if err != nil {
 		return Dist{}, 0, err
 	}

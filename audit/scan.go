@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/apache/arrow/go/v17/arrow"
@@ -97,81 +98,131 @@ func auditPaths(path string) ([]string, error) {
 	return paths, nil
 }
 
-func planAudit(paths []string) (*auditPlan, error) {
+// shardPlan is what one shard's footer says.
+type shardPlan struct {
+	schema  string
+	columns map[string]bool
+	units   []auditUnit
+	ranges  map[string]*valueRange
+	maxTurn int32
+	turnOK  bool
+}
+
+// planAudit reads the shards' footers, workers at a time (0: GOMAXPROCS),
+// and combines them in shard order.
+func planAudit(paths []string, workers int) (*auditPlan, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	shards := make([]*shardPlan, len(paths))
+	errs := make([]error, len(paths))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, len(paths))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(paths) {
+					return
+				}
+				shards[i], errs[i] = planShard(paths[i])
+			}
+		}()
+	}
+	wg.Wait()
 	p := &auditPlan{shards: paths, ranges: map[string]*valueRange{}}
 	for _, l := range []string{leafReward, leafAdvantage, leafComponent, leafLogprob} {
 		p.ranges[l] = &valueRange{known: true}
 	}
 	p.turnOK = true
-	for i, path := range paths {
-		pf, err := file.OpenParquetFile(path, false)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		md := pf.MetaData()
-		schema := ""
-		if kv := md.KeyValueMetadata().FindValue("redraft.schema"); kv != nil {
-			schema = *kv
+	for i, sp := range shards {
+		if errs[i] != nil {
+			return nil, errs[i]
 		}
 		if i == 0 {
-			p.schema = schema
-		} else if schema != p.schema {
-			pf.Close()
-			return nil, fmt.Errorf("%s: schema %s differs from %s in earlier shards", path, schema, p.schema)
-		}
-		cols := map[string]bool{}
-		for f := 0; f < md.Schema.Root().NumFields(); f++ {
-			cols[md.Schema.Root().Field(f).Name()] = true
-		}
-		if i == 0 {
-			p.columns = cols
+			p.schema = sp.schema
+			p.columns = sp.columns
 		} else {
+			if sp.schema != p.schema {
+				return nil, fmt.Errorf("%s: schema %s differs from %s in earlier shards", paths[i], sp.schema, p.schema)
+			}
 			for c := range p.columns {
-				if !cols[c] {
+				if !sp.columns[c] {
 					delete(p.columns, c)
 				}
 			}
 		}
-		for rg := 0; rg < pf.NumRowGroups(); rg++ {
-			rgm := md.RowGroup(rg)
-			p.units = append(p.units, auditUnit{path: path, rg: rg, rows: rgm.NumRows()})
-			for c := 0; c < rgm.NumColumns(); c++ {
-				cc, err := rgm.ColumnChunk(c)
-				if err != nil {
+		p.units = append(p.units, sp.units...)
+		for leaf, r := range sp.ranges {
+			g := p.ranges[leaf]
+			if r.seen {
+				g.widen(r.lo, r.hi)
+			}
+			g.known = g.known && r.known
+		}
+		p.maxTurn = max(p.maxTurn, sp.maxTurn)
+		p.turnOK = p.turnOK && sp.turnOK
+	}
+	return p, nil
+}
+
+func planShard(path string) (*shardPlan, error) {
+	p := &shardPlan{columns: map[string]bool{}, ranges: map[string]*valueRange{}, turnOK: true}
+	for _, l := range []string{leafReward, leafAdvantage, leafComponent, leafLogprob} {
+		p.ranges[l] = &valueRange{known: true}
+	}
+	pf, err := file.OpenParquetFile(path, false)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	defer pf.Close()
+	md := pf.MetaData()
+	if kv := md.KeyValueMetadata().FindValue("redraft.schema"); kv != nil {
+		p.schema = *kv
+	}
+	for f := 0; f < md.Schema.Root().NumFields(); f++ {
+		p.columns[md.Schema.Root().Field(f).Name()] = true
+	}
+	for rg := 0; rg < pf.NumRowGroups(); rg++ {
+		rgm := md.RowGroup(rg)
+		p.units = append(p.units, auditUnit{path: path, rg: rg, rows: rgm.NumRows()})
+		for c := 0; c < rgm.NumColumns(); c++ {
+			cc, err := rgm.ColumnChunk(c)
+			if err != nil {
+				continue
+			}
+			leaf := md.Schema.Column(c).Path()
+			r := p.ranges[leaf]
+			if r == nil && leaf != leafTurn {
+				continue
+			}
+			stats, _ := cc.Statistics()
+			switch s := stats.(type) {
+			case *metadata.Float64Statistics:
+				if r == nil {
 					continue
 				}
-				leaf := md.Schema.Column(c).Path()
-				r := p.ranges[leaf]
-				if r == nil && leaf != leafTurn {
-					continue
+				if s.HasMinMax() {
+					r.widen(s.Min(), s.Max())
+				} else if s.NullCount() < cc.NumValues() || !s.HasNullCount() {
+					r.known = false
 				}
-				stats, _ := cc.Statistics()
-				switch s := stats.(type) {
-				case *metadata.Float64Statistics:
-					if r == nil {
-						continue
-					}
-					if s.HasMinMax() {
-						r.widen(s.Min(), s.Max())
-					} else if s.NullCount() < cc.NumValues() || !s.HasNullCount() {
-						r.known = false
-					}
-				case *metadata.Int32Statistics:
-					if leaf == leafTurn && s.HasMinMax() {
-						p.maxTurn = max(p.maxTurn, s.Max())
-					} else if leaf == leafTurn {
-						p.turnOK = false
-					}
-				default:
-					if r != nil {
-						r.known = false
-					} else if leaf == leafTurn {
-						p.turnOK = false
-					}
+			case *metadata.Int32Statistics:
+				if leaf == leafTurn && s.HasMinMax() {
+					p.maxTurn = max(p.maxTurn, s.Max())
+				} else if leaf == leafTurn {
+					p.turnOK = false
+				}
+			default:
+				if r != nil {
+					r.known = false
+				} else if leaf == leafTurn {
+					p.turnOK = false
 				}
 			}
 		}
-		pf.Close()
 	}
 	return p, nil
 }
