@@ -12,6 +12,7 @@ import (
 
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/internal/envtest"
+	"github.com/redraft/redraft/internal/llamatest"
 )
 
 // An Agent-R run of SmolLM2 (the real llama-server at REDRAFT_LLAMA_URL) in
@@ -20,14 +21,7 @@ import (
 // revision exactly once: no row lost, none written twice. The sessions the
 // killed process left open in the server are given back to the resumed run.
 func TestScienceWorldKillResume(t *testing.T) {
-	llama := os.Getenv("REDRAFT_LLAMA_URL")
-	if llama == "" {
-		const how = "start one with `export REDRAFT_LLAMA_URL=$(scripts/llama-server.sh start | tail -n1)`"
-		if os.Getenv("REDRAFT_REQUIRE_LLAMA") == "1" {
-			t.Fatal("REDRAFT_REQUIRE_LLAMA=1 but REDRAFT_LLAMA_URL is unset; " + how)
-		}
-		t.Skip("REDRAFT_LLAMA_URL is unset, so there is no real llama-server to test against; " + how)
-	}
+	llama := llamatest.URL(t)
 	world := envtest.Start(t, "../..", "scienceworld")
 	dir := t.TempDir()
 	tasks := filepath.Join(dir, "tasks.jsonl")

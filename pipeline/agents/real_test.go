@@ -13,6 +13,7 @@ import (
 	"github.com/redraft/redraft/audit"
 	"github.com/redraft/redraft/export"
 	"github.com/redraft/redraft/internal/envtest"
+	"github.com/redraft/redraft/internal/llamatest"
 	"github.com/redraft/redraft/pipeline"
 	"github.com/redraft/redraft/rollout/agent"
 	"github.com/redraft/redraft/rollout/env"
@@ -32,19 +33,6 @@ const scienceTasks = `{"id": "living-2", "task": "find-living-thing", "variation
 `
 
 const qwen3 = "tokenizer: ../../tokenizer/testdata/synthetic.json, chat_format: qwen3"
-
-func llamaURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("REDRAFT_LLAMA_URL")
-	if u == "" {
-		const how = "start one with `export REDRAFT_LLAMA_URL=$(scripts/llama-server.sh start | tail -n1)`"
-		if os.Getenv("REDRAFT_REQUIRE_LLAMA") == "1" {
-			t.Fatal("REDRAFT_REQUIRE_LLAMA=1 but REDRAFT_LLAMA_URL is unset; " + how)
-		}
-		t.Skip("REDRAFT_LLAMA_URL is unset, so there is no real llama-server to test against; " + how)
-	}
-	return strings.TrimRight(u, "/")
-}
 
 func scienceConfig(t *testing.T, dir, world, environment, endpoint, sampling string) *pipeline.Config {
 	t.Helper()
@@ -202,9 +190,9 @@ func checkAgentRMasks(t *testing.T, r export.SFTRow, k int) {
 // agent-r and step rows mask exactly the bad prefix or the erroneous step
 // and the observations.
 func TestScienceWorldLlama(t *testing.T) {
-	llama := llamaURL(t)
+	llama := llamatest.URL(t)
 	world := envtest.Start(t, "../..", "scienceworld")
-	endpoint := fmt.Sprintf("endpoint: {base_url: %s, model: SmolLM2-135M-Instruct, max_in_flight: 2}\n", llama)
+	endpoint := fmt.Sprintf("endpoint: {base_url: %s, model: %s, max_in_flight: 2}\n", llama, llamatest.Model)
 	for _, recipe := range []string{"agent-r", "step"} {
 		t.Run(recipe, func(t *testing.T) {
 			dir := t.TempDir()
