@@ -30,7 +30,7 @@ type ep struct {
 func (e ep) info() map[string]any {
 	m := map[string]any{"env": e.env, "task": "t", "variation": 0, "seed": 1, "steps": e.steps, "invalid_actions": e.invalid,
 		"tool_errors": e.tools, "reward": nil, "success": e.success, "end": e.end, "first_bad_step": e.bad, "gold_steps": 5,
-		"step_rewards": []any{}, "actions": []string{}, "model": "m", "duration_ms": 10}
+		"step_rewards": []any{}, "actions": []string{}, "model": "m"}
 	if e.signal != "" {
 		m["first_bad_signal"] = e.signal
 	}
