@@ -551,7 +551,7 @@ var roleHues = map[string]int{
 	"prompt": 215, "attempt": 25, "feedback": 195, "critique": 275, "prefix": 175,
 	"erroneous_step": 0, "reflection": 50, "revision": 38, "correction": 130, "continuation": 265,
 	"separator": 300, "thought": 255, "answer": 145, "observation": 225, "tool_result": 185, "tool": 185,
-	"action": 320, "response": 120, "reasoning": 290, "system": 230, "chosen": 120, "rejected": 350,
+	"action": 320, "tool_call": 340, "response": 120, "reasoning": 290, "system": 230, "chosen": 120, "rejected": 350,
 }
 
 func hueOf(role string) int {
@@ -568,6 +568,9 @@ func hueOf(role string) int {
 // prompt; an assistant message an earlier attempt; a user message after one
 // feedback; a tool message a tool result), and the response trained.
 func rlMessages(r *anyRow) []MsgView {
+	if len(r.Messages) > len(r.Prompt) {
+		return conversation(r)
+	}
 	var out []MsgView
 	zero, one := int32(0), int32(1)
 	sawAssistant := false
@@ -597,6 +600,48 @@ func rlMessages(r *anyRow) []MsgView {
 	return append(out, resp)
 }
 
+// conversation shows an rl row whose messages column holds the whole
+// conversation (tool calls, recorded trajectories, agent episodes): the
+// prompt's messages masked, then every assistant message trained (its tool
+// calls with it) and every other message (tool results, observations, user
+// turns) masked, as the row's token track has them.
+func conversation(r *anyRow) []MsgView {
+	var out []MsgView
+	zero, one := int32(0), int32(1)
+	for i, m := range r.Messages {
+		role, lm := "prompt", &zero
+		switch {
+		case i < len(r.Prompt):
+		case m.Role == "assistant":
+			role, lm = "action", &one
+		case m.Role == "tool":
+			role = "tool_result"
+		default:
+			role = "observation"
+		}
+		mv := MsgView{Role: m.Role, LossMask: lm}
+		if i < len(r.Prompt) {
+			mv.Label = "prompt"
+		}
+		if m.Content != "" {
+			mv.Segs = append(mv.Segs, SegView{Role: role, Text: m.Content, End: len([]rune(m.Content)), Trainable: lm == &one, Hue: hueOf(role)})
+		}
+		mv.Segs = append(mv.Segs, toolCalls(m.ToolCalls, lm == &one)...)
+		out = append(out, mv)
+	}
+	return out
+}
+
+// toolCalls shows a message's tool calls, one segment each ("name(arguments)"),
+// after its content: they are not part of the content, so they have no span.
+func toolCalls(calls []export.ToolCall, trained bool) []SegView {
+	var out []SegView
+	for _, c := range calls {
+		out = append(out, SegView{Role: "tool_call", Text: c.Function.Name + "(" + c.Function.Arguments + ")", Trainable: trained, Hue: hueOf("tool_call")})
+	}
+	return out
+}
+
 // sftMessages are an sft row's messages cut into their segments.
 func sftMessages(r *anyRow) []MsgView {
 	var out []MsgView
@@ -622,6 +667,7 @@ func sftMessages(r *anyRow) []MsgView {
 		if pos < len(runes) {
 			mv.Segs = append(mv.Segs, SegView{Role: "(no segment)", Text: string(runes[pos:]), Start: pos, End: len(runes)})
 		}
+		mv.Segs = append(mv.Segs, toolCalls(m.ToolCalls, lm == 1)...)
 		out = append(out, mv)
 	}
 	return out

@@ -442,3 +442,30 @@ func TestHeat(t *testing.T) {
 		}
 	}
 }
+
+// An rl row holding a whole conversation (an agent episode, a recorded
+// trajectory) shows every message: the prompt and what came back masked,
+// each assistant message trained with its tool calls.
+func TestConversationMessages(t *testing.T) {
+	id := "c-1"
+	r := &anyRow{Messages: []export.SFTMessage{
+		{Role: "user", Content: "Count to 2."},
+		{Role: "assistant", ToolCalls: []export.ToolCall{{ID: "c-1", Type: "function", Function: export.ToolFunction{Name: "say", Arguments: `{"n": 1}`}}}},
+		{Role: "tool", Content: "1.", ToolCallID: &id},
+		{Role: "assistant", Content: "say 2"},
+		{Role: "user", Content: "2."},
+	}}
+	r.Prompt = []export.Message{{Role: "user", Content: "Count to 2."}}
+	var got []string
+	for _, m := range rlMessages(r) {
+		var segs []string
+		for _, s := range m.Segs {
+			segs = append(segs, fmt.Sprintf("%s:%s:%v", s.Role, s.Text, s.Trainable))
+		}
+		got = append(got, fmt.Sprintf("%s/%d[%s]", m.Role, *m.LossMask, strings.Join(segs, " ")))
+	}
+	want := `user/0[prompt:Count to 2.:false] assistant/1[tool_call:say({"n": 1}):true] tool/0[tool_result:1.:false] assistant/1[action:say 2:true] user/0[observation:2.:false]`
+	if strings.Join(got, " ") != want {
+		t.Errorf("got  %s\nwant %s", strings.Join(got, " "), want)
+	}
+}
