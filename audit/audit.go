@@ -50,6 +50,9 @@ type Report struct {
 	Slices       []SliceReport `json:"slices"`
 	// Agents audits the agent episodes (nil: none; see AddAgents).
 	Agents *AgentReport `json:"agents,omitempty"`
+	// Tokens counts the token tracks' sources and checks (nil: no row has
+	// the engine's ids; see AddTokens).
+	Tokens *TokenReport `json:"tokens,omitempty"`
 }
 
 // Bin is one bar of the reward histogram: rewards in [Lo, Hi) (the last bin
@@ -88,6 +91,9 @@ func Dir(ctx context.Context, dir string) (*Report, error) {
 		return nil, err
 	}
 	if err := a.AddAgents(ctx, dir, 0); err != nil {
+		return nil, err
+	}
+	if err := a.AddTokens(ctx, dir); err != nil {
 		return nil, err
 	}
 	return a, nil
@@ -129,6 +135,7 @@ func (a *Report) WriteText(w io.Writer) {
 	}
 	a.writeDetails(w)
 	a.writeAgents(w)
+	a.writeTokens(w)
 }
 
 func fmtF(v *float64, f string) string {

@@ -9,7 +9,7 @@ import (
 // Every column type of every released schema parses and prints back as
 // written.
 func TestParseTypeRoundTrip(t *testing.T) {
-	for _, v := range []string{"rl/1", "rl/2", "rl/3", "rl/4", "rl/5", "sft/1", "sft/2", "sft/3", "sft/4", "pairs/1", "pairs/2", "verl/1"} {
+	for _, v := range []string{"rl/1", "rl/2", "rl/3", "rl/4", "rl/5", "rl/6", "sft/1", "sft/2", "sft/3", "sft/4", "pairs/1", "pairs/2", "verl/1"} {
 		d, err := schemas.Load(v)
 		if err != nil {
 			t.Fatal(err)

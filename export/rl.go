@@ -18,8 +18,10 @@ import (
 // metadata and the manifest. Bump it whenever RLRow changes; the schema test
 // in this package fails until schemas/rl.v<N>.json is added to match. rl/3
 // adds the token track (see RLTokens); rl/4 the messages and tools of rows
-// that involve tool calls; rl/5 response_messages (see SetResponseMessages).
-const RLSchema = "rl/5"
+// that involve tool calls; rl/5 response_messages (see SetResponseMessages);
+// rl/6 token_source, token_check, logprobs_reason and policy_version (see
+// docs/token-track.md).
+const RLSchema = "rl/6"
 
 // Message is one chat message: the prompt of an rl row, a pair or a verl
 // prompt, whose messages are plain text.
@@ -184,6 +186,48 @@ type RLRow struct {
 	// else one assistant message holding Response. Runs fill it on every
 	// row (SetResponseMessages); null in rows made outside a run.
 	ResponseMessages []ChatMessage `parquet:"response_messages,list,optional" json:"response_messages"`
+
+	// TokenSource says where the token track's ids come from: "engine"
+	// (the server that generated the response reported them) or
+	// "tokenizer" (output.tokenizer rendered the prompt and response);
+	// null when the row has no track. TokenCheck compares an engine track
+	// with the configured tokenizer's: "match" or "mismatch" (see
+	// CompareTracks), null when there is nothing to compare (a tokenizer
+	// track, no tokenizer, or a tokenizer that gives no track).
+	TokenSource *string `parquet:"token_source,optional,dict" json:"token_source"`
+	TokenCheck  *string `parquet:"token_check,optional,dict" json:"token_check"`
+	// LogprobsReason is null when logprobs is empty or holds exactly one
+	// entry per response_ids token, in order; otherwise it says why they
+	// are not aligned (a count that differs, no token track to align
+	// with), so that no trainer takes them as aligned.
+	LogprobsReason *string `parquet:"logprobs_reason,optional" json:"logprobs_reason"`
+	// PolicyVersion is endpoint.policy_version (a checkpoint id or
+	// training step) on generated rows; null when it is not set and on
+	// recorded rollouts.
+	PolicyVersion *string `parquet:"policy_version,optional,dict" json:"policy_version"`
+}
+
+// Token sources and checks of an rl row (token_source, token_check).
+const (
+	TokenSourceEngine    = "engine"
+	TokenSourceTokenizer = "tokenizer"
+	TokenCheckMatch      = "match"
+	TokenCheckMismatch   = "mismatch"
+)
+
+// LogprobsAlignment is the logprobs_reason of a row with n logprobs and
+// the given response ids: "" when they are aligned (one per token) or
+// there are none.
+func LogprobsAlignment(n int, responseIDs []int32) string {
+	switch {
+	case n == 0:
+		return ""
+	case responseIDs == nil:
+		return fmt.Sprintf("%d logprobs and no token track to align them with (token_reason)", n)
+	case n != len(responseIDs):
+		return fmt.Sprintf("%d logprobs for %d response tokens: not one per token", n, len(responseIDs))
+	}
+	return ""
 }
 
 // SetResponseMessages fills the response_messages column of rows from

@@ -40,6 +40,31 @@ type RLTokens struct {
 	ResponseLabels []int32
 	// Reason says why the row has no track; empty when it has one.
 	Reason string
+	// Source is the track's token_source ("" on a track: tokenizer);
+	// Check its token_check ("" for null).
+	Source, Check string
+}
+
+// CompareTracks is the token_check of an engine track against the
+// configured tokenizer's track of the same row: "match" when the prompt
+// ids are equal and so are the response ids, the tokenizer's end-of-turn
+// token aside (the engine reports it only when it generated it: not on a
+// response cut off by max_tokens or a stop string); "mismatch" otherwise;
+// "" when the tokenizer gives no track to compare with. The tokenizer's
+// track of one response always ends with its end-of-turn token, so an
+// engine track one token shorter is compared without it.
+func CompareTracks(engine, tok RLTokens) string {
+	if tok.Reason != "" || engine.Reason != "" {
+		return ""
+	}
+	tr := tok.ResponseIDs
+	if len(engine.ResponseIDs) == len(tr)-1 {
+		tr = tr[:len(tr)-1]
+	}
+	if slices.Equal(engine.PromptIDs, tok.PromptIDs) && slices.Equal(engine.ResponseIDs, tr) {
+		return TokenCheckMatch
+	}
+	return TokenCheckMismatch
 }
 
 // RLTrack tokenizes one rl row's prompt and response. A row without a
@@ -146,12 +171,22 @@ func (c *TokenTrackConfig) RLTrackMessages(conv []ChatMessage, promptLen int, to
 // columns and the reason.
 func (t RLTokens) Apply(r *RLRow) {
 	r.PromptIDs, r.ResponseIDs, r.InputIDs, r.Labels, r.AttentionMask = nil, nil, nil, nil, nil
+	r.TokenSource, r.TokenCheck = nil, nil
 	if t.Reason != "" {
 		reason := t.Reason
 		r.TokenReason = &reason
 		return
 	}
 	r.TokenReason = nil
+	src := t.Source
+	if src == "" {
+		src = TokenSourceTokenizer
+	}
+	r.TokenSource = &src
+	if t.Check != "" {
+		check := t.Check
+		r.TokenCheck = &check
+	}
 	np := len(t.PromptIDs)
 	r.PromptIDs, r.ResponseIDs = t.PromptIDs, t.ResponseIDs
 	r.InputIDs = slices.Concat(t.PromptIDs, t.ResponseIDs)

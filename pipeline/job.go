@@ -220,6 +220,9 @@ func Execute(ctx context.Context, cfg *Config, opts JobOptions) (*export.Manifes
 		Advantage: cfg.Advantage, TurnsPerTask: turnsPerTask(cfg), OnGroup: opts.OnGroup,
 		Resume: resume, Tokens: track,
 	}
+	if cfg.Endpoint != nil {
+		runOpts.PolicyVersion = cfg.Endpoint.PolicyVersion
+	}
 	if opts.Stop != nil {
 		runOpts.Stopped = opts.Stop.Stopped
 	}

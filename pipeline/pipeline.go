@@ -97,6 +97,9 @@ type Options struct {
 	// prompt_ids, response_ids, ...). It is computed by the scoring workers:
 	// tokenizing is CPU work that would serialise in the writer.
 	Tokens *export.TokenTrackConfig
+	// PolicyVersion is written into the policy_version column of every
+	// generated row (endpoint.policy_version); "" leaves it null.
+	PolicyVersion string
 }
 
 // ErrInterrupted is returned by Run when the producer stopped taking tasks
@@ -113,8 +116,10 @@ type Scored struct {
 	// that whiten over a batch; nil otherwise.
 	Batch *rewards.BatchStats
 	// Tokens is each sample's token track; nil when no tokenizer is
-	// configured.
+	// configured and the server reported no token ids.
 	Tokens []export.RLTokens
+	// PolicyVersion is Options.PolicyVersion.
+	PolicyVersion string
 }
 
 // Run drives prod through scorer into sink until the input ends, an error
@@ -167,6 +172,7 @@ func Run(ctx context.Context, prod rollout.Producer, scorer rewards.Scorer, sink
 				if s.Tokens, err = tokenize(opts.Tokens, g); err != nil {
 					return err
 				}
+				s.PolicyVersion = opts.PolicyVersion
 				select {
 				case scored <- s:
 				case <-ctx.Done():

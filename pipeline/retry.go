@@ -281,6 +281,10 @@ func sampleOf(row export.RLRow) rollout.Sample {
 	for _, lp := range row.Logprobs {
 		s.Logprobs = append(s.Logprobs, rollout.TokenLogprob{Token: lp.Token, Logprob: lp.Logprob})
 	}
+	if row.TokenSource != nil && *row.TokenSource == export.TokenSourceEngine {
+		// The engine's ids travel with the answer they belong to.
+		s.PromptIDs, s.ResponseIDs = row.PromptIDs, row.ResponseIDs
+	}
 	if n := len(row.Messages); n > 0 {
 		// The response's tool calls, on the last message (rl/4).
 		for _, tc := range row.Messages[n-1].ToolCalls {

@@ -100,6 +100,16 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 				r.Logprobs[j] = export.TokenLogprob{Token: lp.Token, Logprob: lp.Logprob}
 			}
 		}
+		lpWhy := export.LogprobsAlignment(len(r.Logprobs), r.ResponseIDs)
+		if lpWhy == "" && len(r.Logprobs) > 0 && smp.ResponseIDs != nil && !slices.Equal(smp.ResponseIDs, r.ResponseIDs) {
+			// As many, but for other tokens: the server's, not the
+			// tokenizer's that the row stores.
+			lpWhy = fmt.Sprintf("the %d logprobs are for the server's token ids, which are not the response_ids of the tokenizer's track", len(r.Logprobs))
+		}
+		r.LogprobsReason = strPtr(lpWhy)
+		if smp.Seed != nil {
+			r.PolicyVersion = strPtr(s.PolicyVersion)
+		}
 		r.ExtractedAnswer, r.ExtractRule = strPtr(sc.Answer), strPtr(sc.ExtractRule)
 		if v := sc.Verdict; v != nil {
 			c := v.Correct
@@ -149,9 +159,14 @@ func Rows(s *Scored, adv rewards.AdvantageConfig) []export.RLRow {
 }
 
 // tokenize computes the token track of every sample of a group, from the
-// prompt and response its rl row will carry; nil without a tokenizer.
+// prompt and response its rl row will carry: the engine's ids when the
+// server reported both the prompt's and the response's (token_source
+// engine, cross-checked against the tokenizer's track when there is a
+// tokenizer), else the tokenizer's; nil without a tokenizer when no sample
+// has engine ids.
 func tokenize(track *export.TokenTrackConfig, g *rollout.Group) ([]export.RLTokens, error) {
-	if track == nil {
+	engine := slices.ContainsFunc(g.Samples, func(s rollout.Sample) bool { return hasEngineIDs(s) })
+	if track == nil && !engine {
 		return nil, nil
 	}
 	prompt := exportMessages(g.Task.Messages)
@@ -161,17 +176,54 @@ func tokenize(track *export.TokenTrackConfig, g *rollout.Group) ([]export.RLToke
 		if smp.Prompt != nil {
 			p = exportMessages(smp.Prompt)
 		}
-		var err error
-		if msgs, tools := toolMessages(g.Task, smp); msgs != nil {
-			out[i], err = track.RLTrackMessages(msgs, len(p), tools, smp.Err != "")
-		} else {
-			out[i], err = track.RLTrack(p, smp.Text, smp.Err != "")
+		tok := export.RLTokens{Reason: export.NoTokenizer}
+		if track != nil {
+			var err error
+			if msgs, tools := toolMessages(g.Task, smp); msgs != nil {
+				tok, err = track.RLTrackMessages(msgs, len(p), tools, smp.Err != "")
+			} else {
+				tok, err = track.RLTrack(p, smp.Text, smp.Err != "")
+			}
+			if err != nil {
+				return nil, fmt.Errorf("token track of group %q sample %d: %w", g.Task.ID, smp.Index, err)
+			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("token track of group %q sample %d: %w", g.Task.ID, smp.Index, err)
+		if !hasEngineIDs(smp) {
+			out[i] = tok
+			continue
 		}
+		if why := incompleteEngineIDs(smp); why != "" {
+			// Not the whole generation: the tokenizer's track, or none.
+			if track == nil {
+				tok = export.RLTokens{Reason: why}
+			}
+			out[i] = tok
+			continue
+		}
+		eng := export.RLTokens{PromptIDs: smp.PromptIDs, ResponseIDs: smp.ResponseIDs, Source: export.TokenSourceEngine}
+		if track != nil {
+			eng.Check = export.CompareTracks(eng, tok)
+		}
+		out[i] = eng
 	}
 	return out, nil
+}
+
+// incompleteEngineIDs says why a sample's engine ids are not its whole
+// generation: the server counted more (or fewer) completion tokens than it
+// reported ids. llama-server's streams leave out the logprob entry, and so
+// the id, of the end-of-generation token a response stops on.
+func incompleteEngineIDs(s rollout.Sample) string {
+	if u := s.Usage; u != nil && u.CompletionTokens != 0 && u.CompletionTokens != len(s.ResponseIDs) {
+		return fmt.Sprintf("the server reported %d response token ids for %d completion tokens, so its ids are not the whole generation (llama-server streams no logprob for the end-of-generation token; do not stream with endpoint.engine_tokens)", len(s.ResponseIDs), u.CompletionTokens)
+	}
+	return ""
+}
+
+// hasEngineIDs reports a sample whose server reported the ids of its
+// prompt and of a response of at least one token.
+func hasEngineIDs(s rollout.Sample) bool {
+	return s.Err == "" && len(s.PromptIDs) > 0 && len(s.ResponseIDs) > 0
 }
 
 // toolMessages is an rl row's messages and tools columns: for a sample that

@@ -67,6 +67,17 @@ type EndpointConfig struct {
 	// once the headers arrived) before the attempt fails as stalled and is
 	// retried.
 	IdleTimeout Duration `yaml:"idle_timeout" json:"idle_timeout"`
+	// EngineTokens asks the server for its own token ids, which rl rows
+	// then carry as their token track (token_source engine): vLLM's
+	// return_token_ids (prompt_token_ids and the choice's token_ids), and
+	// from llama-server, whose response ids come with logprobs, the prompt
+	// ids of its /apply-template and /tokenize. Off by default: OpenAI
+	// refuses the unknown key.
+	EngineTokens bool `yaml:"engine_tokens" json:"engine_tokens,omitempty"`
+	// PolicyVersion is written into every generated rl row's
+	// policy_version column: a checkpoint id or training step, so that a
+	// trainer mixing runs can filter or weight stale samples.
+	PolicyVersion string `yaml:"policy_version" json:"policy_version,omitempty"`
 }
 
 // EndpointDefaults are the settings an endpoint section gets for the keys
@@ -85,6 +96,9 @@ type EndpointDefaults struct {
 	BreakerWait      time.Duration
 	MaxResponseBytes int64
 	IdleTimeout      time.Duration
+	// Helper marks a helper model's section, whose answers are not rows:
+	// it refuses engine_tokens and policy_version.
+	Helper bool
 }
 
 // PolicyDefaults are the policy endpoint's defaults: a sample is the
@@ -112,7 +126,7 @@ var HelperDefaults = EndpointDefaults{
 	APIKeyEnv: "OPENAI_API_KEY", MaxInFlight: 64, Timeout: 2 * time.Minute,
 	Retries: 3, BackoffInitial: DefaultBackoffInitial, BackoffMax: DefaultBackoffMax,
 	BreakerFailures: DefaultBreakerFailures, BreakerCooldown: DefaultBreakerCooldown, BreakerWait: 30 * time.Second,
-	MaxResponseBytes: DefaultMaxResponseBytes, IdleTimeout: DefaultIdleTimeout,
+	MaxResponseBytes: DefaultMaxResponseBytes, IdleTimeout: DefaultIdleTimeout, Helper: true,
 }
 
 // sampleTimeoutFactor derives sample_timeout's default from timeout.
@@ -172,6 +186,10 @@ func (c *EndpointConfig) ApplyDefaults(d EndpointDefaults, set func(key string) 
 func (c *EndpointConfig) Validate(section string, d EndpointDefaults) error {
 	key := func(k string) string { return section + "." + k }
 	switch {
+	case d.Helper && c.EngineTokens:
+		return keyErr(key("engine_tokens"), "a helper model's answers are not rows: only the policy endpoint stores the engine's token ids")
+	case d.Helper && c.PolicyVersion != "":
+		return keyErr(key("policy_version"), "a helper model's answers are not rows: only the policy endpoint's version is recorded")
 	case c.BaseURL == "" && len(c.BaseURLs) == 0:
 		return keyErr(key("base_url"), "missing (or give several as %s)", key("base_urls"))
 	case c.BaseURL != "" && len(c.BaseURLs) > 0:

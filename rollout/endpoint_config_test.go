@@ -123,3 +123,29 @@ func TestHelperFleetDeadFailsInBounds(t *testing.T) {
 	closeFleet()
 	check()
 }
+
+// TestHelperRefusesPolicyKeys: engine_tokens and policy_version are the
+// policy endpoint's; a helper section that sets them fails naming the key,
+// and the policy section takes them.
+func TestHelperRefusesPolicyKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  EndpointConfig
+		d    EndpointDefaults
+		want string
+	}{
+		{"helper engine_tokens", EndpointConfig{EngineTokens: true}, HelperDefaults, "critique.critic.engine_tokens: a helper model's answers are not rows"},
+		{"helper policy_version", EndpointConfig{PolicyVersion: "7"}, HelperDefaults, "critique.critic.policy_version: a helper model's answers are not rows"},
+		{"policy", EndpointConfig{EngineTokens: true, PolicyVersion: "7"}, PolicyDefaults, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tc.cfg
+			c.BaseURL, c.Model = "http://127.0.0.1:1/v1", "m"
+			c.ApplyDefaults(tc.d, nil)
+			err := c.Validate("critique.critic", tc.d)
+			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

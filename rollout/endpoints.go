@@ -179,6 +179,7 @@ func buildEndpoints(cfg EndpointConfig, key string, hc *http.Client) (*Endpoints
 		p := newOpenAIPolicy(attemptConfig{
 			baseURL: u, model: cfg.Model, apiKey: key, timeout: time.Duration(cfg.Timeout), client: hc,
 			maxBytes: int64(cfg.MaxResponseBytes), stream: cfg.Stream, idle: time.Duration(cfg.IdleTimeout),
+			engineTokens: cfg.EngineTokens,
 		})
 		e.eps = append(e.eps, &endpoint{index: i, policy: p})
 	}

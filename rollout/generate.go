@@ -275,6 +275,7 @@ func (g *Generator) sample(ctx context.Context, task Task, i int) Sample {
 		if r, ok := g.Replay(task.ID, i, seed); ok {
 			s.Text, s.Reasoning, s.ToolCalls, s.FinishReason, s.Usage, s.Logprobs = r.Text, r.Reasoning, r.ToolCalls, r.FinishReason, r.Usage, r.Logprobs
 			s.Endpoint, s.Attempts, s.Latency = r.Endpoint, r.Attempts, r.Latency
+			s.PromptIDs, s.ResponseIDs = r.PromptIDs, r.ResponseIDs
 			if r.Model != "" {
 				s.Model = r.Model
 			}
@@ -301,6 +302,7 @@ func (s *Sample) record(resp Response, latency time.Duration, err error) {
 	}
 	s.Text, s.Reasoning, s.ToolCalls, s.FinishReason = resp.Text, resp.Reasoning, resp.ToolCalls, resp.FinishReason
 	s.Usage, s.Logprobs, s.Endpoint, s.Attempts = resp.Usage, resp.Logprobs, resp.Endpoint, resp.Attempts
+	s.PromptIDs, s.ResponseIDs = resp.PromptIDs, resp.ResponseIDs
 	if resp.Model != "" {
 		s.Model = resp.Model
 	}

@@ -43,6 +43,12 @@ type Response struct {
 	Model        string
 	Usage        *Usage
 	Logprobs     []TokenLogprob
+	// PromptIDs and ResponseIDs are the token ids the engine read and
+	// generated, as it reported them (nil when it reported none): vLLM's
+	// prompt_token_ids and token_ids (return_token_ids), llama-server's
+	// logprob ids and the prompt its /apply-template and /tokenize give
+	// (endpoint.engine_tokens).
+	PromptIDs, ResponseIDs []int32
 	// Endpoint is the base URL (without credentials) that answered, and
 	// Attempts the number of requests sent for this response; both are
 	// zero values when the Policy does not report them.
@@ -79,6 +85,9 @@ type attemptConfig struct {
 	// non-streamed answer is written at once when it is complete, so the
 	// wait for its headers is bounded by timeout only.
 	idle time.Duration
+	// engineTokens asks for the engine's token ids (see
+	// EndpointConfig.EngineTokens).
+	engineTokens bool
 }
 
 // DefaultIdleTimeout is EndpointConfig.IdleTimeout's default: longer than a
@@ -93,8 +102,9 @@ const DefaultIdleTimeout = 2 * time.Minute
 type OpenAIPolicy struct {
 	client *openai.Client
 	model  string
-	// url is the base URL without credentials, as recorded on samples.
-	url string
+	// url is the base URL without credentials, as recorded on samples;
+	// rawURL the base URL as configured, without its query.
+	url, rawURL string
 	// apiKey is kept only to scrub it from error messages.
 	apiKey string
 	// timeout bounds one request; 0 means no bound beyond ctx.
@@ -103,6 +113,10 @@ type OpenAIPolicy struct {
 	maxBytes int64
 	stream   bool
 	idle     time.Duration
+	// engineTokens and httpc: see attemptConfig; httpc also serves the
+	// prompt-token requests of llama-server (promptIDs).
+	engineTokens bool
+	httpc        *http.Client
 }
 
 // NewOpenAIPolicy returns a Policy that sends one attempt per request to
@@ -121,7 +135,7 @@ func NewOpenAIPolicy(cfg EndpointConfig) *OpenAIPolicy {
 	return newOpenAIPolicy(attemptConfig{
 		baseURL: base, model: cfg.Model, apiKey: os.Getenv(cfg.APIKeyEnv), timeout: time.Duration(cfg.Timeout),
 		client: &http.Client{Transport: newTransport(conns)}, maxBytes: int64(cfg.MaxResponseBytes),
-		stream: cfg.Stream, idle: time.Duration(cfg.IdleTimeout),
+		stream: cfg.Stream, idle: time.Duration(cfg.IdleTimeout), engineTokens: cfg.EngineTokens,
 	})
 }
 
@@ -135,9 +149,10 @@ func newOpenAIPolicy(cfg attemptConfig) *OpenAIPolicy {
 	oc.BaseURL = base
 	oc.HTTPClient = &patchingDoer{next: cfg.client, query: query}
 	p := &OpenAIPolicy{
-		client: openai.NewClientWithConfig(oc), model: cfg.model, url: redactURL(cfg.baseURL),
+		client: openai.NewClientWithConfig(oc), model: cfg.model, url: redactURL(cfg.baseURL), rawURL: base,
 		apiKey: cfg.apiKey, timeout: cfg.timeout,
 		maxBytes: cfg.maxBytes, stream: cfg.stream, idle: cfg.idle,
+		engineTokens: cfg.engineTokens, httpc: cfg.client,
 	}
 	if p.maxBytes <= 0 {
 		p.maxBytes = DefaultMaxResponseBytes
@@ -179,6 +194,89 @@ func (p *OpenAIPolicy) Sample(ctx context.Context, req Request) (Response, error
 	}
 	resp.Endpoint, resp.Attempts = p.url, 1
 	return resp, nil
+}
+
+// promptIDs asks a llama-server for the prompt of req as its chat
+// completion tokenized it: the messages rendered by its /apply-template,
+// then its /tokenize with the special tokens it adds and parses (as its
+// chat endpoint does). The ids are kept only when their count is the
+// prompt_tokens the answer reported (when it reported one); nil on any
+// failure, so the row falls back to the configured tokenizer.
+func (p *OpenAIPolicy) promptIDs(ctx context.Context, req Request, usage *Usage) []int32 {
+	root := strings.TrimSuffix(strings.TrimSuffix(p.urlWithQuery(), "/"), "/v1")
+	msgs := make([]map[string]any, len(req.Messages))
+	for i, m := range req.Messages {
+		mm := map[string]any{"role": m.Role, "content": m.Content}
+		if len(m.ToolCalls) > 0 {
+			mm["tool_calls"] = m.ToolCalls
+		}
+		if m.ToolCallID != "" {
+			mm["tool_call_id"] = m.ToolCallID
+		}
+		if m.Name != "" {
+			mm["name"] = m.Name
+		}
+		msgs[i] = mm
+	}
+	body := map[string]any{"messages": msgs}
+	if len(req.Tools) > 0 {
+		body["tools"] = req.Tools
+	}
+	var tmpl struct {
+		Prompt *string `json:"prompt"`
+	}
+	if p.postJSON(ctx, root+"/apply-template", body, &tmpl) != nil || tmpl.Prompt == nil {
+		return nil
+	}
+	var tok struct {
+		Tokens []int32 `json:"tokens"`
+	}
+	if p.postJSON(ctx, root+"/tokenize", map[string]any{"content": *tmpl.Prompt, "add_special": true, "parse_special": true}, &tok) != nil || len(tok.Tokens) == 0 {
+		return nil
+	}
+	if usage != nil && usage.PromptTokens != 0 && usage.PromptTokens != len(tok.Tokens) {
+		return nil
+	}
+	return tok.Tokens
+}
+
+// urlWithQuery is the base URL the policy was made with, credentials
+// included (p.url has them removed).
+func (p *OpenAIPolicy) urlWithQuery() string { return p.rawURL }
+
+// postJSON posts body as JSON to u and decodes a 200 answer of at most
+// maxBytes into out.
+func (p *OpenAIPolicy) postJSON(ctx context.Context, u string, body, out any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	if p.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	if p.apiKey != "" {
+		hr.Header.Set("Authorization", "Bearer "+p.apiKey)
+	}
+	res, err := p.httpc.Do(hr)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", res.StatusCode)
+	}
+	data, err := readBody(res.Body, res.ContentLength, p.maxBytes)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(data, out)
 }
 
 // attemptError is OpenAIPolicy.Sample's error: one line, and the HTTP status
@@ -275,6 +373,11 @@ func (p *OpenAIPolicy) attempt(ctx context.Context, req Request) (Response, *fai
 		// add_generation_prompt true, so both are sent.
 		st.patch = append(st.patch, patchField{"continue_final_message", true}, patchField{"add_generation_prompt", false})
 	}
+	if p.engineTokens {
+		// vLLM answers with prompt_token_ids and the choice's token_ids;
+		// llama-server ignores the key (its ids come with logprobs).
+		st.patch = append(st.patch, patchField{"return_token_ids", true})
+	}
 	if p.stream {
 		st.patch = append(st.patch, patchField{"stream", true}, patchField{"stream_options", map[string]bool{"include_usage": true}})
 	}
@@ -289,6 +392,9 @@ func (p *OpenAIPolicy) attempt(ctx context.Context, req Request) (Response, *fai
 	out, why := st.answer.response()
 	if why != "" {
 		return Response{}, &failure{status: st.status, retryable: true, msg: fmt.Sprintf("HTTP %d: %s", st.status, why)}
+	}
+	if p.engineTokens && out.ResponseIDs != nil && out.PromptIDs == nil && !req.ContinueFinal {
+		out.PromptIDs = p.promptIDs(ctx, req, out.Usage)
 	}
 	return out, nil
 }

@@ -284,6 +284,9 @@ type wireCompletion struct {
 	// Message is the message of an error object at the top level
 	// (vLLM's {"object": "error", "message": ...}).
 	Message string `json:"message"`
+	// PromptTokenIDs is the prompt as the engine tokenized it (vLLM's
+	// answer to return_token_ids; the first event of a stream).
+	PromptTokenIDs []int32 `json:"prompt_token_ids"`
 }
 
 type wireChoice struct {
@@ -293,6 +296,9 @@ type wireChoice struct {
 	Delta        *wireMessage  `json:"delta"`
 	FinishReason *string       `json:"finish_reason"`
 	Logprobs     *wireLogprobs `json:"logprobs"`
+	// TokenIDs are the generated tokens' ids (vLLM's answer to
+	// return_token_ids; a streamed chunk's are its delta's).
+	TokenIDs []int32 `json:"token_ids"`
 }
 
 type wireMessage struct {
@@ -412,6 +418,8 @@ type wireLogprobs struct {
 type wireLogprob struct {
 	Token   string  `json:"token"`
 	Logprob float64 `json:"logprob"`
+	// ID is the token's id: llama-server sends it with every entry.
+	ID *int32 `json:"id"`
 }
 
 type wireUsage struct {
@@ -461,6 +469,40 @@ type answer struct {
 	usage                    *wireUsage
 	logprobs                 []TokenLogprob
 	streamed, streamComplete bool
+	// promptIDs and tokenIDs are the engine's token ids (vLLM's
+	// prompt_token_ids and token_ids), nil when it sent none; tokenIDs
+	// seen marks a choice that carried token_ids. lpIDs are the ids of
+	// the logprob entries (llama-server), kept while every entry had one.
+	promptIDs, tokenIDs []int32
+	tokenIDsSeen        bool
+	lpIDs               []int32
+	lpNoID              bool
+}
+
+// addLogprob appends one logprob entry and its id.
+func (a *answer) addLogprob(e wireLogprob, str func(string) string) {
+	a.logprobs = append(a.logprobs, TokenLogprob{Token: str(e.Token), Logprob: e.Logprob})
+	if e.ID == nil {
+		a.lpNoID = true
+		return
+	}
+	a.lpIDs = append(a.lpIDs, *e.ID)
+}
+
+// engineIDs is the response's token ids as the engine reported them: the
+// choice's token_ids, else the ids of its logprob entries when every entry
+// had one; nil when the server sent neither.
+func (a *answer) engineIDs() []int32 {
+	if a.tokenIDsSeen {
+		if a.tokenIDs == nil {
+			return []int32{}
+		}
+		return a.tokenIDs
+	}
+	if !a.lpNoID && len(a.lpIDs) > 0 && len(a.lpIDs) == len(a.logprobs) {
+		return a.lpIDs
+	}
+	return nil
 }
 
 // response judges an answer: a Response, or why it is not one (a server
@@ -490,7 +532,8 @@ func (a *answer) response() (Response, string) {
 	case a.text == "" && a.reasoning == "" && !a.toolCalls && a.finishReason == "stop" && a.usage != nil && a.usage.CompletionTokens == 0:
 		return Response{}, "empty answer with 0 completion tokens"
 	}
-	out := Response{Text: a.text, Reasoning: a.reasoning, ToolCalls: a.calls.list(), FinishReason: a.finishReason, Model: a.model, Logprobs: a.logprobs}
+	out := Response{Text: a.text, Reasoning: a.reasoning, ToolCalls: a.calls.list(), FinishReason: a.finishReason, Model: a.model, Logprobs: a.logprobs,
+		PromptIDs: a.promptIDs, ResponseIDs: a.engineIDs()}
 	if u := a.usage; u != nil && (u.PromptTokens != 0 || u.CompletionTokens != 0) {
 		out.Usage = &Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens}
 	}
@@ -536,7 +579,7 @@ func decodeCompletionAt(body []byte, big int) (*answer, error) {
 	if msg := c.errorMessage(); msg != "" && len(c.Choices) == 0 {
 		return nil, &serverError{str(msg)}
 	}
-	a := &answer{model: c.Model, usage: c.Usage}
+	a := &answer{model: c.Model, usage: c.Usage, promptIDs: c.PromptTokenIDs}
 	if len(c.Choices) == 0 {
 		return a, nil
 	}
@@ -560,10 +603,13 @@ func decodeCompletionAt(body []byte, big int) (*answer, error) {
 		}
 	}
 	if lp := ch.Logprobs; lp != nil && lp.Content != nil {
-		a.logprobs = make([]TokenLogprob, len(lp.Content))
-		for i, e := range lp.Content {
-			a.logprobs[i] = TokenLogprob{Token: str(e.Token), Logprob: e.Logprob}
+		a.logprobs = make([]TokenLogprob, 0, len(lp.Content))
+		for _, e := range lp.Content {
+			a.addLogprob(e, str)
 		}
+	}
+	if ch.TokenIDs != nil {
+		a.tokenIDs, a.tokenIDsSeen = ch.TokenIDs, true
 	}
 	return a, nil
 }

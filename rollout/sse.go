@@ -164,6 +164,9 @@ func readStream(body io.Reader) (*answer, error) {
 		if c.Usage != nil {
 			a.usage = c.Usage
 		}
+		if c.PromptTokenIDs != nil {
+			a.promptIDs = c.PromptTokenIDs
+		}
 		for i := range c.Choices {
 			ch := &c.Choices[i]
 			if ch.Index != 0 {
@@ -195,8 +198,11 @@ func readStream(body io.Reader) (*answer, error) {
 			}
 			if lp := ch.Logprobs; lp != nil {
 				for _, e := range lp.Content {
-					a.logprobs = append(a.logprobs, TokenLogprob(e))
+					a.addLogprob(e, func(s string) string { return s })
 				}
+			}
+			if ch.TokenIDs != nil {
+				a.tokenIDs, a.tokenIDsSeen = append(a.tokenIDs, ch.TokenIDs...), true
 			}
 		}
 	}

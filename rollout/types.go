@@ -114,6 +114,9 @@ type Sample struct {
 	Seed         *int64        // the seed sent; nil for recorded rollouts
 	Sampling     *Sampling     // settings sent; nil for recorded rollouts
 	Logprobs     []TokenLogprob
+	// PromptIDs and ResponseIDs are the engine's token ids (see
+	// Response.PromptIDs); nil when it reported none.
+	PromptIDs, ResponseIDs []int32
 	// Metadata is per-response metadata carried from recorded input.
 	Metadata json.RawMessage
 	// RecordedReward is the reward a recorded response carried (its

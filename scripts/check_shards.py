@@ -18,6 +18,9 @@ Reads every rl shard with pyarrow and checks, independently of the Go code:
     response_ids, labels -100 over the prompt and the ids over the response (a recorded
     trajectory's response, rl/4's messages, may also hold -100 over its tool results), attention
     all 1;
+    rl/6's provenance: token_source (engine or tokenizer) exactly on rows with a track,
+    token_check (match or mismatch) only on engine tracks, and logprobs one per response_ids
+    token when logprobs_reason is null (and on an engine track only then) (engine tracks are not re-tokenized here);
     and, when Hugging Face `tokenizers` is installed and the shard's tokenizer file
     (metadata redraft.tokenizer, or --tokenizer) can be read, for the chatml and qwen3
     formats every row's prompt is rendered here, independently of the Go code, and
@@ -226,14 +229,35 @@ def check_response_messages(path, table, fail):
                  % (path, r["group_id"], r["sample_index"], r["response_messages"], want))
 
 
+def check_rl_provenance(path, table, fail):
+    """rl/6: token_source, token_check and logprobs_reason agree with the token track and logprobs."""
+    cols = ["group_id", "sample_index", "token_reason", "token_source", "token_check", "response_ids",
+            "logprobs", "logprobs_reason"]
+    for r in table.select(cols).to_pylist():
+        where = "%s: group %s sample %d" % (path, r["group_id"], r["sample_index"])
+        src, check = r["token_source"], r["token_check"]
+        if r["token_reason"] is None and src not in ("engine", "tokenizer"):
+            fail("%s: token_source %r on a row with a token track" % (where, src))
+        if r["token_reason"] is not None and src is not None:
+            fail("%s: token_source %r on a row without a token track" % (where, src))
+        if check is not None and (src != "engine" or check not in ("match", "mismatch")):
+            fail("%s: token_check %r with token_source %r" % (where, check, src))
+        n, ids = len(r["logprobs"] or []), r["response_ids"]
+        aligned = n == 0 or (ids is not None and n == len(ids))
+        # A tokenizer track may have as many ids as the server's logprobs and still other tokens.
+        if (r["logprobs_reason"] is None and not aligned) or (r["logprobs_reason"] is not None and aligned and src != "tokenizer"):
+            fail("%s: %d logprobs for %s response ids, logprobs_reason %r" % (where, n, None if ids is None else len(ids), r["logprobs_reason"]))
+
+
 def check_rl_tokens(args, path, meta, table, fail):
     """rl/3 on: token columns; returns (rows with a track, rows compared with HF tokenizers, note)."""
     cols = ["group_id", "sample_index", "prompt", "response", "token_reason", "prompt_ids",
             "response_ids", "input_ids", "labels", "attention_mask"]
     messages = table.column("messages").to_pylist() if "messages" in table.column_names else [None] * table.num_rows
+    source = table.column("token_source").to_pylist() if "token_source" in table.column_names else [None] * table.num_rows
     hf = None
-    tracked = compared = templated = 0
-    for r, msgs in zip(table.select(cols).to_pylist(), messages):
+    tracked = compared = templated = engine = 0
+    for k, (r, msgs) in enumerate(zip(table.select(cols).to_pylist(), messages)):
         where = "%s: group %s sample %d" % (path, r["group_id"], r["sample_index"])
         if msgs is not None:
             for mi, m in enumerate(msgs):
@@ -259,6 +283,9 @@ def check_rl_tokens(args, path, meta, table, fail):
         if msgs is not None:
             templated += 1
             continue
+        if source[k] == "engine":
+            engine += 1  # the server's own ids: token_check compares them with the tokenizer
+            continue
         if hf is None:
             hf = TokenCheck(args, meta)
         if hf.tok is None:
@@ -275,10 +302,12 @@ def check_rl_tokens(args, path, meta, table, fail):
         elif full[: len(p)] != p or resp != full[len(p):]:
             fail("%s: response_ids differ from tokenizers' tokens of the prompt and response after the prompt" % where)
     note = ""
-    if tracked > templated and (hf is None or hf.tok is None):
+    if tracked > templated + engine and (hf is None or hf.tok is None):
         note = "token ids checked for shape only (%s)" % (hf.why if hf else "no tokenizer")
     elif templated:
         note = "%d with tool messages left to python/test_loader.py --template" % templated
+    if engine:
+        note = "; ".join(x for x in (note, "%d the engine's ids (token_check compares them with the tokenizer)" % engine) if x)
     return tracked, compared, note
 
 
@@ -345,6 +374,8 @@ def check_dataset(args, manifest, dataset, ds, fail):
             continue
         if "response_messages" in table.column_names:
             check_response_messages(path, table, fail)
+        if "token_source" in table.column_names:
+            check_rl_provenance(path, table, fail)
         if "token_reason" in table.column_names:
             t, c, note = check_rl_tokens(args, path, meta, table, fail)
             tokens = [tokens[0] + t, tokens[1] + c, note or tokens[2]]

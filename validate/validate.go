@@ -410,7 +410,7 @@ func (v *validator) checkShard(s export.ShardInfo) int64 {
 			if rlTokenSchema(v.ds.Schema) && !v.full() {
 				v.checkRLTokens(rows, md)
 			}
-			if v.ds.Schema == export.RLSchema && !v.full() {
+			if (v.ds.Schema == "rl/5" || v.ds.Schema == export.RLSchema) && !v.full() {
 				v.checkResponseMessages(rows)
 			}
 		})
@@ -471,7 +471,9 @@ func (v *validator) checkShard(s export.ShardInfo) int64 {
 
 // rlTokenSchema reports whether rl rows of this version carry the token
 // track (rl/3 on); sftTokenSchema whether sft rows do (sft/2 and sft/4).
-func rlTokenSchema(v string) bool { return v == "rl/3" || v == "rl/4" || v == export.RLSchema }
+func rlTokenSchema(v string) bool {
+	return v == "rl/3" || v == "rl/4" || v == "rl/5" || v == export.RLSchema
+}
 
 func sftTokenSchema(v string) bool { return v == "sft/2" || v == export.SFTTokensSchema }
 
@@ -971,14 +973,21 @@ func (v *validator) checkSFTTokens(rows []export.SFTTokensRow, md shardMD) {
 	}
 }
 
-// checkRLTokens checks the token track of rl/3, rl/4 and rl/5 rows: null columns exactly
+// checkRLTokens checks the token track of rl/3 to rl/6 rows: null columns exactly
 // when token_reason says why, and otherwise input_ids = prompt_ids +
 // response_ids, labels -100 exactly over prompt_ids and equal to the ids
 // over response_ids, attention_mask all ones. With the shard's tokenizer,
 // every track is recomputed and must be the stored one, and the response
 // tokens (end-of-turn token left out) must decode to the response as the
-// chat format renders it.
+// chat format renders it. rl/6 rows also say where their track comes from
+// (token_source): an engine track is not recomputed, but its token_check
+// must be what comparing it with the shard tokenizer's gives; and their
+// logprobs are one per response token unless logprobs_reason says why not.
 func (v *validator) checkRLTokens(rows []export.RLRow, md shardMD) {
+	v6 := v.ds.Schema != "rl/3" && v.ds.Schema != "rl/4" && v.ds.Schema != "rl/5"
+	if v6 {
+		v.checkRLProvenance(rows)
+	}
 	hasTok := md.kv["redraft.tokenizer_sha256"] != ""
 	tracked := slices.ContainsFunc(rows, func(r export.RLRow) bool { return r.TokenReason == nil })
 	var tok *export.TokenTrackConfig
@@ -1001,7 +1010,8 @@ func (v *validator) checkRLTokens(rows []export.RLRow, md shardMD) {
 			}
 			continue
 		}
-		if !hasTok {
+		engine := v6 && r.TokenSource != nil && *r.TokenSource == export.TokenSourceEngine
+		if !hasTok && !engine {
 			v.fail(row, id, "a token track in a shard whose metadata names no tokenizer (redraft.tokenizer_sha256)")
 			continue
 		}
@@ -1036,6 +1046,10 @@ func (v *validator) checkRLTokens(rows []export.RLRow, md shardMD) {
 		if k := slices.IndexFunc(r.AttentionMask, func(a int32) bool { return a != 1 }); k >= 0 {
 			v.fail(row, id, "token %d: attention_mask %d in an unpadded row", k, r.AttentionMask[k])
 		}
+		if engine {
+			v.checkEngineCheck(row, id, tok, r)
+			continue
+		}
 		if tok == nil {
 			continue
 		}
@@ -1062,6 +1076,72 @@ func (v *validator) checkRLTokens(rows []export.RLRow, md shardMD) {
 		case r.Messages == nil:
 			v.checkRLDecode(row, id, tok, r)
 		}
+	}
+}
+
+// checkRLProvenance checks rl/6's token_source, token_check and
+// logprobs_reason columns: a source (engine or tokenizer) exactly on rows
+// with a track, a check only on engine tracks, and logprobs one per
+// response token when logprobs_reason is null (and, on an engine track or
+// none, only then).
+func (v *validator) checkRLProvenance(rows []export.RLRow) {
+	for i, r := range rows {
+		row := int64(i)
+		id := fmt.Sprintf("group %s sample %d", r.GroupID, r.SampleIndex)
+		if v.full() {
+			return
+		}
+		src := ""
+		if r.TokenSource != nil {
+			src = *r.TokenSource
+		}
+		switch {
+		case r.TokenReason == nil && src != export.TokenSourceEngine && src != export.TokenSourceTokenizer:
+			v.fail(row, id, "token_source %q on a row with a token track (want engine or tokenizer)", src)
+		case r.TokenReason != nil && r.TokenSource != nil:
+			v.fail(row, id, "token_source %q on a row without a token track", src)
+		case r.TokenCheck != nil && src != export.TokenSourceEngine:
+			v.fail(row, id, "token_check %q on a row whose track is not the engine's", *r.TokenCheck)
+		case r.TokenCheck != nil && *r.TokenCheck != export.TokenCheckMatch && *r.TokenCheck != export.TokenCheckMismatch:
+			v.fail(row, id, "token_check %q (want match, mismatch or null)", *r.TokenCheck)
+		}
+		want := export.LogprobsAlignment(len(r.Logprobs), r.ResponseIDs)
+		switch {
+		case r.LogprobsReason == nil && want != "":
+			v.fail(row, id, "logprobs are not aligned with response_ids, and logprobs_reason is null: %s", want)
+		case r.LogprobsReason != nil && want == "" && src != export.TokenSourceTokenizer:
+			// (A tokenizer track may have as many ids as the server's
+			// logprobs and still other tokens.)
+			v.fail(row, id, "logprobs_reason %q, but the %d logprobs are one per response token", *r.LogprobsReason, len(r.Logprobs))
+		}
+	}
+}
+
+// checkEngineCheck checks an engine track's token_check: with the shard's
+// tokenizer it is what comparing the track with the tokenizer's gives (see
+// export.CompareTracks); without one, null.
+func (v *validator) checkEngineCheck(row int64, id string, tok *export.TokenTrackConfig, r export.RLRow) {
+	got := ""
+	if r.TokenCheck != nil {
+		got = *r.TokenCheck
+	}
+	want := ""
+	if tok != nil {
+		var mine export.RLTokens
+		var err error
+		if r.Messages != nil {
+			mine, err = tok.RLTrackMessages(r.Messages, len(r.Prompt), r.Tools, r.Error != nil)
+		} else {
+			mine, err = tok.RLTrack(r.Prompt, r.Response, r.Error != nil)
+		}
+		if err != nil {
+			v.fail(row, id, "re-rendering: %v", err)
+			return
+		}
+		want = export.CompareTracks(export.RLTokens{PromptIDs: r.PromptIDs, ResponseIDs: r.ResponseIDs}, mine)
+	}
+	if got != want {
+		v.fail(row, id, "token_check %q, but comparing the engine's ids with the shard's tokenizer gives %q", got, want)
 	}
 }
 

@@ -111,6 +111,32 @@ func TestValidate(t *testing.T) {
 		{name: "response_messages null", before: func(fx *exporttest.Fixture) {
 			fx.RLRows = func(g [][]export.RLRow) { g[1][0].ResponseMessages = nil }
 		}, want: "response_messages is null"},
+		{name: "valid, engine track that matches the tokenizer", withTok: true, before: func(fx *exporttest.Fixture) {
+			fx.RLRows = func(g [][]export.RLRow) {
+				g[0][0].TokenSource, g[0][0].TokenCheck = strp(export.TokenSourceEngine), strp(export.TokenCheckMatch)
+			}
+		}},
+		{name: "engine track with a wrong token_check", withTok: true, before: func(fx *exporttest.Fixture) {
+			fx.RLRows = func(g [][]export.RLRow) {
+				g[0][0].TokenSource, g[0][0].TokenCheck = strp(export.TokenSourceEngine), strp(export.TokenCheckMismatch)
+			}
+		}, want: `row 0 (group a#t0 sample 0): token_check "mismatch", but comparing the engine's ids with the shard's tokenizer gives "match"`},
+		{name: "track without token_source", before: func(fx *exporttest.Fixture) {
+			fx.RLRows = func(g [][]export.RLRow) { g[0][1].TokenSource = nil }
+		}, want: `row 1 (group a#t0 sample 1): token_source "" on a row with a token track`},
+		{name: "token_check on a tokenizer track", before: func(fx *exporttest.Fixture) {
+			fx.RLRows = func(g [][]export.RLRow) { g[0][1].TokenCheck = strp(export.TokenCheckMatch) }
+		}, want: `token_check "match" on a row whose track is not the engine's`},
+		{name: "logprobs not one per token, unflagged", before: func(fx *exporttest.Fixture) {
+			fx.RLRows = func(g [][]export.RLRow) { g[1][0].Logprobs = []export.TokenLogprob{{Token: "a", Logprob: -1}} }
+		}, want: "logprobs are not aligned with response_ids, and logprobs_reason is null: 1 logprobs for"},
+		{name: "engine logprobs flagged though aligned", before: func(fx *exporttest.Fixture) {
+			fx.RLRows = func(g [][]export.RLRow) {
+				r := &g[1][0]
+				r.TokenSource, r.LogprobsReason = strp(export.TokenSourceEngine), strp("made up")
+				r.Logprobs = make([]export.TokenLogprob, len(r.ResponseIDs))
+			}
+		}, want: `logprobs_reason "made up", but the`},
 		{name: "chosen message not chosen_text", before: func(fx *exporttest.Fixture) { fx.Pairs[0].Chosen[0].Content = "A: 3" },
 			want: "(a#s0#t1): chosen's content is not chosen_text"},
 		{name: "rejected not one assistant message", before: func(fx *exporttest.Fixture) {

@@ -78,6 +78,9 @@ func cmdAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := a.AddAgents(ctx, paths[0], *workers); err != nil {
 		return err
 	}
+	if err := a.AddTokens(ctx, paths[0]); err != nil {
+		return err
+	}
 	if *jsonOut != "-" {
 		a.WriteText(stdout)
 	}

@@ -78,7 +78,7 @@ func TestLongResponseRoundTrip(t *testing.T) {
 				t.Fatalf("run: exit %d: %s", code, stderr)
 			}
 			code, stdout, _ := redraft(t, "validate", out)
-			if code != 0 || !strings.Contains(stdout, "rl (rl/5): 1 shard(s), "+itoa(tc.rows)+" rows") {
+			if code != 0 || !strings.Contains(stdout, "rl (rl/6): 1 shard(s), "+itoa(tc.rows)+" rows") {
 				t.Fatalf("validate: exit %d:\n%s", code, stdout)
 			}
 			code, stdout, stderr := redraft(t, "audit", out)

@@ -98,7 +98,7 @@ output: {dir: %q, tokenizer: %q}
 		t.Fatalf("run: exit %d: %s", code, stderr.String())
 	}
 	var rep bytes.Buffer
-	if err := cmdValidate(context.Background(), []string{"--tokenizer", tok, out}, &rep); err != nil || !strings.Contains(rep.String(), "rl (rl/5)") {
+	if err := cmdValidate(context.Background(), []string{"--tokenizer", tok, out}, &rep); err != nil || !strings.Contains(rep.String(), "rl (rl/6)") {
 		t.Fatalf("valid output rejected: %v\n%s", err, rep.String())
 	}
 

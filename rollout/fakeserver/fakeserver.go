@@ -61,8 +61,10 @@ type Request struct {
 	AddGenerationPrompt  *bool `json:"add_generation_prompt"`
 	// Stream asks for server-sent events; StreamOptions.IncludeUsage for
 	// a last chunk with the token counts.
-	Stream        bool `json:"stream"`
-	StreamOptions *struct {
+	Stream bool `json:"stream"`
+	// ReturnTokenIDs is vLLM's return_token_ids.
+	ReturnTokenIDs bool `json:"return_token_ids"`
+	StreamOptions  *struct {
 		IncludeUsage bool `json:"include_usage"`
 	} `json:"stream_options"`
 	// Authorization is the request's Authorization header (not JSON), so
@@ -186,6 +188,14 @@ type Server struct {
 	// a 400, and a generation that would fill it stops one token short,
 	// with finish_reason length, exactly as a max_tokens cut is reported.
 	ContextTokens int
+	// TokenIDs, when set, makes the server answer return_token_ids as
+	// vLLM does: prompt_token_ids at the top of the completion (of a
+	// stream: its first event) and the choice's token_ids (streamed: one
+	// id a word's delta when there are as many ids as words, else all on
+	// the last delta), and usage counts them. It is given the request and
+	// the content sent, and returns the ids. A request without
+	// return_token_ids gets none.
+	TokenIDs func(req *Request, content string) (prompt, response []int32)
 
 	respond  Responder
 	requests atomic.Int64
@@ -271,6 +281,7 @@ type choice struct {
 	Logprobs     *logprobs `json:"logprobs"`
 	FinishReason string    `json:"finish_reason"`
 	StopReason   *string   `json:"stop_reason"`
+	TokenIDs     []int32   `json:"token_ids,omitempty"`
 }
 
 // delta is a streamed chunk's message part; nil fields are left out.
@@ -297,15 +308,17 @@ type chunkChoice struct {
 	Delta        *delta    `json:"delta"`
 	Logprobs     *logprobs `json:"logprobs"`
 	FinishReason *string   `json:"finish_reason"`
+	TokenIDs     []int32   `json:"token_ids,omitempty"`
 }
 
 type chunk struct {
-	ID      string        `json:"id"`
-	Object  string        `json:"object"`
-	Created int64         `json:"created"`
-	Model   string        `json:"model"`
-	Choices []chunkChoice `json:"choices"`
-	Usage   *usage        `json:"usage,omitempty"`
+	ID             string        `json:"id"`
+	Object         string        `json:"object"`
+	Created        int64         `json:"created"`
+	Model          string        `json:"model"`
+	Choices        []chunkChoice `json:"choices"`
+	Usage          *usage        `json:"usage,omitempty"`
+	PromptTokenIDs []int32       `json:"prompt_token_ids,omitempty"`
 }
 
 type usage struct {
@@ -323,6 +336,7 @@ type completion struct {
 	Choices        []choice        `json:"choices"`
 	Usage          usage           `json:"usage"`
 	PromptLogprobs json.RawMessage `json:"prompt_logprobs"`
+	PromptTokenIDs []int32         `json:"prompt_token_ids,omitempty"`
 }
 
 var null = json.RawMessage("null")
@@ -415,6 +429,12 @@ func (s *Server) chat(w http.ResponseWriter, r *http.Request) {
 		Usage: usage{PromptTokens: prompt, CompletionTokens: generated, TotalTokens: prompt + generated,
 			PromptTokensDetails: null},
 		PromptLogprobs: null,
+	}
+	if s.TokenIDs != nil && req.ReturnTokenIDs {
+		body.PromptTokenIDs, body.Choices[0].TokenIDs = s.TokenIDs(&req, content)
+		// vLLM counts the tokens it reports.
+		p, g := len(body.PromptTokenIDs), len(body.Choices[0].TokenIDs)
+		body.Usage.PromptTokens, body.Usage.CompletionTokens, body.Usage.TotalTokens = p, g, p+g
 	}
 	switch rep.Fault {
 	case EmptyChoices:
@@ -519,7 +539,15 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, re
 		events = append(events, c)
 	}
 	str := func(s string) *string { return &s }
+	var promptIDs, responseIDs []int32
+	if s.TokenIDs != nil && req.ReturnTokenIDs {
+		promptIDs, responseIDs = s.TokenIDs(req, content)
+	}
+	perWord := len(responseIDs) == len(words)
 	add(&delta{Role: "assistant", Content: str("")}, nil, nil)
+	if promptIDs != nil && len(events) > 0 {
+		events[0].PromptTokenIDs = promptIDs
+	}
 	for _, piece := range pieces(rep.Reasoning) {
 		add(&delta{ReasoningContent: str(piece)}, nil, nil)
 	}
@@ -532,6 +560,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, re
 			lp = &logprobs{[]logprobEntry{logprobOf(words[i])}}
 		}
 		add(&delta{Content: str(piece)}, lp, nil)
+		if perWord && i < len(words) && len(events[len(events)-1].Choices) > 0 {
+			events[len(events)-1].Choices[0].TokenIDs = responseIDs[i : i+1]
+		}
 	}
 	for i, c := range rep.ToolCalls {
 		head := deltaToolCall{Index: i, ID: c.ID, Type: c.Type}
@@ -548,10 +579,16 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req *Request, re
 		finish = "tool_calls"
 	}
 	add(&delta{}, nil, &finish)
+	if !perWord && len(responseIDs) > 0 && len(events[len(events)-1].Choices) > 0 {
+		events[len(events)-1].Choices[0].TokenIDs = responseIDs
+	}
 	if req.StreamOptions != nil && req.StreamOptions.IncludeUsage {
 		c := base
 		c.Choices = []chunkChoice{}
 		generated := completionTokens(content, rep, words, finish)
+		if promptIDs != nil {
+			prompt, generated = len(promptIDs), len(responseIDs)
+		}
 		c.Usage = &usage{PromptTokens: prompt, CompletionTokens: generated, TotalTokens: prompt + generated, PromptTokensDetails: null}
 		events = append(events, c)
 	}
