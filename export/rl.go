@@ -76,6 +76,11 @@ type Sampling struct {
 	MaxTokens   *int32   `parquet:"max_tokens,optional" json:"max_tokens"`
 	Stop        []string `parquet:"stop,list" json:"stop"`
 	Logprobs    bool     `parquet:"logprobs" json:"logprobs"`
+	// rl/6: the other settings that shape the distribution.
+	TopK             *int32   `parquet:"top_k,optional" json:"top_k"`
+	MinP             *float64 `parquet:"min_p,optional" json:"min_p"`
+	PresencePenalty  *float64 `parquet:"presence_penalty,optional" json:"presence_penalty"`
+	FrequencyPenalty *float64 `parquet:"frequency_penalty,optional" json:"frequency_penalty"`
 }
 
 // JudgeScore is one judge's verdict on a response.

@@ -690,6 +690,20 @@ func (c *Config) validateSampling() error {
 	if m := c.Sampling.MaxTokens; m != nil && *m < 1 {
 		return keyErr("sampling.max_tokens", "must be at least 1, got %d", *m)
 	}
+	if k := c.Sampling.TopK; k != nil && *k < -1 {
+		return keyErr("sampling.top_k", "must be at least -1 (-1 and 0: no top-k), got %d", *k)
+	}
+	if m := c.Sampling.MinP; m != nil && !(*m >= 0 && *m <= 1) {
+		return keyErr("sampling.min_p", "must be in [0, 1], got %v", *m)
+	}
+	for _, p := range []struct {
+		key string
+		v   *float64
+	}{{"sampling.presence_penalty", c.Sampling.PresencePenalty}, {"sampling.frequency_penalty", c.Sampling.FrequencyPenalty}} {
+		if p.v != nil && !(*p.v >= -2 && *p.v <= 2) {
+			return keyErr(p.key, "must be in [-2, 2], got %v", *p.v)
+		}
+	}
 	return nil
 }
 

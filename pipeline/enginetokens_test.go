@@ -105,7 +105,7 @@ name: engine-tokens
 seed: 3
 source: {kind: tasks, path: %q}
 endpoint: {base_url: %s, model: policy, max_in_flight: 8, retries: 2, backoff_initial: 1ms, backoff_max: 2ms, engine_tokens: true, stream: %v%s}
-sampling: {n: 4, temperature: 1.0, max_tokens: 64, logprobs: %v}
+sampling: {n: 4, temperature: 1.0, max_tokens: 64, logprobs: %v, top_k: 20, min_p: 0.05, presence_penalty: 0.5, frequency_penalty: -0.25}
 pipeline: {workers: 2}
 output: %s
 `, tasks, srv.BaseURL(), tc.stream, version, tc.logprobs, output)))
@@ -150,12 +150,22 @@ output: %s
 				case tc.logprobs && !tc.wantAligned && (r.LogprobsReason == nil || !strings.Contains(*r.LogprobsReason, "not one per token")):
 					t.Fatalf("%s: %d logprobs for %d ids, reason %v", where, len(r.Logprobs), len(r.ResponseIDs), r.LogprobsReason)
 				}
+				if sp := r.Sampling; sp == nil || sp.TopK == nil || *sp.TopK != 20 || sp.MinP == nil || *sp.MinP != 0.05 ||
+					sp.PresencePenalty == nil || *sp.PresencePenalty != 0.5 || sp.FrequencyPenalty == nil || *sp.FrequencyPenalty != -0.25 {
+					t.Fatalf("%s: sampling %+v does not record the settings sent", where, sp)
+				}
 				if got := r.PolicyVersion; (tc.version == "") != (got == nil) || (got != nil && *got != tc.version) {
 					t.Fatalf("%s: policy_version %v, want %q", where, got, tc.version)
 				}
 			}
 			if tc.tokenizer && ((mismatch > 0) != tc.wantMismatch || (tc.wantMismatch && mismatch != 8) || match+mismatch != 24) {
 				t.Fatalf("%d match, %d mismatch", match, mismatch)
+			}
+			for _, req := range srv.Requests() {
+				if req.TopK == nil || *req.TopK != 20 || req.MinP == nil || *req.MinP != 0.05 ||
+					req.PresencePenalty == nil || *req.PresencePenalty != 0.5 || req.FrequencyPenalty == nil || *req.FrequencyPenalty != -0.25 {
+					t.Fatalf("request sent top_k %v, min_p %v, presence_penalty %v, frequency_penalty %v", req.TopK, req.MinP, req.PresencePenalty, req.FrequencyPenalty)
+				}
 			}
 			var opts validate.Options
 			if tc.tokenizer {
@@ -193,6 +203,30 @@ output: %s
 				}
 			}
 			pycheck.Check(t, "..", dir)
+		})
+	}
+}
+
+// TestSamplingShapeKeys: sampling.top_k, min_p, presence_penalty and
+// frequency_penalty are checked key by key.
+func TestSamplingShapeKeys(t *testing.T) {
+	for _, tc := range []struct{ set, want string }{
+		{"top_k: 40, min_p: 0.1, presence_penalty: -2, frequency_penalty: 2", ""},
+		{"top_k: -2", "sampling.top_k: must be at least -1"},
+		{"min_p: 1.5", "sampling.min_p: must be in [0, 1]"},
+		{"presence_penalty: 2.5", "sampling.presence_penalty: must be in [-2, 2]"},
+		{"frequency_penalty: -3", "sampling.frequency_penalty: must be in [-2, 2]"},
+	} {
+		t.Run(tc.set, func(t *testing.T) {
+			_, err := ParseConfig("c.yaml", strings.NewReader(fmt.Sprintf(`
+source: {kind: tasks, path: t.jsonl}
+endpoint: {base_url: http://127.0.0.1:1/v1, model: m}
+sampling: {n: 2, %s}
+output: {dir: o}
+`, tc.set)))
+			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
 		})
 	}
 }

@@ -67,7 +67,7 @@ name: llama-engine-tokens
 seed: 77
 source: {kind: tasks, path: %s}
 endpoint: {base_url: %s, model: %s, max_in_flight: 4, timeout: 2m, backoff_initial: 50ms, backoff_max: 1s, engine_tokens: true, stream: %v, policy_version: ckpt-7}
-sampling: {n: 2, temperature: 0.7, max_tokens: 64, logprobs: true}
+sampling: {n: 2, temperature: 0.7, max_tokens: 64, logprobs: true, top_k: 40, min_p: 0.05}
 output: {dir: %s, tokenizer: %s, chat_format: qwen3}
 `, tasks, url, llamaModel, stream, out, tok)))
 			if err != nil {

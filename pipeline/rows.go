@@ -358,9 +358,13 @@ func Pairs(rows []export.RLRow) []export.PairRow {
 }
 
 func exportSampling(sp *rollout.Sampling) *export.Sampling {
-	out := &export.Sampling{Temperature: sp.Temperature, TopP: sp.TopP, Stop: sp.Stop, Logprobs: sp.Logprobs}
+	out := &export.Sampling{Temperature: sp.Temperature, TopP: sp.TopP, Stop: sp.Stop, Logprobs: sp.Logprobs,
+		MinP: sp.MinP, PresencePenalty: sp.PresencePenalty, FrequencyPenalty: sp.FrequencyPenalty}
 	if sp.MaxTokens != nil {
 		out.MaxTokens = int32Ptr(*sp.MaxTokens)
+	}
+	if sp.TopK != nil {
+		out.TopK = int32Ptr(*sp.TopK)
 	}
 	return out
 }

@@ -363,6 +363,18 @@ func (p *OpenAIPolicy) attempt(ctx context.Context, req Request) (Response, *fai
 	if m := req.Sampling.MaxTokens; m != nil {
 		st.patch = append(st.patch, patchField{"max_tokens", *m})
 	}
+	if k := req.Sampling.TopK; k != nil {
+		st.patch = append(st.patch, patchField{"top_k", *k})
+	}
+	if m := req.Sampling.MinP; m != nil {
+		st.patch = append(st.patch, patchField{"min_p", *m})
+	}
+	if v := req.Sampling.PresencePenalty; v != nil {
+		st.patch = append(st.patch, patchField{"presence_penalty", *v})
+	}
+	if v := req.Sampling.FrequencyPenalty; v != nil {
+		st.patch = append(st.patch, patchField{"frequency_penalty", *v})
+	}
 	if len(req.Tools) > 0 {
 		// The task's schemas as written: go-openai's Tool type would drop
 		// keys it does not know.

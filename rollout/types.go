@@ -89,6 +89,14 @@ type Sampling struct {
 	Logprobs bool `json:"logprobs,omitempty" yaml:"logprobs"`
 	// TopLogprobs is the number of alternatives per token (0: none).
 	TopLogprobs int `json:"top_logprobs,omitempty" yaml:"top_logprobs"`
+	// TopK, MinP, PresencePenalty and FrequencyPenalty shape the
+	// distribution tokens are drawn from (and their logprobs): sent only
+	// when set (vLLM and llama-server take all four under these names;
+	// OpenAI refuses top_k and min_p).
+	TopK             *int     `json:"top_k,omitempty" yaml:"top_k"`
+	MinP             *float64 `json:"min_p,omitempty" yaml:"min_p"`
+	PresencePenalty  *float64 `json:"presence_penalty,omitempty" yaml:"presence_penalty"`
+	FrequencyPenalty *float64 `json:"frequency_penalty,omitempty" yaml:"frequency_penalty"`
 }
 
 // TokenLogprob is the log-probability of one generated token.

@@ -51,10 +51,15 @@ type Request struct {
 	Temperature *float64        `json:"temperature"`
 	TopP        *float64        `json:"top_p"`
 	MaxTokens   *int            `json:"max_tokens"`
-	Seed        *int64          `json:"seed"`
-	Stop        []string        `json:"stop"`
-	Logprobs    bool            `json:"logprobs"`
-	TopLogprobs int             `json:"top_logprobs"`
+	// TopK, MinP, PresencePenalty, FrequencyPenalty: as sent (nil: not).
+	TopK             *int     `json:"top_k"`
+	MinP             *float64 `json:"min_p"`
+	PresencePenalty  *float64 `json:"presence_penalty"`
+	FrequencyPenalty *float64 `json:"frequency_penalty"`
+	Seed             *int64   `json:"seed"`
+	Stop             []string `json:"stop"`
+	Logprobs         bool     `json:"logprobs"`
+	TopLogprobs      int      `json:"top_logprobs"`
 	// ContinueFinalMessage and AddGenerationPrompt are vLLM's prefill
 	// switches (nil when not sent).
 	ContinueFinalMessage *bool `json:"continue_final_message"`
