@@ -8,7 +8,7 @@ this script:
     test_trainer_datasets.py --sft SPLICE_DIR --run RUN_DIR --tokenizer QWEN3_DIR
 
 SPLICE_DIR: the PRM800K splice's sft/4 rows (token track made with the Qwen3
-tokenizer, chatml format); RUN_DIR: a SCoRe run (rl/5 with a qwen3 token
+tokenizer, chatml format); RUN_DIR: a SCoRe run (rl/6 with a qwen3 token
 track, pairs/2, the verl prompt set); QWEN3_DIR: tokenizer.json and
 tokenizer_config.json (with Qwen3's chat template).
 
@@ -442,7 +442,7 @@ def openrlhf_strategy(**data):
 
 class OpenRLHF(unittest.TestCase):
     """OpenRLHF's dataset classes (its wheel's openrlhf.datasets, without
-    its GPU dependencies) with its documented flags on rl/5 and pairs/2."""
+    its GPU dependencies) with its documented flags on rl/6 and pairs/2."""
 
     def test_sft_dataset_rl_rows(self):
         """SFTDataset --input_key prompt --output_key response_messages
