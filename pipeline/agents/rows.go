@@ -282,8 +282,13 @@ func (j *job) revise(ctx context.Context, rec agent.TaskRecord, ep *agent.Episod
 		}
 	}
 	ok := succeeded(branch)
-	if branch.Failed() {
+	switch {
+	case branch.Failed():
 		return nil, fmt.Sprintf("step %d (%s): the %s branch failed: %s", k, signal, kind, branch.Reason)
+	case len(branch.Steps) <= k:
+		// The replay itself ended the episode: the environment is not the
+		// one the episode played in.
+		return nil, fmt.Sprintf("step %d (%s): replaying the %d actions before it ended the episode (%s)", k, signal, k, branch.End)
 	}
 	if !ok && e.Keep != "all" {
 		return nil, fmt.Sprintf("step %d (%s): the %s branch did not solve the task (%s)", k, signal, kind, branch.End)
