@@ -15,24 +15,17 @@ import (
 	"time"
 
 	"github.com/redraft/redraft/export"
+	"github.com/redraft/redraft/internal/llamatest"
 )
 
 // llamaModel is the model id scripts/llama-server.sh serves.
-const llamaModel = "SmolLM2-135M-Instruct"
+const llamaModel = llamatest.Model
 
 // llamaURL is the base URL of a real llama-server (scripts/test.sh starts
-// one). Without it the test is skipped, or fails when REDRAFT_REQUIRE_LLAMA=1.
+// one): llamatest.URL.
 func llamaURL(t *testing.T) string {
 	t.Helper()
-	u := os.Getenv("REDRAFT_LLAMA_URL")
-	if u == "" {
-		const how = "start one with `export REDRAFT_LLAMA_URL=$(scripts/llama-server.sh start | tail -n1)`"
-		if os.Getenv("REDRAFT_REQUIRE_LLAMA") == "1" {
-			t.Fatal("REDRAFT_REQUIRE_LLAMA=1 but REDRAFT_LLAMA_URL is unset; " + how)
-		}
-		t.Skip("REDRAFT_LLAMA_URL is unset, so there is no real llama-server to test against; " + how)
-	}
-	return strings.TrimRight(u, "/")
+	return llamatest.URL(t)
 }
 
 type gsmTask struct {
