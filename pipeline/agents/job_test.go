@@ -389,17 +389,17 @@ func TestEnvironmentDocRows(t *testing.T) {
 			}
 		}
 		for i, m := range r.Messages {
-			want, roles := 0, []string{SegObservation}
+			want, roles := 0, []string{pipeline.SegObservation}
 			switch {
 			case i < 2:
 				roles = []string{pipeline.SegPrompt}
 			case m.Role != "assistant":
 			case r.Recipe == RecipeNameGRPO || r.Recipe == RecipeNameReReST:
-				want, roles = 1, []string{SegAction}
+				want, roles = 1, []string{pipeline.SegAction}
 			case r.Recipe == RecipeNameAgentR && i < 2+2*k:
 				roles = []string{pipeline.SegPrefix}
 			case r.Recipe == RecipeNameStep && i < 2+2*k:
-				want, roles = 1, []string{SegAction}
+				want, roles = 1, []string{pipeline.SegAction}
 			case i == 2+2*k:
 				roles = []string{pipeline.SegErroneousStep}
 			case i == 4+2*k && r.Recipe == RecipeNameAgentR:

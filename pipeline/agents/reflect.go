@@ -111,7 +111,7 @@ func (j *job) reflect(ctx context.Context, rec agent.TaskRecord, ep *agent.Episo
 	t := j.newTrajectory(rec, ep, RecipeNameReReST)
 	b := builder{t}
 	b.prompt(repaired)
-	b.steps(repaired, 0, len(repaired.Steps), SegAction, true)
+	b.steps(repaired, 0, len(repaired.Steps), pipeline.SegAction, true)
 	r := 0.0
 	if ok {
 		r = 1

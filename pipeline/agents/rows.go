@@ -22,14 +22,6 @@ const (
 	RecipeNameReReST = "re-rest"
 )
 
-// Segment roles of agent trajectories besides pipeline's.
-const (
-	// SegAction is an agent's action message (pipeline.SegAction).
-	SegAction = pipeline.SegAction
-	// SegObservation is what the environment answered.
-	SegObservation = pipeline.SegObservation
-)
-
 // task plays one task's episodes and makes its rows.
 func (j *job) task(ctx context.Context, rec agent.TaskRecord) pipeline.SFTGroup {
 	n := j.cfg.Sampling.N
@@ -43,15 +35,7 @@ func (j *job) task(ctx context.Context, rec agent.TaskRecord) pipeline.SFTGroup 
 		}()
 	}
 	wg.Wait()
-	g := pipeline.SFTGroup{Key: rec.ID}
-	var err error
-	if g.RL, err = j.rlRows(rec, eps); err != nil {
-		// A chat format that cannot render the conversation: every row
-		// of the task says so instead of a token track.
-		for i := range g.RL {
-			g.RL[i].TokenReason = pipeline.StrPtr(err.Error())
-		}
-	}
+	g := pipeline.SFTGroup{Key: rec.ID, RL: j.rlRows(rec, eps)}
 	e := j.cfg.Environment
 	for _, ep := range eps {
 		var t *pipeline.Trajectory
@@ -97,7 +81,9 @@ func (j *job) reward(ep *agent.Episode) (*float64, string) {
 }
 
 // rlRows are the task's episodes as rl rows, with their group's advantages.
-func (j *job) rlRows(rec agent.TaskRecord, eps []*agent.Episode) ([]export.RLRow, error) {
+// A conversation the chat format cannot render (tool calls under chatml)
+// has no token track, and its row says why.
+func (j *job) rlRows(rec agent.TaskRecord, eps []*agent.Episode) []export.RLRow {
 	cfg := j.cfg
 	rs := make([]*float64, len(eps))
 	reasons := make([]string, len(eps))
@@ -108,7 +94,6 @@ func (j *job) rlRows(rec agent.TaskRecord, eps []*agent.Episode) ([]export.RLRow
 	mean, std := stats.Mean, stats.Std
 	component := "env_" + cfg.Environment.Reward
 	taskMeta := mustJSON(map[string]any{"task": rec.Task, "input": map[string]any{"file": rec.Origin.File, "line": rec.Origin.Line}})
-	var firstErr error
 	rows := make([]export.RLRow, len(eps))
 	for i, ep := range eps {
 		pl := ep.PromptLen()
@@ -140,15 +125,12 @@ func (j *job) rlRows(rec agent.TaskRecord, eps []*agent.Episode) ([]export.RLRow
 			var err error
 			if tokens, err = j.track.RLTrackMessages(r.Messages, pl, r.Tools, len(ep.Steps) == 0); err != nil {
 				tokens = export.RLTokens{Reason: "token track: " + err.Error()}
-				if firstErr == nil {
-					firstErr = err
-				}
 			}
 		}
 		tokens.Apply(&r)
 		rows[i] = r
 	}
-	return rows, firstErr
+	return rows
 }
 
 // lastAction is the content of the episode's last assistant message.
@@ -209,7 +191,7 @@ func (b *builder) steps(ep *agent.Episode, from, to int, segRole string, trained
 		s := ep.Steps[k]
 		b.message(ep.Messages[s.Message], segRole, trained)
 		if s.Message+1 < len(ep.Messages) {
-			b.message(ep.Messages[s.Message+1], SegObservation, false)
+			b.message(ep.Messages[s.Message+1], pipeline.SegObservation, false)
 		}
 	}
 }
@@ -233,7 +215,7 @@ func (j *job) episodeRow(rec agent.TaskRecord, ep *agent.Episode) (*pipeline.Tra
 	t := j.newTrajectory(rec, ep, RecipeNameGRPO)
 	b := builder{t}
 	b.prompt(ep)
-	b.steps(ep, 0, len(ep.Steps), SegAction, true)
+	b.steps(ep, 0, len(ep.Steps), pipeline.SegAction, true)
 	t.Reward, _ = j.reward(ep)
 	t.Metadata = mustJSON(map[string]any{"episode": ep.Info(j.cfg.Environment.BadStep)})
 	return t, ""
@@ -312,12 +294,12 @@ func (j *job) revise(ctx context.Context, rec agent.TaskRecord, ep *agent.Episod
 	} else {
 		// STeP: the good steps trained, the erroneous step and its
 		// observation masked, a reflection and the corrected step trained.
-		b.steps(ep, 0, k, SegAction, true)
+		b.steps(ep, 0, k, pipeline.SegAction, true)
 		b.steps(ep, k, k+1, pipeline.SegErroneousStep, false)
 		b.join(reflection(ep.Steps[k], signal), pipeline.SegReflection, firstMsg, pipeline.SegCorrection)
 	}
 	if first.Message+1 < len(branch.Messages) {
-		b.message(branch.Messages[first.Message+1], SegObservation, false)
+		b.message(branch.Messages[first.Message+1], pipeline.SegObservation, false)
 	}
 	b.steps(branch, k+1, len(branch.Steps), pipeline.SegContinuation, true)
 	r := 0.0
